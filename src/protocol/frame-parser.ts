@@ -1,0 +1,371 @@
+/**
+ * The frame parser: an incremental state machine that turns bytes into frames.
+ *
+ * RFC 6455 sections: 5.2 (base framing), 5.1 and 5.3 (masking by role), 5.4 (fragmentation),
+ * 5.5 (control frames), 10.4 (limits on frame and message size).
+ *
+ * Bytes arrive in chunks of any size. The parser keeps them in a queue and moves through the
+ * parts of a frame in order, each a named state:
+ *
+ *     FrameHeader -> [ExtendedLength16 | ExtendedLength64] -> [MaskingKey] -> Payload
+ *
+ * Every rule that can be judged from the header is checked as soon as the header bits are
+ * known, in the order RFC 6455 5.2 lists the fields, and the declared length is checked
+ * against the message size limit before a single payload byte is kept. So any split of the
+ * same byte stream gives the same frames, and a peer cannot make the parser buffer more than
+ * the limit.
+ */
+import {
+  FIN_BIT,
+  isControlOpcode,
+  isKnownOpcode,
+  LENGTH_16_MARKER,
+  LENGTH_64_MARKER,
+  MASK_BIT,
+  MAX_CONTROL_PAYLOAD,
+  Opcode,
+  OPCODE_MASK,
+  PAYLOAD_LENGTH_MASK,
+  ProtocolDefaults,
+  RSV1_BIT,
+  RSV2_BIT,
+  RSV3_BIT,
+} from './constants.js';
+import { type ProtocolError, protocolError } from './errors.js';
+import { applyMask } from './mask.js';
+
+/** Which end of the connection this parser reads for: servers read client frames, and the reverse. */
+export type Role = 'server' | 'client';
+
+/** What the parser knows of a frame once its header is read. */
+export interface FrameHeader {
+  fin: boolean;
+  rsv1: boolean;
+  rsv2: boolean;
+  rsv3: boolean;
+  opcode: number;
+  masked: boolean;
+  /** The 4-byte masking key, when `masked` (RFC 6455 5.3). Reused between frames: copy it to keep it. */
+  maskKey: Buffer;
+  /** The payload length as declared, in bytes. */
+  payloadLength: number;
+  /** Bytes of header: 2, plus 2 or 8 of extended length, plus 4 of masking key. */
+  headerLength: number;
+}
+
+/** Receives the parser's output. */
+export interface FrameHandler {
+  /**
+   * One complete frame. `payload` is already unmasked. `header` is reused for the next frame:
+   * copy what you keep. The parser may have unmasked the caller's chunk in place.
+   */
+  onFrame(header: FrameHeader, payload: Buffer): void;
+  /** The stream broke a rule; the parser stops and ignores all further input. */
+  onFrameError(error: ProtocolError): void;
+}
+
+export interface FrameParserOptions {
+  /** `server` requires masked frames (RFC 6455 5.1), `client` forbids them. */
+  role: Role;
+  /** Largest message, summed over its fragments, in bytes (1009 beyond it). */
+  maxMessageSize?: number;
+  /** RSV bits that a negotiated extension has given a meaning (RFC 6455 5.2), e.g. `RSV1_BIT`. */
+  allowedRsvBits?: number;
+}
+
+/** The parts of a frame, in the order they appear on the wire (RFC 6455 5.2). */
+const ParserState = {
+  FrameHeader: 0,
+  ExtendedLength16: 1,
+  ExtendedLength64: 2,
+  MaskingKey: 3,
+  Payload: 4,
+  /** After an error or `stop()`: input is ignored. */
+  Stopped: 5,
+} as const;
+type ParserState = (typeof ParserState)[keyof typeof ParserState];
+
+/** 2^53 - 1 split at 32 bits: the high word of the largest length a JavaScript number holds exactly. */
+const MAX_SAFE_HIGH_WORD = 0x1fffff;
+const TWO_TO_THE_32 = 0x1_0000_0000;
+
+/**
+ * Parses a byte stream into frames. Feed it with `push`; it calls the handler for every
+ * complete frame, or once with an error, after which it ignores input.
+ *
+ * `push` takes ownership of the chunk: masked payloads are unmasked in place.
+ */
+export class FrameParser {
+  private readonly handler: FrameHandler;
+  private readonly requireMask: boolean;
+  private readonly maxMessageSize: number;
+  private readonly allowedRsvBits: number;
+
+  private state: ParserState = ParserState.FrameHeader;
+  /** Received bytes not consumed yet: `chunks[0]` from `headOffset` on, then the rest whole. */
+  private readonly chunks: Buffer[] = [];
+  private headOffset = 0;
+  private buffered = 0;
+
+  /** The header of the frame being read, reused from frame to frame. */
+  private readonly header: FrameHeader = {
+    fin: false,
+    rsv1: false,
+    rsv2: false,
+    rsv3: false,
+    opcode: 0,
+    masked: false,
+    maskKey: Buffer.alloc(4),
+    payloadLength: 0,
+    headerLength: 0,
+  };
+
+  /** Opcode of the fragmented message in progress, or -1 when none is (RFC 6455 5.4). */
+  private messageOpcode = -1;
+  /** Payload bytes of the message in progress so far, over all its fragments. */
+  private messageLength = 0;
+
+  constructor(handler: FrameHandler, options: FrameParserOptions) {
+    this.handler = handler;
+    this.requireMask = options.role === 'server';
+    this.maxMessageSize = options.maxMessageSize ?? ProtocolDefaults.maxMessageSize;
+    this.allowedRsvBits = options.allowedRsvBits ?? 0;
+  }
+
+  /** Feeds received bytes. Frames completed by them are reported before this returns. */
+  push(chunk: Buffer): void {
+    if (this.state === ParserState.Stopped || chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    this.parse();
+  }
+
+  /** Stops parsing for good and releases buffered bytes (after a Close frame, or an error). */
+  stop(): void {
+    this.state = ParserState.Stopped;
+    this.chunks.length = 0;
+    this.buffered = 0;
+    this.headOffset = 0;
+  }
+
+  /** True once the parser has stopped, by error or by `stop()`. */
+  get stopped(): boolean {
+    return this.state === ParserState.Stopped;
+  }
+
+  /** Bytes received but not yet part of a complete frame. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  private parse(): void {
+    for (;;) {
+      switch (this.state) {
+        case ParserState.FrameHeader:
+          if (this.buffered < 2) return;
+          this.readFrameHeader();
+          break;
+        case ParserState.ExtendedLength16:
+          if (this.buffered < 2) return;
+          this.readExtendedLength16();
+          break;
+        case ParserState.ExtendedLength64:
+          if (this.buffered < 8) return;
+          this.readExtendedLength64();
+          break;
+        case ParserState.MaskingKey:
+          if (this.buffered < 4) return;
+          this.readMaskingKey();
+          break;
+        case ParserState.Payload:
+          if (this.buffered < this.header.payloadLength) return;
+          this.readPayload();
+          break;
+        default: // Stopped
+          return;
+      }
+    }
+  }
+
+  /** Step 1: the first two bytes: FIN, RSV1-3, opcode, MASK and the 7-bit length. */
+  private readFrameHeader(): void {
+    const first = this.readByte();
+    const second = this.readByte();
+    const header = this.header;
+    header.fin = (first & FIN_BIT) !== 0;
+    header.rsv1 = (first & RSV1_BIT) !== 0;
+    header.rsv2 = (first & RSV2_BIT) !== 0;
+    header.rsv3 = (first & RSV3_BIT) !== 0;
+    header.opcode = first & OPCODE_MASK;
+    header.masked = (second & MASK_BIT) !== 0;
+    header.headerLength = 2;
+    const length7 = second & PAYLOAD_LENGTH_MASK;
+
+    // RFC 6455 5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that defines meanings
+    // for non-zero values. If a nonzero value is received and none of the negotiated extensions
+    // defines the meaning of such a nonzero value, the receiving endpoint MUST _Fail the WebSocket Connection_."
+    const rsvBits = first & (RSV1_BIT | RSV2_BIT | RSV3_BIT);
+    if ((rsvBits & ~this.allowedRsvBits) !== 0) {
+      return this.fail(protocolError('RESERVED_BITS_SET', 'reserved bits set without a negotiated extension'));
+    }
+    // RFC 6455 5.2: "If an unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket Connection_."
+    if (!isKnownOpcode(header.opcode)) {
+      return this.fail(protocolError('RESERVED_OPCODE', `reserved opcode 0x${header.opcode.toString(16)}`));
+    }
+    if (isControlOpcode(header.opcode)) {
+      // RFC 6455 5.5: "All control frames MUST have a payload length of 125 bytes or less
+      // and MUST NOT be fragmented."
+      if (!header.fin) {
+        return this.fail(protocolError('CONTROL_FRAME_FRAGMENTED', 'control frames must not be fragmented'));
+      }
+      if (length7 > MAX_CONTROL_PAYLOAD) {
+        return this.fail(protocolError('CONTROL_FRAME_TOO_LONG', 'control frame payload over 125 bytes'));
+      }
+    } else if (header.opcode === Opcode.Continuation) {
+      // RFC 6455 5.4: a continuation frame only ever follows an unfinished data frame.
+      if (this.messageOpcode === -1) {
+        return this.fail(protocolError('UNEXPECTED_CONTINUATION', 'continuation frame without a message to continue'));
+      }
+    } else if (this.messageOpcode !== -1) {
+      // RFC 6455 5.4: fragments of one message are not interleaved with another message.
+      return this.fail(protocolError('EXPECTED_CONTINUATION', 'new data frame before the fragmented message ended'));
+    }
+    // RFC 6455 5.1: "The server MUST close the connection upon receiving a frame that is not
+    // masked" and "A client MUST close a connection if it detects a masked frame."
+    if (header.masked !== this.requireMask) {
+      return this.fail(
+        this.requireMask
+          ? protocolError('UNMASKED_CLIENT_FRAME', 'client frames must be masked')
+          : protocolError('MASKED_SERVER_FRAME', 'server frames must not be masked'),
+      );
+    }
+    // RFC 6455 5.2: 126 means a 16-bit length follows, 127 a 64-bit length.
+    if (length7 === LENGTH_16_MARKER) {
+      this.state = ParserState.ExtendedLength16;
+    } else if (length7 === LENGTH_64_MARKER) {
+      this.state = ParserState.ExtendedLength64;
+    } else {
+      this.acceptLength(length7);
+    }
+  }
+
+  /** Step 2a: a 16-bit length in network byte order. */
+  private readExtendedLength16(): void {
+    const length = (this.readByte() << 8) | this.readByte();
+    this.header.headerLength += 2;
+    this.acceptLength(length);
+  }
+
+  /** Step 2b: a 64-bit length in network byte order, read as two 32-bit halves. */
+  private readExtendedLength64(): void {
+    const high = this.readUint32();
+    const low = this.readUint32();
+    this.header.headerLength += 8;
+    // RFC 6455 5.2: with a 64-bit length, "the most significant bit MUST be 0".
+    if (high >= 0x8000_0000) {
+      return this.fail(protocolError('LENGTH_TOP_BIT_SET', 'most significant bit of a 64-bit length is set'));
+    }
+    // Past 2^53 - 1 a length cannot even be counted exactly; far past any limit anyway.
+    if (high > MAX_SAFE_HIGH_WORD) {
+      return this.fail(protocolError('MESSAGE_TOO_BIG', 'declared frame length is larger than 2^53 - 1 bytes'));
+    }
+    this.acceptLength(high * TWO_TO_THE_32 + low);
+  }
+
+  /** Checks the declared length against the limit before any payload is kept (RFC 6455 10.4). */
+  private acceptLength(length: number): void {
+    const header = this.header;
+    header.payloadLength = length;
+    if (!isControlOpcode(header.opcode) && this.messageLength + length > this.maxMessageSize) {
+      return this.fail(
+        protocolError('MESSAGE_TOO_BIG', `message is larger than the limit of ${this.maxMessageSize} bytes`),
+      );
+    }
+    this.state = header.masked ? ParserState.MaskingKey : ParserState.Payload;
+  }
+
+  /** Step 3: the 4-byte masking key (RFC 6455 5.3). */
+  private readMaskingKey(): void {
+    const key = this.header.maskKey;
+    key[0] = this.readByte();
+    key[1] = this.readByte();
+    key[2] = this.readByte();
+    key[3] = this.readByte();
+    this.header.headerLength += 4;
+    this.state = ParserState.Payload;
+  }
+
+  /** Step 4: the payload, unmasked, then the frame goes to the handler. */
+  private readPayload(): void {
+    const header = this.header;
+    const payload = this.take(header.payloadLength);
+    if (header.masked) applyMask(payload, header.maskKey);
+
+    if (!isControlOpcode(header.opcode)) {
+      // Track the fragmented message in progress (RFC 6455 5.4).
+      if (header.opcode !== Opcode.Continuation) this.messageOpcode = header.opcode;
+      this.messageLength += header.payloadLength;
+      if (header.fin) {
+        this.messageOpcode = -1;
+        this.messageLength = 0;
+      }
+    }
+    this.state = ParserState.FrameHeader;
+    this.handler.onFrame(header, payload);
+  }
+
+  private fail(error: ProtocolError): void {
+    this.stop();
+    this.handler.onFrameError(error);
+  }
+
+  private readByte(): number {
+    const chunk = this.chunks[0];
+    const byte = chunk[this.headOffset++];
+    this.buffered--;
+    if (this.headOffset === chunk.length) {
+      this.chunks.shift();
+      this.headOffset = 0;
+    }
+    return byte;
+  }
+
+  private readUint32(): number {
+    return ((this.readByte() << 24) | (this.readByte() << 16) | (this.readByte() << 8) | this.readByte()) >>> 0;
+  }
+
+  /** Removes `length` bytes from the queue: a view when they lie in one chunk, else one copy. */
+  private take(length: number): Buffer {
+    this.buffered -= length;
+    if (length === 0) return EMPTY;
+    const chunk = this.chunks[0];
+    const available = chunk.length - this.headOffset;
+    if (length <= available) {
+      const start = this.headOffset;
+      if (length === available) {
+        this.chunks.shift();
+        this.headOffset = 0;
+        return start === 0 ? chunk : chunk.subarray(start);
+      }
+      this.headOffset += length;
+      return chunk.subarray(start, start + length);
+    }
+    // Spread over several chunks: gather into one buffer. Every byte of it is written below.
+    const out = Buffer.allocUnsafe(length);
+    let written = 0;
+    while (written < length) {
+      const current = this.chunks[0];
+      const count = Math.min(current.length - this.headOffset, length - written);
+      current.copy(out, written, this.headOffset, this.headOffset + count);
+      written += count;
+      this.headOffset += count;
+      if (this.headOffset === current.length) {
+        this.chunks.shift();
+        this.headOffset = 0;
+      }
+    }
+    return out;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

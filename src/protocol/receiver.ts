@@ -1,0 +1,183 @@
+/**
+ * The receiver: frames in, messages out. It sits on a `FrameParser` and adds what spans
+ * frames: reassembling fragmented messages, validating text as UTF-8, and reading control
+ * frames.
+ *
+ * RFC 6455 sections: 5.4 (fragmentation: "control frames MAY be injected in the middle of a
+ * fragmented message"), 5.5.1-5.5.3 (Close, Ping, Pong), 5.6 and 8.1 (text is UTF-8).
+ *
+ * Sans-I/O: it never writes. Answering a ping with a pong, or a close with a close, is the
+ * caller's job (src/server does it), since only the caller can write to the socket.
+ */
+import { type CloseInfo, parseClosePayload } from './close.js';
+import { Opcode } from './constants.js';
+import { type ProtocolError, protocolError } from './errors.js';
+import { type FrameHandler, type FrameHeader, FrameParser, type FrameParserOptions } from './frame-parser.js';
+import { isValidUtf8, Utf8Validator } from './utf8.js';
+
+/** What a receiver reports. Every method is called synchronously from `push`. */
+export interface ReceiverHandler {
+  /** A complete message. `data` belongs to the handler. */
+  onMessage(data: Buffer, isBinary: boolean): void;
+  /** A Ping frame (RFC 6455 5.5.2): the caller should answer with a Pong carrying `payload`. */
+  onPing(payload: Buffer): void;
+  /** A Pong frame (RFC 6455 5.5.3). */
+  onPong(payload: Buffer): void;
+  /** A valid Close frame (RFC 6455 5.5.1). Input after it is ignored. */
+  onClose(info: CloseInfo): void;
+  /** A protocol violation: fail the connection with `error.closeCode`. Input after it is ignored. */
+  onError(error: ProtocolError): void;
+}
+
+export interface ReceiverOptions extends FrameParserOptions {
+  /**
+   * Called with every frame as it was received, before it is interpreted: for tools such
+   * as the protocol inspector. `header` is reused; copy what you keep.
+   */
+  observeFrame?: (header: FrameHeader, payload: Buffer) => void;
+}
+
+/**
+ * Collects the fragments of one message into a single buffer that grows by doubling, so
+ * memory stays proportional to the payload however many fragments it comes in.
+ */
+class MessageAccumulator {
+  private buffer: Buffer = EMPTY;
+  private length = 0;
+
+  get size(): number {
+    return this.length;
+  }
+
+  append(fragment: Buffer): void {
+    const needed = this.length + fragment.length;
+    if (needed > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2, MIN_ACCUMULATOR_BYTES));
+      this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    }
+    fragment.copy(this.buffer, this.length);
+    this.length = needed;
+  }
+
+  /** Hands out the message (only the written bytes) and starts empty again. */
+  take(): Buffer {
+    const message = this.buffer.subarray(0, this.length);
+    this.buffer = EMPTY;
+    this.length = 0;
+    return message;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const MIN_ACCUMULATOR_BYTES = 1024;
+
+/** Turns a byte stream into messages and control frames. Feed it with `push`. */
+export class Receiver implements FrameHandler {
+  private readonly handler: ReceiverHandler;
+  private readonly parser: FrameParser;
+  private readonly observeFrame: ReceiverOptions['observeFrame'];
+
+  /** Whether the fragmented message in progress is text (RFC 6455 5.4: its type is set by the first frame). */
+  private fragmentedIsText = false;
+  private fragmenting = false;
+  private readonly fragments = new MessageAccumulator();
+  private readonly utf8 = new Utf8Validator();
+
+  constructor(handler: ReceiverHandler, options: ReceiverOptions) {
+    this.handler = handler;
+    this.observeFrame = options.observeFrame;
+    this.parser = new FrameParser(this, options);
+  }
+
+  /** Feeds received bytes; takes ownership of `chunk` (it may be unmasked in place). */
+  push(chunk: Buffer): void {
+    this.parser.push(chunk);
+  }
+
+  /** Stops for good: further input is ignored. */
+  stop(): void {
+    this.parser.stop();
+  }
+
+  /** True after a Close frame, an error or `stop()`. */
+  get stopped(): boolean {
+    return this.parser.stopped;
+  }
+
+  /** Bytes held for incomplete frames and fragmented messages: what this connection costs in memory now. */
+  get bufferedBytes(): number {
+    return this.parser.bufferedBytes + this.fragments.size;
+  }
+
+  /** @internal FrameHandler: one frame from the parser. */
+  onFrame(header: FrameHeader, payload: Buffer): void {
+    if (this.observeFrame !== undefined) this.observeFrame(header, payload);
+    switch (header.opcode) {
+      case Opcode.Text:
+      case Opcode.Binary:
+      case Opcode.Continuation:
+        this.onDataFrame(header, payload);
+        return;
+      case Opcode.Ping:
+        this.handler.onPing(payload);
+        return;
+      case Opcode.Pong:
+        this.handler.onPong(payload);
+        return;
+      case Opcode.Close:
+        this.onCloseFrame(payload);
+        return;
+    }
+  }
+
+  /** @internal FrameHandler: the parser found a violation. */
+  onFrameError(error: ProtocolError): void {
+    this.handler.onError(error);
+  }
+
+  private onDataFrame(header: FrameHeader, payload: Buffer): void {
+    // 1. An unfragmented message, the common case: validate and deliver without copying.
+    if (header.fin && !this.fragmenting) {
+      const isText = header.opcode === Opcode.Text;
+      // RFC 6455 8.1: text that is not valid UTF-8 MUST fail the connection (1007).
+      if (isText && !isValidUtf8(payload)) {
+        return this.fail(protocolError('INVALID_UTF8', 'text message is not valid UTF-8'));
+      }
+      this.handler.onMessage(payload, !isText);
+      return;
+    }
+    // 2. A fragment: the first one fixes the message's type (RFC 6455 5.4).
+    if (!this.fragmenting) {
+      this.fragmenting = true;
+      this.fragmentedIsText = header.opcode === Opcode.Text;
+    }
+    // 3. Fail fast: validate each text fragment as it arrives, not the message at its end.
+    if (this.fragmentedIsText) {
+      if (!this.utf8.write(payload) || (header.fin && !this.utf8.end())) {
+        return this.fail(protocolError('INVALID_UTF8', 'text message is not valid UTF-8'));
+      }
+    }
+    this.fragments.append(payload);
+    // 4. The final fragment completes the message.
+    if (header.fin) {
+      const isText = this.fragmentedIsText;
+      this.fragmenting = false;
+      this.utf8.reset();
+      this.handler.onMessage(this.fragments.take(), !isText);
+    }
+  }
+
+  private onCloseFrame(payload: Buffer): void {
+    const info = parseClosePayload(payload);
+    if ('closeCode' in info) return this.fail(info);
+    // RFC 6455 5.5.1: after a Close frame the peer sends no more data; anything further is ignored.
+    this.parser.stop();
+    this.handler.onClose(info);
+  }
+
+  private fail(error: ProtocolError): void {
+    this.parser.stop();
+    this.handler.onError(error);
+  }
+}
