@@ -1,0 +1,227 @@
+/**
+ * The framecast service on one http.Server: the endpoints, wired together.
+ *
+ * - `GET /ws` (Upgrade): echo, every message back unchanged with the same opcode.
+ * - `GET /chat?channel=NAME` (Upgrade): every message goes to all members of NAME, sender included.
+ * - `POST /push?channel=NAME`: the body to every member of NAME, or to every WebSocket without `channel`.
+ * - `GET /healthz`, `GET /metrics` (Prometheus), and the files of public/ (`GET /` is the chat page).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CloseCode } from '../protocol/index.js';
+import { HttpDefaults, ServerDefaults } from './config.js';
+import { ReadyState, type WebSocketConnection } from './connection.js';
+import { type Hub, InProcessHub } from './hub.js';
+import { type Logger, silentLogger } from './log.js';
+import { Metrics } from './metrics.js';
+import { handlePush, isValidChannelName } from './push.js';
+import { serveStatic } from './static-files.js';
+import { pathOf, WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
+
+/** The public/ folder of this package: beside the nearest package.json above this file (src/ or dist/src/). */
+function findPublicDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth < 5; depth++) {
+    if (existsSync(join(dir, 'package.json'))) return join(dir, 'public');
+    dir = dirname(dir);
+  }
+  return join(process.cwd(), 'public');
+}
+export const PUBLIC_DIR = findPublicDir();
+
+export interface FramecastOptions {
+  /** Bearer token for `POST /push`; without one, pushes are accepted from loopback only. */
+  pushToken?: string;
+  /** Origins allowed besides the server's own; `*` for any. */
+  allowOrigins?: readonly string[];
+  maxMessageSize?: number;
+  heartbeatInterval?: number;
+  maxConnections?: number;
+  maxSendBuffer?: number;
+  sendHighWaterMark?: number;
+  closeTimeout?: number;
+  handshakeTimeout?: number;
+  maxPushBody?: number;
+  shutdownTimeout?: number;
+  /** Folder of static files; the package's public/ by default. */
+  publicDir?: string;
+  logger?: Logger;
+  /** Builds the hub from the client sets a channel-less push reaches; the in-process hub by default. */
+  createHub?: (everyone: readonly ReadonlySet<WebSocketConnection>[]) => Hub;
+}
+
+/** A running (or ready to run) framecast service. */
+export interface Framecast {
+  readonly server: Server;
+  readonly echo: WebSocketServer;
+  readonly chat: WebSocketServer;
+  readonly hub: Hub;
+  readonly metrics: Metrics;
+  /** Starts listening; resolves with the bound address. */
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  /** Graceful shutdown: stop accepting, close every WebSocket with 1001, wait, then end the rest. */
+  close(): Promise<void>;
+}
+
+/** The chat channel named by a request's `channel` query parameter, or the default. */
+function channelOf(url: URL): string {
+  return url.searchParams.get('channel') ?? ServerDefaults.defaultChannel;
+}
+
+function parseUrl(request: IncomingMessage): URL | undefined {
+  try {
+    return new URL(request.url ?? '/', 'http://localhost');
+  } catch {
+    return undefined;
+  }
+}
+
+const chatChannelOf = new WeakMap<WebSocketConnection, string>();
+
+/** Echo endpoint: each message back as it came. A named listener shared by all connections. */
+function echoMessage(this: WebSocketConnection, data: Buffer, isBinary: boolean): void {
+  this.send(data, isBinary);
+}
+
+/** Builds the framecast service. Call `listen` to start it. */
+export function createFramecast(options: FramecastOptions = {}): Framecast {
+  const logger = options.logger ?? silentLogger;
+  const metrics = new Metrics();
+  const publicDir = options.publicDir ?? PUBLIC_DIR;
+  const maxChannel = ServerDefaults.maxChannelNameLength;
+  const handshakeTimeout = options.handshakeTimeout ?? ServerDefaults.handshakeTimeout;
+
+  const server = createServer({
+    headersTimeout: handshakeTimeout,
+    requestTimeout: Math.max(HttpDefaults.requestTimeout, handshakeTimeout),
+    connectionsCheckingInterval: HttpDefaults.connectionsCheckingInterval,
+  });
+  server.maxHeadersCount = HttpDefaults.maxHeadersCount;
+
+  const common: WebSocketServerOptions = {
+    maxMessageSize: options.maxMessageSize,
+    heartbeatInterval: options.heartbeatInterval,
+    maxConnections: options.maxConnections,
+    maxSendBuffer: options.maxSendBuffer,
+    sendHighWaterMark: options.sendHighWaterMark,
+    closeTimeout: options.closeTimeout,
+    allowOrigins: options.allowOrigins,
+    metrics,
+    logger,
+  };
+  const echo = new WebSocketServer(common).attach(server, '/ws');
+  const chat = new WebSocketServer({
+    ...common,
+    authenticate(request) {
+      const url = parseUrl(request);
+      if (url === undefined || !isValidChannelName(channelOf(url), maxChannel)) {
+        return { status: 400, reason: `channel names are 1-${maxChannel} letters, digits, '-', '_' or '.'` };
+      }
+      return true;
+    },
+  }).attach(server, '/chat');
+
+  const everyone = [echo.clients, chat.clients];
+  const hub = options.createHub?.(everyone) ?? new InProcessHub(everyone);
+
+  echo.on('connection', (connection: WebSocketConnection) => connection.on('message', echoMessage));
+  chat.on('connection', (connection: WebSocketConnection, request: IncomingMessage) => {
+    const channel = channelOf(parseUrl(request) ?? new URL('http://localhost/'));
+    chatChannelOf.set(connection, channel);
+    hub.join(channel, connection);
+    connection.on('message', chatMessage);
+  });
+
+  /** Chat endpoint: each message to every member of the sender's channel, sender included. */
+  function chatMessage(this: WebSocketConnection, data: Buffer, isBinary: boolean): void {
+    const channel = chatChannelOf.get(this);
+    if (channel === undefined) return;
+    hub.publish(channel, data, isBinary).catch((error: unknown) => {
+      logger.warn(`chat publish failed: ${error instanceof Error ? error.message : String(error)}`);
+      // The message could not be relayed: tell the sender rather than drop it silently.
+      if (this.readyState === ReadyState.Open) this.close(CloseCode.TryAgainLater, 'message broker unavailable');
+    });
+  }
+
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    route(request, response).catch((error: unknown) => {
+      logger.error(`request failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+      if (!response.headersSent) {
+        response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        response.end('internal error\n');
+      } else {
+        response.destroy();
+      }
+    });
+  });
+
+  async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = parseUrl(request);
+    if (url === undefined) {
+      response.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+      response.end('bad request target\n');
+      return;
+    }
+    switch (pathOf(request.url)) {
+      case '/healthz': {
+        const body = JSON.stringify({ status: 'ok', connections: metrics.connectionsOpen, ...hub.health() }) + '\n';
+        response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+        response.end(body);
+        return;
+      }
+      case '/metrics':
+        response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+        response.end(metrics.render(hub.metricLines()));
+        return;
+      case '/push': {
+        const channel = url.searchParams.get('channel');
+        return handlePush(request, response, channel, channel !== null && isValidChannelName(channel, maxChannel), {
+          hub,
+          metrics,
+          logger,
+          pushToken: options.pushToken,
+          maxBody: options.maxPushBody ?? ServerDefaults.maxPushBody,
+        });
+      }
+      case '/ws':
+      case '/chat':
+        // A plain HTTP request to a WebSocket endpoint (RFC 7231 6.5.15: 426 names the protocol to upgrade to).
+        response.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
+        response.end('this endpoint speaks WebSocket: send a GET with Upgrade: websocket (RFC 6455 4.1)\n');
+        return;
+      default:
+        return serveStatic(publicDir, url.pathname, request, response);
+    }
+  }
+
+  return {
+    server,
+    echo,
+    chat,
+    hub,
+    metrics,
+    listen(port: number, host?: string): Promise<AddressInfo> {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          if (options.pushToken === undefined) {
+            logger.warn('no push token configured: POST /push is accepted from loopback addresses only');
+          }
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    async close(): Promise<void> {
+      server.close();
+      server.closeIdleConnections();
+      const timeout = options.shutdownTimeout ?? ServerDefaults.shutdownTimeout;
+      await Promise.all([echo.close(CloseCode.GoingAway, 'server shutting down', timeout), chat.close(CloseCode.GoingAway, 'server shutting down', timeout)]);
+      await hub.close();
+      server.closeAllConnections();
+    },
+  };
+}

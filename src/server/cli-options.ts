@@ -1,0 +1,162 @@
+/**
+ * The `framecast` command line: flags, their environment variables, and validation. Pure: it
+ * returns options or a one-line error, and cli.ts does the I/O.
+ */
+import { ServerDefaults } from './config.js';
+import { type LogLevel, LogLevels } from './log.js';
+
+export interface CliOptions {
+  port: number;
+  host: string | undefined;
+  pushToken: string | undefined;
+  allowOrigins: string[];
+  maxMessageSize: number;
+  /** Heartbeat interval in ms (0: off). */
+  heartbeatInterval: number;
+  maxConnections: number;
+  logLevel: LogLevel;
+}
+
+export type CliParseResult = { help: true } | { help: false; options: CliOptions } | { error: string };
+
+interface FlagSpec {
+  readonly name: string;
+  readonly env: string;
+  readonly value: string;
+  readonly help: string;
+}
+
+/** Every flag, in the order --help lists them. Each has an environment variable; flags win. */
+export const FLAGS: readonly FlagSpec[] = [
+  { name: 'port', env: 'FRAMECAST_PORT', value: 'N', help: `TCP port to listen on (default ${ServerDefaults.port})` },
+  { name: 'host', env: 'FRAMECAST_HOST', value: 'ADDR', help: 'address to bind (default: all interfaces)' },
+  { name: 'push-token', env: 'FRAMECAST_PUSH_TOKEN', value: 'TOKEN', help: 'require "Authorization: Bearer TOKEN" on POST /push (default: loopback clients only)' },
+  { name: 'allow-origin', env: 'FRAMECAST_ALLOW_ORIGIN', value: 'ORIGIN', help: 'also accept browsers from ORIGIN (repeatable or comma-separated; * for any)' },
+  { name: 'max-message', env: 'FRAMECAST_MAX_MESSAGE', value: 'BYTES', help: 'largest WebSocket message, e.g. 1048576, 64KiB or 16MiB (default 16MiB)' },
+  { name: 'heartbeat', env: 'FRAMECAST_HEARTBEAT', value: 'SECONDS', help: `ping interval; a silent peer is dropped after two (default ${ServerDefaults.heartbeatInterval / 1000}, 0 disables)` },
+  { name: 'max-connections', env: 'FRAMECAST_MAX_CONNECTIONS', value: 'N', help: `most open WebSockets, 503 beyond (default ${ServerDefaults.maxConnections})` },
+  { name: 'log-level', env: 'FRAMECAST_LOG_LEVEL', value: 'LEVEL', help: `one of ${LogLevels.join(', ')} (default info)` },
+];
+
+/** The --help text. */
+export function usage(): string {
+  const lines = ['Usage: framecast [options]', '', 'A WebSocket push and chat server (RFC 6455) on node:http.', '', 'Options:'];
+  for (const flag of FLAGS) lines.push(`  --${`${flag.name} ${flag.value}`.padEnd(24)} ${flag.help}  [env ${flag.env}]`);
+  lines.push(`  --${'help'.padEnd(24)} show this help`);
+  return lines.join('\n') + '\n';
+}
+
+const SIZE_UNITS: ReadonlyMap<string, number> = new Map([
+  ['', 1],
+  ['b', 1],
+  ['k', 1024],
+  ['kb', 1024],
+  ['kib', 1024],
+  ['m', 1024 ** 2],
+  ['mb', 1024 ** 2],
+  ['mib', 1024 ** 2],
+  ['g', 1024 ** 3],
+  ['gb', 1024 ** 3],
+  ['gib', 1024 ** 3],
+]);
+
+/** Parses a byte size such as `1048576`, `64KiB` or `16MiB` (binary units). */
+export function parseSize(text: string): number | undefined {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
+  if (match === null) return undefined;
+  const unit = SIZE_UNITS.get(match[2].toLowerCase());
+  if (unit === undefined) return undefined;
+  const value = Number(match[1]) * unit;
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+function parseInteger(text: string, min: number, max: number): number | undefined {
+  if (!/^\d+$/.test(text.trim())) return undefined;
+  const value = Number(text);
+  return value >= min && value <= max ? value : undefined;
+}
+
+/** Parses argv (without node and script) and the environment into options, or an error line. */
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliParseResult {
+  const given = new Map<string, string[]>();
+  for (const flag of FLAGS) {
+    const fromEnv = env[flag.env];
+    if (fromEnv !== undefined && fromEnv !== '') given.set(flag.name, [fromEnv]);
+  }
+  const fromArgs = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--help' || arg === '-h') return { help: true };
+    if (!arg.startsWith('--')) return { error: `unexpected argument ${JSON.stringify(arg)}` };
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    if (!FLAGS.some((flag) => flag.name === name)) return { error: `unknown option --${name}` };
+    let value: string;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      if (i + 1 >= argv.length) return { error: `--${name} needs a value` };
+      value = argv[++i];
+    }
+    fromArgs.set(name, [...(fromArgs.get(name) ?? []), value]);
+  }
+  for (const [name, values] of fromArgs) given.set(name, values);
+  const last = (name: string): string | undefined => given.get(name)?.at(-1);
+
+  const options: CliOptions = {
+    port: ServerDefaults.port,
+    host: undefined,
+    pushToken: undefined,
+    allowOrigins: [],
+    maxMessageSize: ServerDefaults.maxMessageSize,
+    heartbeatInterval: ServerDefaults.heartbeatInterval,
+    maxConnections: ServerDefaults.maxConnections,
+    logLevel: 'info',
+  };
+  const port = last('port');
+  if (port !== undefined) {
+    const value = parseInteger(port, 0, 65535);
+    if (value === undefined) return { error: `--port must be a whole number from 0 to 65535, not ${JSON.stringify(port)}` };
+    options.port = value;
+  }
+  const host = last('host');
+  if (host !== undefined) options.host = host;
+  const token = last('push-token');
+  if (token !== undefined) {
+    if (token.trim() === '') return { error: '--push-token must not be empty' };
+    options.pushToken = token;
+  }
+  for (const list of given.get('allow-origin') ?? []) {
+    for (const origin of list.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+      if (origin !== '*' && !/^https?:\/\/[^/\s]+$/i.test(origin)) {
+        return { error: `--allow-origin takes origins like https://example.com or *, not ${JSON.stringify(origin)}` };
+      }
+      options.allowOrigins.push(origin);
+    }
+  }
+  const maxMessage = last('max-message');
+  if (maxMessage !== undefined) {
+    const value = parseSize(maxMessage);
+    if (value === undefined || value < 1) return { error: `--max-message must be a size such as 1048576 or 16MiB, not ${JSON.stringify(maxMessage)}` };
+    options.maxMessageSize = value;
+  }
+  const heartbeat = last('heartbeat');
+  if (heartbeat !== undefined) {
+    const value = parseInteger(heartbeat, 0, 86_400);
+    if (value === undefined) return { error: `--heartbeat must be whole seconds from 0 to 86400, not ${JSON.stringify(heartbeat)}` };
+    options.heartbeatInterval = value * 1000;
+  }
+  const maxConnections = last('max-connections');
+  if (maxConnections !== undefined) {
+    const value = parseInteger(maxConnections, 1, 10_000_000);
+    if (value === undefined) return { error: `--max-connections must be a whole number of at least 1, not ${JSON.stringify(maxConnections)}` };
+    options.maxConnections = value;
+  }
+  const logLevel = last('log-level');
+  if (logLevel !== undefined) {
+    if (!(LogLevels as readonly string[]).includes(logLevel)) {
+      return { error: `--log-level must be one of ${LogLevels.join(', ')}, not ${JSON.stringify(logLevel)}` };
+    }
+    options.logLevel = logLevel as LogLevel;
+  }
+  return { help: false, options };
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+/**
+ * `framecast`: runs the service until SIGINT or SIGTERM, then shuts down gracefully (every
+ * WebSocket closed with 1001, up to 5 s to finish) and exits 0. Bad options exit 2.
+ */
+import { createFramecast } from './app.js';
+import { parseCli, usage } from './cli-options.js';
+import { createLogger } from './log.js';
+
+async function main(): Promise<void> {
+  const parsed = parseCli(process.argv.slice(2), process.env);
+  if ('error' in parsed) {
+    process.stderr.write(`framecast: ${parsed.error} (see --help)\n`);
+    process.exit(2);
+  }
+  if (parsed.help) {
+    process.stdout.write(usage());
+    return;
+  }
+  const options = parsed.options;
+  const logger = createLogger(options.logLevel);
+  const framecast = createFramecast({
+    pushToken: options.pushToken,
+    allowOrigins: options.allowOrigins,
+    maxMessageSize: options.maxMessageSize,
+    heartbeatInterval: options.heartbeatInterval,
+    maxConnections: options.maxConnections,
+    logger,
+  });
+  let address;
+  try {
+    address = await framecast.listen(options.port, options.host);
+  } catch (error) {
+    process.stderr.write(`framecast: cannot listen on port ${options.port}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+  const shownHost = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
+  logger.info(`framecast listening on http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}/ (chat at /, echo at /ws, push at POST /push)`);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info(`${signal}: closing every connection with 1001 and shutting down`);
+    framecast.close().then(
+      () => {
+        logger.info('shut down cleanly');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+void main();

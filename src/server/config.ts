@@ -1,0 +1,49 @@
+/**
+ * Every default and limit of the server, in one place. The command line (cli.ts) and the
+ * library options (websocket-server.ts, app.ts) start from these.
+ */
+import { ProtocolDefaults } from '../protocol/index.js';
+
+export const ServerDefaults = {
+  /** TCP port `framecast` listens on. */
+  port: 8080,
+  /** Largest WebSocket message accepted, in bytes; larger ones are closed with 1009. */
+  maxMessageSize: ProtocolDefaults.maxMessageSize,
+  /** `send()` returns false once this many bytes wait in a connection's send buffer. */
+  sendHighWaterMark: 1024 * 1024,
+  /**
+   * Most bytes a connection may have waiting to be sent. A client that reads so slowly that
+   * it passes this is dropped (close code 1008) and counted as a slow consumer.
+   */
+  maxSendBuffer: 4 * 1024 * 1024,
+  /**
+   * Interval between heartbeats, in ms. Each heartbeat pings every connection; one that has
+   * sent nothing at all (no pong, no data) since the previous heartbeat is terminated. So a
+   * dead peer is found within two intervals. 0 disables heartbeats.
+   */
+  heartbeatInterval: 30_000,
+  /** After sending a Close frame, how long to wait for the peer's before destroying the socket (ms). */
+  closeTimeout: 5_000,
+  /** How long a client may take to send its complete request headers (ms). */
+  handshakeTimeout: 10_000,
+  /** Most open WebSocket connections; beyond it upgrades are answered 503. */
+  maxConnections: 10_000,
+  /** Largest `POST /push` body, in bytes (413 beyond it). */
+  maxPushBody: 1024 * 1024,
+  /** How long a graceful shutdown waits for peers to answer the 1001 Close (ms). */
+  shutdownTimeout: 5_000,
+  /** Default chat channel. */
+  defaultChannel: 'lobby',
+  /** Longest channel name; names use letters, digits, '-', '_' and '.'. */
+  maxChannelNameLength: 64,
+} as const;
+
+/** HTTP-level limits of the server that `framecast` runs (see app.ts). */
+export const HttpDefaults = {
+  /** Headers past this count are dropped by Node; a handshake missing its headers gets 400. */
+  maxHeadersCount: 100,
+  /** How often Node checks for requests past their timeouts (ms). */
+  connectionsCheckingInterval: 1_000,
+  /** A whole HTTP request, body included, must arrive within this (ms). */
+  requestTimeout: 60_000,
+} as const;

@@ -1,0 +1,395 @@
+/**
+ * One WebSocket connection: the I/O shell around the sans-I/O `Receiver`. It owns the socket
+ * and the timers: it writes frames with bounded buffering, answers pings, runs the closing
+ * handshake, and cleans up however the connection ends.
+ *
+ * RFC 6455 sections: 5.5.2 (answer a Ping with a Pong), 5.5.1 and 7.1.1-7.1.4 (closing
+ * handshake: echo the peer's Close, the server closes TCP first), 7.1.7 (failing the
+ * connection), 7.1.5 and 7.4.1 (1005 and 1006 as reported codes, never sent).
+ */
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import {
+  type CloseInfo,
+  CloseCode,
+  encodeCloseFrame,
+  encodeFrame,
+  encodeFrameHeader,
+  encodeTextFrame,
+  isValidCloseCode,
+  LENGTH_16_MARKER,
+  LENGTH_64_MARKER,
+  Opcode,
+  PAYLOAD_LENGTH_MASK,
+  type ProtocolError,
+  Receiver,
+  type ReceiverHandler,
+  type ReceiverOptions,
+} from '../protocol/index.js';
+import { ServerDefaults } from './config.js';
+import type { Metrics } from './metrics.js';
+
+/** Connection states, numbered as the browser's `WebSocket.readyState` (there is no CONNECTING here). */
+export const ReadyState = { Open: 1, Closing: 2, Closed: 3 } as const;
+export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
+
+/** Options of one connection; the server fills them from its own. */
+export interface ConnectionOptions {
+  maxMessageSize?: number;
+  sendHighWaterMark?: number;
+  maxSendBuffer?: number;
+  closeTimeout?: number;
+  /** The subprotocol agreed in the handshake. */
+  protocol?: string;
+  /** Counters to update; a private set when omitted. */
+  metrics?: Metrics;
+  /** See `ReceiverOptions.observeFrame`: every received frame, before it is interpreted. */
+  observeFrame?: ReceiverOptions['observeFrame'];
+}
+
+/**
+ * A message framed once, to be sent to many connections with `sendPrepared`: the broadcast
+ * bytes are built once and the same buffer is written to every socket.
+ */
+export interface PreparedMessage {
+  readonly frame: Buffer;
+  readonly payloadLength: number;
+}
+
+/** Frames a message once for sending to any number of connections. */
+export function prepareMessage(data: string | Uint8Array, isBinary: boolean): PreparedMessage {
+  if (typeof data === 'string' && !isBinary) {
+    const frame = encodeTextFrame(data);
+    return { frame, payloadLength: unmaskedPayloadLength(frame) };
+  }
+  const payload = typeof data === 'string' ? Buffer.from(data) : data;
+  return { frame: encodeFrame(isBinary ? Opcode.Binary : Opcode.Text, payload), payloadLength: payload.length };
+}
+
+/** Payloads at least this large are written after their header rather than copied into one frame buffer. */
+const WRITE_PAYLOAD_SEPARATELY_BYTES = 64 * 1024;
+
+const PING_FRAME = encodeFrame(Opcode.Ping, Buffer.alloc(0));
+
+/** Payload length of an unmasked frame built by the serializer, read back from its header size. */
+function unmaskedPayloadLength(frame: Buffer): number {
+  const length7 = frame[1] & PAYLOAD_LENGTH_MASK;
+  return frame.length - (length7 === LENGTH_16_MARKER ? 4 : length7 === LENGTH_64_MARKER ? 10 : 2);
+}
+
+const kConnection = Symbol('framecast.connection');
+interface ConnectionSocket extends Socket {
+  [kConnection]?: WebSocketConnection;
+}
+
+let nextConnectionId = 1;
+
+/**
+ * An open WebSocket connection.
+ *
+ * Events:
+ * - `message` (data: Buffer, isBinary: boolean): a complete message.
+ * - `ping` (payload: Buffer), `pong` (payload: Buffer): control frames (pings are answered already).
+ * - `drain` (): the send buffer fell below the high-water mark after `send` returned false.
+ * - `close` (code: number, reason: string): the connection is gone. `code` is the peer's close
+ *   code, the code this side failed the connection with, or 1006 when it ended without either.
+ */
+export class WebSocketConnection extends EventEmitter implements ReceiverHandler {
+  /** A number unique within this process, for logs. */
+  readonly id = nextConnectionId++;
+  readonly protocol: string | undefined;
+  readonly remoteAddress: string | undefined;
+  readyState: ReadyState = ReadyState.Open;
+  /** Set by the server's heartbeat: false until the peer sends something after the last ping. */
+  heardFrom = true;
+
+  private readonly socket: ConnectionSocket;
+  private readonly receiver: Receiver;
+  private readonly metrics: Metrics | undefined;
+  private readonly sendHighWaterMark: number;
+  private readonly maxSendBuffer: number;
+  private readonly closeTimeout: number;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private closeFrameSent = false;
+  private needDrain = false;
+  private closeCode: number = CloseCode.AbnormalClosure;
+  private closeReason = '';
+
+  /**
+   * Takes over `socket` right after the 101 response was written. `head` holds bytes that
+   * arrived with the handshake, which are already frames.
+   */
+  constructor(socket: Socket, head: Buffer, options: ConnectionOptions = {}) {
+    super();
+    this.socket = socket;
+    this.protocol = options.protocol;
+    this.remoteAddress = socket.remoteAddress;
+    this.metrics = options.metrics;
+    this.sendHighWaterMark = options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark;
+    this.maxSendBuffer = options.maxSendBuffer ?? ServerDefaults.maxSendBuffer;
+    this.closeTimeout = options.closeTimeout ?? ServerDefaults.closeTimeout;
+    this.receiver = new Receiver(this, {
+      role: 'server',
+      maxMessageSize: options.maxMessageSize ?? ServerDefaults.maxMessageSize,
+      observeFrame: options.observeFrame,
+    });
+
+    this.socket[kConnection] = this;
+    socket.setNoDelay(true);
+    socket.setTimeout(0);
+    // Bytes that came with the handshake are read first, once listeners are attached and
+    // the socket starts flowing (on a later tick, so the caller can add 'message' listeners).
+    if (head.length > 0) socket.unshift(head);
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('close', onSocketClose);
+    socket.on('error', onSocketError);
+    socket.on('drain', onSocketDrain);
+    if (this.metrics !== undefined) {
+      this.metrics.connectionsOpen++;
+      this.metrics.connectionsOpened++;
+    }
+  }
+
+  /** Bytes written but not yet handed to the operating system. */
+  get bufferedAmount(): number {
+    return this.socket.writableLength;
+  }
+
+  /**
+   * Sends a message: a string as text, bytes as binary. `binary` overrides that: `false` sends
+   * bytes as text (they must be UTF-8), `true` sends a string's UTF-8 as binary. Returns false
+   * when the send buffer is over its high-water mark (wait for `drain`) or the connection is
+   * not open. Don't modify `data` after sending it: large payloads are written without a copy.
+   */
+  send(data: string | Uint8Array, binary: boolean = typeof data !== 'string'): boolean {
+    if (this.readyState !== ReadyState.Open) return false;
+    if (typeof data === 'string' && !binary) {
+      const frame = encodeTextFrame(data);
+      return this.writeMessage(frame, unmaskedPayloadLength(frame));
+    }
+    const payload = typeof data === 'string' ? Buffer.from(data) : data;
+    return this.sendPayload(binary ? Opcode.Binary : Opcode.Text, payload);
+  }
+
+  /** Sends a message framed once by `prepareMessage` (a broadcast): the same bytes to every recipient. */
+  sendPrepared(message: PreparedMessage): boolean {
+    if (this.readyState !== ReadyState.Open) return false;
+    this.socket.write(message.frame);
+    return this.afterWrite(message.payloadLength);
+  }
+
+  /** Sends a Ping (RFC 6455 5.5.2); the peer must answer with a Pong. */
+  ping(payload?: Uint8Array): void {
+    if (this.readyState !== ReadyState.Open) return;
+    this.socket.write(payload === undefined || payload.length === 0 ? PING_FRAME : encodeFrame(Opcode.Ping, payload));
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 7.1.2): sends a Close frame and waits up to the close
+   * timeout for the peer's, then destroys the socket. Throws on codes that may not be sent.
+   */
+  close(code: number = CloseCode.Normal, reason = ''): void {
+    if (!isValidCloseCode(code)) throw new RangeError(`close code ${code} may not be sent (RFC 6455 7.4)`);
+    if (this.readyState !== ReadyState.Open) return;
+    this.closeCode = code;
+    this.closeReason = reason;
+    this.sendCloseFrame(code, reason);
+    this.readyState = ReadyState.Closing;
+    this.startCloseTimer();
+  }
+
+  /** Destroys the socket at once, without a closing handshake. */
+  terminate(): void {
+    this.socket.destroy();
+  }
+
+  // --- ReceiverHandler: what the protocol core reports -------------------------------------
+
+  /** @internal */
+  onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.metrics !== undefined) {
+      this.metrics.messagesReceived++;
+      this.metrics.bytesReceived += data.length;
+    }
+    this.emit('message', data, isBinary);
+  }
+
+  /** @internal */
+  onPing(payload: Buffer): void {
+    // RFC 6455 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+    // response ... It SHOULD respond with Pong frame as soon as is practical." Same payload (5.5.3).
+    if (this.readyState === ReadyState.Open) {
+      this.socket.write(encodeFrame(Opcode.Pong, payload));
+      this.checkSendBuffer();
+    }
+    this.emit('ping', payload);
+  }
+
+  /** @internal */
+  onPong(payload: Buffer): void {
+    this.emit('pong', payload);
+  }
+
+  /** @internal */
+  onClose(info: CloseInfo): void {
+    this.closeCode = info.code;
+    this.closeReason = info.reason;
+    // RFC 6455 5.5.1: "If an endpoint receives a Close frame and did not previously send a Close
+    // frame, the endpoint MUST send a Close frame in response", typically echoing the code.
+    // 1005 means the peer sent no code, so the answer carries none either.
+    if (!this.closeFrameSent) {
+      this.sendCloseFrame(info.code === CloseCode.NoStatusReceived ? undefined : info.code, '');
+    }
+    this.readyState = ReadyState.Closing;
+    // RFC 6455 7.1.1: "the server SHOULD close the underlying TCP connection first".
+    this.socket.end();
+    this.startCloseTimer();
+  }
+
+  /** @internal */
+  onError(error: ProtocolError): void {
+    this.metrics?.countProtocolError(error.code);
+    this.fail(error.closeCode, error.reason);
+  }
+
+  // --- Internals -----------------------------------------------------------------------------
+
+  /** @internal Bytes from the socket. */
+  receive(chunk: Buffer): void {
+    this.heardFrom = true;
+    // Replies produced while reading this chunk (echoes, pongs) leave in one write.
+    this.socket.cork();
+    this.receiver.push(chunk);
+    this.socket.uncork();
+  }
+
+  private sendPayload(opcode: number, payload: Uint8Array): boolean {
+    if (payload.length < WRITE_PAYLOAD_SEPARATELY_BYTES) {
+      this.socket.write(encodeFrame(opcode, payload));
+    } else {
+      this.socket.cork();
+      this.socket.write(encodeFrameHeader(opcode, payload.length));
+      this.socket.write(payload);
+      this.socket.uncork();
+    }
+    return this.afterWrite(payload.length);
+  }
+
+  private writeMessage(frame: Buffer, payloadLength: number): boolean {
+    this.socket.write(frame);
+    return this.afterWrite(payloadLength);
+  }
+
+  private afterWrite(payloadLength: number): boolean {
+    if (this.metrics !== undefined) {
+      this.metrics.messagesSent++;
+      this.metrics.bytesSent += payloadLength;
+    }
+    return this.checkSendBuffer();
+  }
+
+  /** Enforces the send buffer bound; says whether the caller may keep sending. */
+  private checkSendBuffer(): boolean {
+    const buffered = this.socket.writableLength;
+    if (buffered <= this.sendHighWaterMark) return true;
+    if (buffered > this.maxSendBuffer) {
+      this.dropSlowConsumer();
+      return false;
+    }
+    this.needDrain = true;
+    return false;
+  }
+
+  /**
+   * The peer reads too slowly: its send buffer passed the limit. A Close frame would wait behind
+   * megabytes it does not read, so the socket is destroyed at once and the close counted as 1008.
+   */
+  private dropSlowConsumer(): void {
+    if (this.metrics !== undefined) this.metrics.slowConsumersDropped++;
+    this.closeCode = CloseCode.PolicyViolation;
+    this.closeReason = 'send buffer overflow: the client reads too slowly';
+    this.readyState = ReadyState.Closing;
+    this.receiver.stop();
+    this.socket.destroy();
+  }
+
+  /** RFC 6455 7.1.7: _Fail the WebSocket Connection_: send a Close with the code, then close TCP. */
+  private fail(code: number, reason: string): void {
+    this.closeCode = code;
+    this.closeReason = reason;
+    if (!this.closeFrameSent) this.sendCloseFrame(code, reason);
+    this.readyState = ReadyState.Closing;
+    this.receiver.stop();
+    this.socket.end();
+    this.startCloseTimer();
+  }
+
+  private sendCloseFrame(code: number | undefined, reason: string): void {
+    this.closeFrameSent = true;
+    if (!this.socket.destroyed) this.socket.write(encodeCloseFrame(code, reason));
+  }
+
+  private startCloseTimer(): void {
+    if (this.closeTimer !== undefined) return;
+    this.closeTimer = setTimeout(destroySocket, this.closeTimeout, this.socket);
+    this.closeTimer.unref();
+  }
+
+  /** @internal The socket is gone: settle state and tell listeners once. */
+  finish(): void {
+    if (this.readyState === ReadyState.Closed) return;
+    this.readyState = ReadyState.Closed;
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
+    this.receiver.stop();
+    this.socket[kConnection] = undefined;
+    if (this.metrics !== undefined) {
+      this.metrics.connectionsOpen--;
+      this.metrics.countClose(this.closeCode);
+    }
+    this.emit('close', this.closeCode, this.closeReason);
+  }
+
+  /** @internal The peer half-closed its side. */
+  peerEnded(): void {
+    // Without a Close frame first this is an abnormal end (1006); either way our side ends too.
+    this.readyState = ReadyState.Closing;
+    this.socket.end();
+    this.startCloseTimer();
+  }
+
+  /** @internal */
+  drained(): void {
+    if (this.needDrain && this.readyState === ReadyState.Open) {
+      this.needDrain = false;
+      this.emit('drain');
+    }
+  }
+}
+
+// Socket listeners are named functions shared by every connection, found through the socket.
+
+function onSocketData(this: ConnectionSocket, chunk: Buffer): void {
+  this[kConnection]?.receive(chunk);
+}
+
+function onSocketEnd(this: ConnectionSocket): void {
+  this[kConnection]?.peerEnded();
+}
+
+function onSocketClose(this: ConnectionSocket): void {
+  this[kConnection]?.finish();
+}
+
+function onSocketDrain(this: ConnectionSocket): void {
+  this[kConnection]?.drained();
+}
+
+function onSocketError(this: ConnectionSocket): void {
+  // ECONNRESET and the like: 'close' follows and cleans up. Nothing else to do.
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}

@@ -1,0 +1,131 @@
+/**
+ * `POST /push?channel=NAME`: outside systems push a message over plain HTTP to every member of
+ * a channel, or to every open WebSocket without `channel`. The body becomes one text message
+ * (binary with Content-Type application/octet-stream); text must be valid UTF-8.
+ *
+ * Access: with a push token configured, `Authorization: Bearer <token>` is required (compared
+ * in constant time; 401 otherwise). With none, only loopback clients may push (403 otherwise).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isValidUtf8 } from '../protocol/index.js';
+import type { Hub } from './hub.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+
+export interface PushOptions {
+  hub: Hub;
+  metrics: Metrics;
+  logger: Logger;
+  /** Required bearer token; undefined means loopback-only pushes. */
+  pushToken: string | undefined;
+  /** Largest body in bytes (413 beyond). */
+  maxBody: number;
+}
+
+/** True for 127.0.0.0/8 and ::1, also in their IPv4-mapped IPv6 forms. */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
+/** Compares two secrets in time that depends on neither (hashing first hides the length too). */
+export function secretsEqual(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Channel names: 1 to `maxLength` letters, digits, '-', '_' or '.'. */
+export function isValidChannelName(name: string, maxLength: number): boolean {
+  if (name.length === 0 || name.length > maxLength) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const ok =
+      (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d || c === 0x5f || c === 0x2e;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+function answer(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body) + '\n';
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  response.end(text);
+}
+
+/** Refuses with `status` and, since the body is left unread, closes the connection afterwards. */
+function refuseUnread(response: ServerResponse, status: number, error: string, headers: Record<string, string> = {}): void {
+  answer(response, status, { error }, { connection: 'close', ...headers });
+}
+
+/** Reads the body up to `limit` bytes; undefined if it is longer (the rest is not read). */
+function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const onData = (chunk: Buffer): void => {
+      length += chunk.length;
+      if (length > limit) {
+        request.off('data', onData);
+        request.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    request.on('data', onData);
+    request.once('end', () => resolve(Buffer.concat(chunks, length)));
+    request.once('error', reject);
+  });
+}
+
+/** Handles `POST /push`. `channel` is the query parameter, null when absent. */
+export async function handlePush(
+  request: IncomingMessage,
+  response: ServerResponse,
+  channel: string | null,
+  channelNameValid: boolean,
+  options: PushOptions,
+): Promise<void> {
+  if (request.method !== 'POST') return refuseUnread(response, 405, 'use POST', { allow: 'POST' });
+
+  // 1. Who may push.
+  if (options.pushToken !== undefined) {
+    const authorization = request.headers.authorization ?? '';
+    const token = authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : '';
+    if (!secretsEqual(token, options.pushToken)) {
+      return refuseUnread(response, 401, 'a valid Authorization: Bearer token is required', { 'www-authenticate': 'Bearer' });
+    }
+  } else if (!isLoopbackAddress(request.socket.remoteAddress)) {
+    return refuseUnread(response, 403, 'no push token is configured, so only loopback clients may push');
+  }
+  // 2. Where to.
+  if (channel !== null && !channelNameValid) return refuseUnread(response, 400, 'invalid channel name');
+
+  // 3. The body, bounded before it is read: a declared length over the limit is refused unread.
+  const declared = Number(request.headers['content-length'] ?? '0');
+  if (declared > options.maxBody) return refuseUnread(response, 413, `body over ${options.maxBody} bytes`);
+  const body = await readBody(request, options.maxBody);
+  if (body === undefined) return refuseUnread(response, 413, `body over ${options.maxBody} bytes`);
+
+  const contentType = (request.headers['content-type'] ?? '').toLowerCase();
+  const isBinary = contentType.startsWith('application/octet-stream');
+  if (!isBinary && !isValidUtf8(body)) return answer(response, 400, { error: 'text body is not valid UTF-8' });
+
+  // 4. Publish.
+  let recipients: number;
+  try {
+    recipients = await options.hub.publish(channel ?? undefined, body, isBinary);
+  } catch (error) {
+    options.logger.warn(`push failed: ${error instanceof Error ? error.message : String(error)}`);
+    return answer(response, 503, { error: 'the message could not be published; try again later' });
+  }
+  options.metrics.pushes++;
+  answer(response, 202, { channel, recipients });
+}

@@ -1,0 +1,285 @@
+/**
+ * Accepting WebSocket connections on node:http: the server side of the opening handshake as
+ * I/O (the checks themselves are src/protocol/handshake.ts), the policies around it (origin,
+ * authentication, connection limit), heartbeats, and a graceful close of everything.
+ *
+ * Two ways to use it, like the `ws` package offers:
+ * - `wss.attach(httpServer, '/path')`: several WebSocketServers share one http.Server,
+ *   routed by path; upgrades to any other path get 404.
+ * - `wss.handleUpgrade(req, socket, head, callback)`: you own the 'upgrade' event and hand
+ *   requests over yourself.
+ *
+ * RFC 6455 sections: 4.2.1 and 4.2.2 (server handshake), 10.2 (the Origin header is the
+ * server's defence against requests from other sites' pages).
+ */
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import {
+  buildAcceptResponse,
+  buildRejectResponse,
+  CloseCode,
+  type HandshakeAccepted,
+  type HeaderMap,
+  headerMapFromRaw,
+  validateUpgradeRequest,
+} from '../protocol/index.js';
+import { ServerDefaults } from './config.js';
+import { ReadyState, WebSocketConnection } from './connection.js';
+import { type Logger, silentLogger } from './log.js';
+import { Metrics } from './metrics.js';
+
+/** The answer of an `authenticate` hook: accept, or refuse with an HTTP status and reason. */
+export type AuthenticationResult = true | { status: number; reason: string };
+
+export interface WebSocketServerOptions {
+  /** Largest message in bytes (1009 beyond). Default 16 MiB. */
+  maxMessageSize?: number;
+  /** `send()` returns false past this many buffered bytes. Default 1 MiB. */
+  sendHighWaterMark?: number;
+  /** A peer whose unsent bytes pass this is dropped with 1008. Default 4 MiB. */
+  maxSendBuffer?: number;
+  /** Heartbeat interval in ms, 0 for none. Default 30 s. */
+  heartbeatInterval?: number;
+  /** Wait for the peer's Close this long before destroying the socket (ms). Default 5 s. */
+  closeTimeout?: number;
+  /** Most open connections; 503 beyond. Default 10,000. */
+  maxConnections?: number;
+  /** Subprotocols spoken, chosen in the client's order of preference. */
+  protocols?: readonly string[];
+  /**
+   * Origins allowed besides the server's own (e.g. `https://example.com`); `*` allows any.
+   * Browsers from other origins get 403; requests without an Origin header (not from a browser) are allowed.
+   */
+  allowOrigins?: readonly string[];
+  /** Decides, possibly asynchronously, whether a valid upgrade request may connect. */
+  authenticate?: (request: IncomingMessage) => AuthenticationResult | Promise<AuthenticationResult>;
+  /** Counters for /metrics; several servers may share one. */
+  metrics?: Metrics;
+  logger?: Logger;
+}
+
+/** Host of a URL origin or Host header, lower-cased, with the scheme's default port dropped. */
+function normalizeHost(host: string, scheme: 'http:' | 'https:' | 'ws:' | 'wss:'): string {
+  const lowered = host.toLowerCase();
+  const defaultPort = scheme === 'https:' || scheme === 'wss:' ? ':443' : ':80';
+  return lowered.endsWith(defaultPort) ? lowered.slice(0, -defaultPort.length) : lowered;
+}
+
+/**
+ * The cross-site WebSocket hijacking defence (RFC 6455 10.2): a browser's request must come
+ * from this server's own origin or one allowed explicitly. No Origin means not a browser.
+ */
+export function isOriginAllowed(origin: string | undefined, host: string | undefined, allowed: ReadonlySet<string>): boolean {
+  if (origin === undefined) return true;
+  if (allowed.has('*')) return true;
+  const lowered = origin.toLowerCase().replace(/\/$/, '');
+  if (allowed.has(lowered)) return true;
+  if (host === undefined) return false;
+  let url: URL;
+  try {
+    url = new URL(lowered);
+  } catch {
+    return false; // 'null' and other opaque origins
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+  return url.host === normalizeHost(host, url.protocol);
+}
+
+/** Writes an HTTP error answer on a socket that asked to upgrade, then closes it. */
+function refuse(socket: Duplex, status: number, reason: string, headers?: HeaderMap): void {
+  if (socket.destroyed) return;
+  socket.once('finish', destroyAfterFinish);
+  socket.end(buildRejectResponse(status, reason, headers));
+}
+
+function destroyAfterFinish(this: Duplex): void {
+  this.destroy();
+}
+
+function ignoreHandshakeSocketError(): void {
+  // A client that resets during the handshake: the socket is destroyed; nothing to report.
+}
+
+/** Accepts WebSocket connections and keeps track of them. Emits `connection` (conn, request). */
+export class WebSocketServer extends EventEmitter {
+  /** Open connections. */
+  readonly clients = new Set<WebSocketConnection>();
+  readonly metrics: Metrics;
+  private readonly options: WebSocketServerOptions;
+  private readonly logger: Logger;
+  private readonly allowOrigins: ReadonlySet<string>;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(options: WebSocketServerOptions = {}) {
+    super();
+    this.options = options;
+    this.metrics = options.metrics ?? new Metrics();
+    this.logger = options.logger ?? silentLogger;
+    this.allowOrigins = new Set((options.allowOrigins ?? []).map((origin) => origin.toLowerCase().replace(/\/$/, '')));
+    const interval = options.heartbeatInterval ?? ServerDefaults.heartbeatInterval;
+    if (interval > 0) {
+      this.heartbeatTimer = setInterval(heartbeat, interval, this);
+      this.heartbeatTimer.unref();
+    }
+  }
+
+  /** Routes upgrade requests for `path` on `server` to this WebSocketServer. */
+  attach(server: HttpServer, path: string): this {
+    routerFor(server).set(path, this);
+    return this;
+  }
+
+  /**
+   * Completes or refuses the opening handshake of `request`. On success writes the 101 answer,
+   * calls `callback` with the new connection and emits `connection`. Never throws.
+   */
+  handleUpgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    callback?: (connection: WebSocketConnection, request: IncomingMessage) => void,
+  ): void {
+    socket.on('error', ignoreHandshakeSocketError);
+    this.upgrade(request, socket, head, callback).catch((error: unknown) => {
+      this.logger.error(`upgrade failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.reject(socket, 500, 'internal error during the handshake');
+    });
+  }
+
+  private async upgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    callback: ((connection: WebSocketConnection, request: IncomingMessage) => void) | undefined,
+  ): Promise<void> {
+    // Node fills `rawHeaders` from the request as sent; past `maxHeadersCount` headers are
+    // dropped, so every header may be missing and the checks below treat it so.
+    const headers = headerMapFromRaw(request.rawHeaders ?? []);
+    const result = validateUpgradeRequest(
+      { method: request.method ?? '', httpVersion: request.httpVersion ?? '', headers },
+      { protocols: this.options.protocols },
+    );
+    if (!result.ok) return this.reject(socket, result.status, result.reason, result.headers);
+    if (this.closing) return this.reject(socket, 503, 'server is shutting down');
+    if (!isOriginAllowed(result.origin, headers.get('host'), this.allowOrigins)) {
+      return this.reject(socket, 403, `origin ${JSON.stringify(result.origin)} is not allowed`);
+    }
+    if (!this.hasRoom()) return this.reject(socket, 503, 'too many connections');
+    if (this.options.authenticate !== undefined) {
+      const verdict = await this.options.authenticate(request);
+      if (verdict !== true) return this.reject(socket, verdict.status, verdict.reason);
+      if (socket.destroyed) return;
+      if (!this.hasRoom()) return this.reject(socket, 503, 'too many connections');
+    }
+    this.accept(request, socket as Socket, head, result, callback);
+  }
+
+  private hasRoom(): boolean {
+    return this.clients.size < (this.options.maxConnections ?? ServerDefaults.maxConnections);
+  }
+
+  private reject(socket: Duplex, status: number, reason: string, headers?: HeaderMap): void {
+    this.metrics.countRejectedHandshake(status);
+    this.logger.debug(`handshake refused: ${status} ${reason}`);
+    refuse(socket, status, reason, headers);
+  }
+
+  private accept(
+    request: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    accepted: HandshakeAccepted,
+    callback: ((connection: WebSocketConnection, request: IncomingMessage) => void) | undefined,
+  ): void {
+    if (socket.destroyed) return;
+    socket.removeListener('error', ignoreHandshakeSocketError);
+    socket.write(buildAcceptResponse(accepted));
+    const connection = new WebSocketConnection(socket, head, {
+      protocol: accepted.protocol,
+      maxMessageSize: this.options.maxMessageSize,
+      sendHighWaterMark: this.options.sendHighWaterMark,
+      maxSendBuffer: this.options.maxSendBuffer,
+      closeTimeout: this.options.closeTimeout,
+      metrics: this.metrics,
+    });
+    this.clients.add(connection);
+    connection.once('close', (code: number, reason: string) => {
+      this.clients.delete(connection);
+      this.logger.info(`close id=${connection.id} code=${code}${reason === '' ? '' : ` reason=${JSON.stringify(reason)}`}`);
+    });
+    this.logger.info(`open id=${connection.id} path=${request.url ?? ''} remote=${connection.remoteAddress ?? '?'}`);
+    callback?.(connection, request);
+    this.emit('connection', connection, request);
+  }
+
+  /**
+   * Closes every connection with `code` (default 1001 Going Away), waits up to `timeout` ms for
+   * the closing handshakes, then destroys what is left. New upgrades get 503 from now on.
+   */
+  async close(code: number = CloseCode.GoingAway, reason = 'server shutting down', timeout: number = ServerDefaults.shutdownTimeout): Promise<void> {
+    this.closing = true;
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    const pending = [...this.clients].map(
+      (connection) => new Promise<void>((resolve) => {
+        if (connection.readyState === ReadyState.Closed) return resolve();
+        connection.once('close', () => resolve());
+        connection.close(code, reason);
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeout);
+    });
+    await Promise.race([Promise.all(pending), deadline]);
+    clearTimeout(timer);
+    for (const connection of this.clients) connection.terminate();
+  }
+}
+
+/**
+ * One heartbeat over all connections: a connection that has sent nothing since the previous
+ * heartbeat is presumed dead and terminated; every other one gets a Ping.
+ */
+function heartbeat(server: WebSocketServer): void {
+  for (const connection of server.clients) {
+    if (!connection.heardFrom) {
+      connection.terminate();
+      continue;
+    }
+    connection.heardFrom = false;
+    connection.ping();
+  }
+}
+
+// --- Routing upgrades by path, one router per http.Server -------------------------------------
+
+const routers = new WeakMap<HttpServer, Map<string, WebSocketServer>>();
+
+function routerFor(server: HttpServer): Map<string, WebSocketServer> {
+  let routes = routers.get(server);
+  if (routes === undefined) {
+    const table = new Map<string, WebSocketServer>();
+    routes = table;
+    routers.set(server, table);
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const target = table.get(pathOf(request.url));
+      if (target === undefined) {
+        socket.on('error', ignoreHandshakeSocketError);
+        refuse(socket, 404, `no WebSocket endpoint at ${JSON.stringify(request.url ?? '')}`);
+        return;
+      }
+      target.handleUpgrade(request, socket, head);
+    });
+  }
+  return routes;
+}
+
+/** The path part of a request target, without the query string. */
+export function pathOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
