@@ -12,7 +12,10 @@
 export {
   CloseCode,
   isControlOpcode,
+  LENGTH_16_MARKER,
+  LENGTH_64_MARKER,
   Opcode,
+  PAYLOAD_LENGTH_MASK,
   ProtocolDefaults,
   RSV1_BIT,
   RSV2_BIT,
