@@ -1,0 +1,584 @@
+/**
+ * Reading frames: RFC 6455 5.2 (base framing), 5.1 and 5.3 (masking by role), 5.4
+ * (fragmentation rules the parser can judge), 5.5 (control frames) and 10.4 (size limits).
+ * Every malformed frame is met with exactly one error and silence afterwards.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Opcode, RSV1_BIT, RSV2_BIT, RSV3_BIT } from '../../src/protocol/constants.js';
+import type { ProtocolError, ViolationCode } from '../../src/protocol/errors.js';
+import { FrameParser, type FrameParserOptions } from '../../src/protocol/frame-parser.js';
+import { encodeFrame, frameHeaderLength } from '../../src/protocol/frame-serializer.js';
+
+const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+
+/** The masking key of every masked example in RFC 6455 5.7. */
+const RFC_KEY = hex('37 fa 21 3d');
+
+/** What the parser reported, in order, with everything copied out of its reused objects. */
+type ParserEvent =
+  | {
+      kind: 'frame';
+      fin: boolean;
+      rsv1: boolean;
+      rsv2: boolean;
+      rsv3: boolean;
+      opcode: number;
+      masked: boolean;
+      maskKey: string | undefined;
+      payloadLength: number;
+      headerLength: number;
+      payload: string;
+    }
+  | { kind: 'error'; code: ViolationCode; closeCode: number };
+
+function recordingParser(options: FrameParserOptions): { parser: FrameParser; events: ParserEvent[] } {
+  const events: ParserEvent[] = [];
+  const parser = new FrameParser(
+    {
+      onFrame(header, payload) {
+        events.push({
+          kind: 'frame',
+          fin: header.fin,
+          rsv1: header.rsv1,
+          rsv2: header.rsv2,
+          rsv3: header.rsv3,
+          opcode: header.opcode,
+          masked: header.masked,
+          maskKey: header.masked ? toHex(header.maskKey) : undefined,
+          payloadLength: header.payloadLength,
+          headerLength: header.headerLength,
+          payload: toHex(payload),
+        });
+      },
+      onFrameError(error: ProtocolError) {
+        events.push({ kind: 'error', code: error.code, closeCode: error.closeCode });
+      },
+    },
+    options,
+  );
+  return { parser, events };
+}
+
+/** Feeds `bytes` (copied: the parser unmasks in place) in the given pieces and returns what was reported. */
+function parse(bytes: Uint8Array, options: FrameParserOptions, cuts: readonly number[] = []): ParserEvent[] {
+  const { parser, events } = recordingParser(options);
+  for (const piece of splitAt(Buffer.from(bytes), cuts)) parser.push(piece);
+  return events;
+}
+
+/** Cuts `bytes` at the given offsets (any order, repeats allowed, clamped to its length). */
+function splitAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((a, b) => a - b);
+  const pieces: Buffer[] = [];
+  let start = 0;
+  for (const point of points) {
+    pieces.push(bytes.subarray(start, point));
+    start = point;
+  }
+  pieces.push(bytes.subarray(start));
+  return pieces;
+}
+
+/** Feeds `bytes` one byte at a time. */
+function parseByteByByte(bytes: Uint8Array, options: FrameParserOptions): ParserEvent[] {
+  return parse(bytes, options, Array.from({ length: bytes.length }, (_, i) => i));
+}
+
+function frameEvent(fields: {
+  fin?: boolean;
+  rsv1?: boolean;
+  rsv2?: boolean;
+  rsv3?: boolean;
+  opcode: number;
+  maskKey?: string;
+  payloadLength: number;
+  headerLength: number;
+  payload: string;
+}): ParserEvent {
+  return {
+    kind: 'frame',
+    fin: fields.fin ?? true,
+    rsv1: fields.rsv1 ?? false,
+    rsv2: fields.rsv2 ?? false,
+    rsv3: fields.rsv3 ?? false,
+    opcode: fields.opcode,
+    masked: fields.maskKey !== undefined,
+    maskKey: fields.maskKey,
+    payloadLength: fields.payloadLength,
+    headerLength: fields.headerLength,
+    payload: fields.payload,
+  };
+}
+
+function errorEvent(code: ViolationCode, closeCode: number): ParserEvent {
+  return { kind: 'error', code, closeCode };
+}
+
+const HELLO = toHex(Buffer.from('Hello'));
+
+describe('RFC 6455 5.7 examples, read byte for byte', () => {
+  const examples: ReadonlyArray<[string, string, FrameParserOptions, ParserEvent[]]> = [
+    [
+      'a single-frame unmasked text message (client reading a server)',
+      '81 05 48 65 6c 6c 6f',
+      { role: 'client' },
+      [frameEvent({ opcode: 1, payloadLength: 5, headerLength: 2, payload: HELLO })],
+    ],
+    [
+      'a single-frame masked text message (server reading a client)',
+      '81 85 37 fa 21 3d 7f 9f 4d 51 58',
+      { role: 'server' },
+      [frameEvent({ opcode: 1, maskKey: '37fa213d', payloadLength: 5, headerLength: 6, payload: HELLO })],
+    ],
+    [
+      'a fragmented unmasked text message, "Hel" then "lo"',
+      '01 03 48 65 6c  80 02 6c 6f',
+      { role: 'client' },
+      [
+        frameEvent({ fin: false, opcode: 1, payloadLength: 3, headerLength: 2, payload: '48656c' }),
+        frameEvent({ opcode: 0, payloadLength: 2, headerLength: 2, payload: '6c6f' }),
+      ],
+    ],
+    [
+      'an unmasked Ping with body "Hello"',
+      '89 05 48 65 6c 6c 6f',
+      { role: 'client' },
+      [frameEvent({ opcode: 9, payloadLength: 5, headerLength: 2, payload: HELLO })],
+    ],
+    [
+      'a masked Pong with body "Hello"',
+      '8a 85 37 fa 21 3d 7f 9f 4d 51 58',
+      { role: 'server' },
+      [frameEvent({ opcode: 10, maskKey: '37fa213d', payloadLength: 5, headerLength: 6, payload: HELLO })],
+    ],
+  ];
+  for (const [name, bytes, options, expected] of examples) {
+    it(`${name}: ${bytes}`, () => {
+      expect(parse(hex(bytes), options)).toEqual(expected);
+      expect(parseByteByByte(hex(bytes), options)).toEqual(expected);
+    });
+  }
+
+  it('256 bytes binary in a single unmasked frame: 0x82 0x7E 0x0100 [256 bytes]', () => {
+    const data = Buffer.alloc(256, 0xab);
+    const expected = [frameEvent({ opcode: 2, payloadLength: 256, headerLength: 4, payload: toHex(data) })];
+    expect(parse(Buffer.concat([hex('82 7e 01 00'), data]), { role: 'client' })).toEqual(expected);
+    expect(parseByteByByte(Buffer.concat([hex('82 7e 01 00'), data]), { role: 'client' })).toEqual(expected);
+  });
+
+  it('64 KiB binary in a single unmasked frame: 0x82 0x7F 0x0000000000010000 [65536 bytes]', () => {
+    const data = Buffer.alloc(65536);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+    const frame = Buffer.concat([hex('82 7f 00 00 00 00 00 01 00 00'), data]);
+    const expected = [frameEvent({ opcode: 2, payloadLength: 65536, headerLength: 10, payload: toHex(data) })];
+    expect(parse(frame, { role: 'client' })).toEqual(expected);
+    expect(parse(frame, { role: 'client' }, [1, 5, 11, 40000])).toEqual(expected);
+  });
+});
+
+describe('RFC 6455 5.2 Payload length: each encoding at its boundaries', () => {
+  const cases: ReadonlyArray<[number, string]> = [
+    [0, '82 00'],
+    [125, '82 7d'],
+    [126, '82 7e 00 7e'],
+    [65535, '82 7e ff ff'],
+    [65536, '82 7f 00 00 00 00 00 01 00 00'],
+  ];
+  for (const [length, header] of cases) {
+    it(`${length} bytes after header ${header}`, () => {
+      const data = Buffer.alloc(length, 0x5a);
+      const events = parse(Buffer.concat([hex(header), data]), { role: 'client' });
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ kind: 'frame', payloadLength: length, headerLength: hex(header).length });
+      expect(events[0].kind === 'frame' && events[0].payload === toHex(data)).toBe(true);
+    });
+  }
+
+  it('a zero-length frame is reported as soon as its 2-byte header is in', () => {
+    const { parser, events } = recordingParser({ role: 'client' });
+    parser.push(hex('81'));
+    expect(events).toEqual([]);
+    parser.push(hex('00'));
+    expect(events).toEqual([frameEvent({ opcode: 1, payloadLength: 0, headerLength: 2, payload: '' })]);
+  });
+
+  it('a zero-length masked frame is reported as soon as its masking key is in', () => {
+    expect(parse(hex('82 80 01 02 03 04'), { role: 'server' })).toEqual([
+      frameEvent({ opcode: 2, maskKey: '01020304', payloadLength: 0, headerLength: 6, payload: '' }),
+    ]);
+  });
+
+  it('a frame is held until its last byte arrives; bufferedBytes counts what is held', () => {
+    const { parser, events } = recordingParser({ role: 'client' });
+    parser.push(hex('82 7e 01 00'));
+    parser.push(Buffer.alloc(255));
+    expect(events).toEqual([]);
+    expect(parser.bufferedBytes).toBe(255);
+    parser.push(hex('00 81'));
+    expect(events).toHaveLength(1);
+    expect(parser.bufferedBytes).toBe(1); // the first byte of the next frame
+  });
+});
+
+describe('RFC 6455 5.2: a 64-bit length with its most significant bit set is a protocol error (1002)', () => {
+  it('0x8000000000000000 fails as soon as the 8 length bytes are in', () => {
+    const { parser, events } = recordingParser({ role: 'client' });
+    parser.push(hex('82 7f 80 00 00 00 00 00 00'));
+    expect(events).toEqual([]);
+    parser.push(hex('00'));
+    expect(events).toEqual([errorEvent('LENGTH_TOP_BIT_SET', 1002)]);
+  });
+
+  it('0xffffffffffffffff too', () => {
+    expect(parse(hex('82 7f ff ff ff ff ff ff ff ff'), { role: 'client' })).toEqual([errorEvent('LENGTH_TOP_BIT_SET', 1002)]);
+  });
+});
+
+describe('RFC 6455 10.4: a declared length beyond any limit fails with 1009 without waiting or allocating', () => {
+  const huge: ReadonlyArray<[string, string]> = [
+    ['2^53', '00 20 00 00 00 00 00 00'],
+    ['2^63 - 1', '7f ff ff ff ff ff ff ff'],
+    ['2^53 - 1', '00 1f ff ff ff ff ff ff'],
+    ['2^32', '00 00 00 01 00 00 00 00'],
+  ];
+  for (const [name, lengthHex] of huge) {
+    it(`${name}: MESSAGE_TOO_BIG on the header alone, nothing buffered`, () => {
+      for (const role of ['client', 'server'] as const) {
+        const { parser, events } = recordingParser({ role });
+        // A server reads masked frames: the error comes before the masking key is even read.
+        parser.push(hex(`82 ${role === 'server' ? 'ff' : '7f'} ${lengthHex}`));
+        expect(events).toEqual([errorEvent('MESSAGE_TOO_BIG', 1009)]);
+        expect(parser.stopped).toBe(true);
+        expect(parser.bufferedBytes).toBe(0);
+      }
+    });
+  }
+
+  it('a declared length one over maxMessageSize fails right after the header, before any payload byte', () => {
+    const { parser, events } = recordingParser({ role: 'server', maxMessageSize: 1000 });
+    parser.push(hex('82 fe 03 e9')); // 1001 bytes declared
+    expect(events).toEqual([errorEvent('MESSAGE_TOO_BIG', 1009)]);
+  });
+
+  it('a declared length of exactly maxMessageSize is read', () => {
+    const frame = encodeFrame(Opcode.Binary, Buffer.alloc(1000, 1), { mask: RFC_KEY });
+    const events = parse(frame, { role: 'server', maxMessageSize: 1000 });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ kind: 'frame', payloadLength: 1000 });
+  });
+
+  it('the limit is on the message: fragments add up (600 + 401 > 1000 fails at the second header)', () => {
+    const first = encodeFrame(Opcode.Binary, Buffer.alloc(600), { fin: false, mask: RFC_KEY });
+    const { parser, events } = recordingParser({ role: 'server', maxMessageSize: 1000 });
+    parser.push(first);
+    expect(events).toHaveLength(1);
+    parser.push(hex('80 fe 01 91')); // continuation declaring 401 bytes
+    expect(events[1]).toEqual(errorEvent('MESSAGE_TOO_BIG', 1009));
+  });
+
+  it('600 + 400 fragments are fine, control frames in between do not count, and the next message starts from 0', () => {
+    const stream = Buffer.concat([
+      encodeFrame(Opcode.Binary, Buffer.alloc(600), { fin: false, mask: RFC_KEY }),
+      encodeFrame(Opcode.Ping, Buffer.alloc(125), { mask: RFC_KEY }),
+      encodeFrame(Opcode.Continuation, Buffer.alloc(400), { mask: RFC_KEY }),
+      encodeFrame(Opcode.Text, Buffer.alloc(1000, 0x61), { mask: RFC_KEY }),
+    ]);
+    const events = parse(stream, { role: 'server', maxMessageSize: 1000 });
+    expect(events.map((e) => (e.kind === 'frame' ? e.payloadLength : e.code))).toEqual([600, 125, 400, 1000]);
+  });
+});
+
+describe('RFC 6455 5.2 Opcode: reserved opcodes 0x3-0x7 and 0xB-0xF fail with 1002', () => {
+  for (const opcode of [0x3, 0x4, 0x5, 0x6, 0x7, 0xb, 0xc, 0xd, 0xe, 0xf]) {
+    it(`opcode 0x${opcode.toString(16)}`, () => {
+      const first = (0x80 | opcode).toString(16);
+      expect(parse(hex(`${first} 80 00 00 00 00`), { role: 'server' })).toEqual([errorEvent('RESERVED_OPCODE', 1002)]);
+      expect(parse(hex(`${first} 00`), { role: 'client' })).toEqual([errorEvent('RESERVED_OPCODE', 1002)]);
+    });
+  }
+});
+
+describe('RFC 6455 5.2 RSV1-3: nonzero without a negotiated extension fails with 1002', () => {
+  for (const [name, first] of [
+    ['RSV1', 'c1'],
+    ['RSV2', 'a1'],
+    ['RSV3', '91'],
+    ['all three', 'f1'],
+  ] as const) {
+    it(`${name} set (first byte 0x${first})`, () => {
+      expect(parse(hex(`${first} 05 48 65 6c 6c 6f`), { role: 'client' })).toEqual([errorEvent('RESERVED_BITS_SET', 1002)]);
+    });
+  }
+
+  it('with allowedRsvBits = RSV1 (as permessage-deflate negotiates), RSV1 is read and RSV2 still fails', () => {
+    expect(parse(hex('c1 05 48 65 6c 6c 6f'), { role: 'client', allowedRsvBits: RSV1_BIT })).toEqual([
+      frameEvent({ rsv1: true, opcode: 1, payloadLength: 5, headerLength: 2, payload: HELLO }),
+    ]);
+    expect(parse(hex('a1 05 48 65 6c 6c 6f'), { role: 'client', allowedRsvBits: RSV1_BIT })).toEqual([
+      errorEvent('RESERVED_BITS_SET', 1002),
+    ]);
+  });
+});
+
+describe('RFC 6455 5.5 Control frames: FIN set and at most 125 bytes, else 1002', () => {
+  it('a Ping with FIN clear', () => {
+    expect(parse(hex('09 00'), { role: 'client' })).toEqual([errorEvent('CONTROL_FRAME_FRAGMENTED', 1002)]);
+  });
+
+  it('a Close with FIN clear', () => {
+    expect(parse(hex('08 82 00 00 00 00 03 e8'), { role: 'server' })).toEqual([errorEvent('CONTROL_FRAME_FRAGMENTED', 1002)]);
+  });
+
+  it('a Pong of 126 bytes fails on its first two bytes, before the length or payload', () => {
+    const { parser, events } = recordingParser({ role: 'server' });
+    parser.push(hex('8a fe'));
+    expect(events).toEqual([errorEvent('CONTROL_FRAME_TOO_LONG', 1002)]);
+  });
+
+  it('a Ping with a 64-bit length marker', () => {
+    expect(parse(hex('89 7f'), { role: 'client' })).toEqual([errorEvent('CONTROL_FRAME_TOO_LONG', 1002)]);
+  });
+
+  it('a Ping of exactly 125 bytes is fine', () => {
+    const frame = encodeFrame(Opcode.Ping, Buffer.alloc(125, 0x70), { mask: RFC_KEY });
+    expect(parse(frame, { role: 'server' })).toEqual([
+      frameEvent({ opcode: 9, maskKey: '37fa213d', payloadLength: 125, headerLength: 6, payload: '70'.repeat(125) }),
+    ]);
+  });
+});
+
+describe('RFC 6455 5.4 Fragmentation: continuations only inside a fragmented message, no nesting', () => {
+  it('a continuation frame with no message to continue fails with 1002', () => {
+    expect(parse(hex('80 02 6c 6f'), { role: 'client' })).toEqual([errorEvent('UNEXPECTED_CONTINUATION', 1002)]);
+  });
+
+  it('a continuation after a message that already ended fails with 1002', () => {
+    expect(parse(hex('81 05 48 65 6c 6c 6f  80 02 6c 6f'), { role: 'client' })).toEqual([
+      frameEvent({ opcode: 1, payloadLength: 5, headerLength: 2, payload: HELLO }),
+      errorEvent('UNEXPECTED_CONTINUATION', 1002),
+    ]);
+  });
+
+  it('a new Text frame inside a fragmented message fails with 1002', () => {
+    expect(parse(hex('01 03 48 65 6c  81 02 6c 6f'), { role: 'client' })).toEqual([
+      frameEvent({ fin: false, opcode: 1, payloadLength: 3, headerLength: 2, payload: '48656c' }),
+      errorEvent('EXPECTED_CONTINUATION', 1002),
+    ]);
+  });
+
+  it('a new Binary frame inside a fragmented message fails with 1002, even a non-final one', () => {
+    expect(parse(hex('01 03 48 65 6c  02 02 6c 6f'), { role: 'client' })[1]).toEqual(errorEvent('EXPECTED_CONTINUATION', 1002));
+  });
+
+  it('control frames may be injected in the middle of a fragmented message', () => {
+    const events = parse(hex('01 03 48 65 6c  89 00  8a 01 78  00 01 6c  80 01 6f'), { role: 'client' });
+    expect(events.map((e) => (e.kind === 'frame' ? [e.opcode, e.fin] : e.code))).toEqual([
+      [1, false],
+      [9, true],
+      [10, true],
+      [0, false],
+      [0, true],
+    ]);
+  });
+});
+
+describe('RFC 6455 5.1 and 5.3: clients mask every frame, servers none', () => {
+  it('a server reading an unmasked frame fails with 1002', () => {
+    expect(parse(hex('81 05 48 65 6c 6c 6f'), { role: 'server' })).toEqual([errorEvent('UNMASKED_CLIENT_FRAME', 1002)]);
+  });
+
+  it('a client reading a masked frame fails with 1002', () => {
+    expect(parse(hex('81 85 37 fa 21 3d 7f 9f 4d 51 58'), { role: 'client' })).toEqual([errorEvent('MASKED_SERVER_FRAME', 1002)]);
+  });
+
+  it('an unmasked control frame to a server fails too', () => {
+    expect(parse(hex('89 00'), { role: 'server' })).toEqual([errorEvent('UNMASKED_CLIENT_FRAME', 1002)]);
+  });
+});
+
+describe('RFC 6455 7.1.7 Fail the WebSocket Connection: one error, then silence', () => {
+  it('after an error, valid frames are ignored and nothing is buffered', () => {
+    const { parser, events } = recordingParser({ role: 'client' });
+    parser.push(hex('83 00 81 05 48 65'));
+    parser.push(hex('6c 6c 6f 81 00'));
+    expect(events).toEqual([errorEvent('RESERVED_OPCODE', 1002)]);
+    expect(parser.stopped).toBe(true);
+    expect(parser.bufferedBytes).toBe(0);
+  });
+
+  it('frames before the error in the same chunk are reported, then the error', () => {
+    expect(parse(hex('81 00 82 01 ff 89 7e'), { role: 'client' }).map((e) => (e.kind === 'frame' ? e.opcode : e.code))).toEqual([
+      1,
+      2,
+      'CONTROL_FRAME_TOO_LONG',
+    ]);
+  });
+
+  it('stop() ends parsing for good', () => {
+    const { parser, events } = recordingParser({ role: 'client' });
+    parser.push(hex('81 05 48 65'));
+    parser.stop();
+    expect(parser.stopped).toBe(true);
+    expect(parser.bufferedBytes).toBe(0);
+    parser.push(hex('6c 6c 6f 81 00'));
+    expect(events).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Properties.
+
+const ALL_RSV = RSV1_BIT | RSV2_BIT | RSV3_BIT;
+
+/** Deterministic filler bytes, so that large payloads cost no generation time. */
+function pseudoRandomBytes(length: number, seed: number): Buffer {
+  const bytes = Buffer.allocUnsafe(length);
+  let state = seed | 1;
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[i] = state & 0xff;
+  }
+  return bytes;
+}
+
+const payloadLengthArb = fc.oneof(
+  fc.integer({ min: 0, max: 130 }),
+  fc.constantFrom(125, 126, 127, 65535, 65536, 65537),
+  fc.integer({ min: 0, max: 200 * 1024 }),
+);
+
+const frameArb = fc
+  .record({
+    opcode: fc.constantFrom(Opcode.Continuation, Opcode.Text, Opcode.Binary, Opcode.Close, Opcode.Ping, Opcode.Pong),
+    fin: fc.boolean(),
+    rsv1: fc.boolean(),
+    rsv2: fc.boolean(),
+    rsv3: fc.boolean(),
+    mask: fc.option(fc.uint8Array({ minLength: 4, maxLength: 4 }), { nil: undefined }),
+    length: payloadLengthArb,
+    seed: fc.integer(),
+  })
+  .map((frame) => {
+    const control = (frame.opcode & 0x8) !== 0;
+    // RFC 6455 5.5: control frames are final and carry at most 125 bytes.
+    return control ? { ...frame, fin: true, length: frame.length % 126 } : frame;
+  });
+
+const cutsArb = fc.array(fc.nat({ max: 210 * 1024 }), { maxLength: 5 });
+
+describe('RFC 6455 5.2: properties of the parser', () => {
+  it('parse(serialize(frame)) is the frame: any opcode, FIN, RSV, masked or not, up to 200 KiB, split anywhere', () => {
+    fc.assert(
+      fc.property(frameArb, cutsArb, (frame, cuts) => {
+        const payload = pseudoRandomBytes(frame.length, frame.seed);
+        const bytes = encodeFrame(frame.opcode, payload, { fin: frame.fin, rsv1: frame.rsv1, mask: frame.mask });
+        // The serializer writes only RSV1 (the one bit an extension in use claims); set RSV2/3 by hand.
+        bytes[0] |= (frame.rsv2 ? RSV2_BIT : 0) | (frame.rsv3 ? RSV3_BIT : 0);
+        // A continuation is only legal after a non-final data frame: put one before it.
+        const prefix =
+          frame.opcode === Opcode.Continuation ? encodeFrame(Opcode.Binary, Buffer.alloc(0), { fin: false, mask: frame.mask }) : Buffer.alloc(0);
+        const stream = Buffer.concat([prefix, bytes]);
+        const options: FrameParserOptions = { role: frame.mask ? 'server' : 'client', allowedRsvBits: ALL_RSV };
+
+        const events = parse(stream, options, cuts.map((c) => c % (stream.length + 1)));
+        const expected = frameEvent({
+          fin: frame.fin,
+          rsv1: frame.rsv1,
+          rsv2: frame.rsv2,
+          rsv3: frame.rsv3,
+          opcode: frame.opcode,
+          maskKey: frame.mask && toHex(frame.mask),
+          payloadLength: frame.length,
+          headerLength: frameHeaderLength(frame.length, frame.mask !== undefined),
+          payload: toHex(payload),
+        });
+        expect(events[events.length - 1]).toEqual(expected);
+        expect(events).toHaveLength(prefix.length > 0 ? 2 : 1);
+      }),
+      { numRuns: 120 },
+    );
+  });
+
+  /** A valid stream of frames: fragmented and whole messages with control frames in between. */
+  const validStreamArb = fc
+    .array(
+      fc.record({
+        kind: fc.constantFrom('message', 'ping', 'close'),
+        fragments: fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 1, maxLength: 4 }),
+        seed: fc.integer(),
+      }),
+      { minLength: 1, maxLength: 6 },
+    )
+    .map((items) => {
+      const frames: Buffer[] = [];
+      for (const item of items) {
+        if (item.kind !== 'message') {
+          frames.push(encodeFrame(item.kind === 'ping' ? Opcode.Ping : Opcode.Close, pseudoRandomBytes(item.fragments[0] % 126, item.seed), { mask: true }));
+          continue;
+        }
+        item.fragments.forEach((length, i) => {
+          const opcode = i === 0 ? Opcode.Binary : Opcode.Continuation;
+          frames.push(encodeFrame(opcode, pseudoRandomBytes(length, item.seed + i), { fin: i === item.fragments.length - 1, mask: true }));
+        });
+      }
+      return Buffer.concat(frames);
+    });
+
+  const mutationsArb = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 });
+
+  function checkOneErrorAtMost(events: readonly ParserEvent[]): void {
+    const errorIndex = events.findIndex((e) => e.kind === 'error');
+    if (errorIndex !== -1) {
+      expect(errorIndex).toBe(events.length - 1);
+      const error = events[errorIndex];
+      expect(error.kind === 'error' && [1002, 1009].includes(error.closeCode)).toBe(true);
+    }
+  }
+
+  it('any byte stream: never throws; frames, then at most one error (1002 or 1009), then nothing; any split gives the same', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.constantFrom<FrameParserOptions['role']>('server', 'client'),
+        cutsArb,
+        (bytes, role, cuts) => {
+          const options: FrameParserOptions = { role, maxMessageSize: 200 };
+          const whole = parse(bytes, options);
+          checkOneErrorAtMost(whole);
+          expect(parse(bytes, options, cuts.map((c) => c % (bytes.length + 1)))).toEqual(whole);
+          expect(parseByteByByte(bytes, options)).toEqual(whole);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('mutations of valid streams: never throws; frames, then at most one error, then nothing; any split gives the same', () => {
+    fc.assert(
+      fc.property(validStreamArb, mutationsArb, cutsArb, (valid, mutations, cuts) => {
+        const bytes = Buffer.from(valid);
+        for (const [position, value] of mutations) bytes[position % bytes.length] = value;
+        const options: FrameParserOptions = { role: 'server', maxMessageSize: 500 };
+        const whole = parse(bytes, options);
+        checkOneErrorAtMost(whole);
+        expect(parse(bytes, options, cuts.map((c) => c % (bytes.length + 1)))).toEqual(whole);
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('unmutated valid streams give no error, however they are split', () => {
+    fc.assert(
+      fc.property(validStreamArb, cutsArb, (valid, cuts) => {
+        const events = parse(valid, { role: 'server' }, cuts.map((c) => c % (valid.length + 1)));
+        expect(events.every((e) => e.kind === 'frame')).toBe(true);
+        expect(events.reduce((sum, e) => sum + (e.kind === 'frame' ? e.headerLength + e.payloadLength : 0), 0)).toBe(valid.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
