@@ -11,10 +11,13 @@
  */
 export {
   CloseCode,
+  FIN_BIT,
   isControlOpcode,
   LENGTH_16_MARKER,
   LENGTH_64_MARKER,
+  MASK_BIT,
   Opcode,
+  OPCODE_MASK,
   PAYLOAD_LENGTH_MASK,
   ProtocolDefaults,
   RSV1_BIT,

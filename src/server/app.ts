@@ -4,6 +4,7 @@
  * - `GET /ws` (Upgrade): echo, every message back unchanged with the same opcode.
  * - `GET /chat?channel=NAME` (Upgrade): every message goes to all members of NAME, sender included.
  * - `POST /push?channel=NAME`: the body to every member of NAME, or to every WebSocket without `channel`.
+ * - `GET /inspect` (Upgrade): the protocol inspector: each message answered with its frames as parsed (inspector.ts).
  * - `GET /healthz`, `GET /metrics` (Prometheus), and the files of public/ (`GET /` is the chat page).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -15,6 +16,7 @@ import { CloseCode } from '../protocol/index.js';
 import { HttpDefaults, ServerDefaults } from './config.js';
 import { ReadyState, type WebSocketConnection } from './connection.js';
 import { type Hub, InProcessHub } from './hub.js';
+import { createInspector } from './inspector.js';
 import { type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { handlePush, isValidChannelName } from './push.js';
@@ -58,6 +60,8 @@ export interface Framecast {
   readonly server: Server;
   readonly echo: WebSocketServer;
   readonly chat: WebSocketServer;
+  /** The protocol inspector at `/inspect`; its clients get no pushes. */
+  readonly inspector: WebSocketServer;
   readonly hub: Hub;
   readonly metrics: Metrics;
   /** Starts listening; resolves with the bound address. */
@@ -124,6 +128,8 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     },
   }).attach(server, '/chat');
 
+  const inspector = createInspector(common).attach(server, '/inspect');
+
   const everyone = [echo.clients, chat.clients];
   const hub = options.createHub?.(everyone) ?? new InProcessHub(everyone);
 
@@ -188,6 +194,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
       }
       case '/ws':
       case '/chat':
+      case '/inspect':
         // A plain HTTP request to a WebSocket endpoint (RFC 7231 6.5.15: 426 names the protocol to upgrade to).
         response.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
         response.end('this endpoint speaks WebSocket: send a GET with Upgrade: websocket (RFC 6455 4.1)\n');
@@ -201,6 +208,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     server,
     echo,
     chat,
+    inspector,
     hub,
     metrics,
     listen(port: number, host?: string): Promise<AddressInfo> {
@@ -219,7 +227,11 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
       server.close();
       server.closeIdleConnections();
       const timeout = options.shutdownTimeout ?? ServerDefaults.shutdownTimeout;
-      await Promise.all([echo.close(CloseCode.GoingAway, 'server shutting down', timeout), chat.close(CloseCode.GoingAway, 'server shutting down', timeout)]);
+      await Promise.all([
+        echo.close(CloseCode.GoingAway, 'server shutting down', timeout),
+        chat.close(CloseCode.GoingAway, 'server shutting down', timeout),
+        inspector.close(CloseCode.GoingAway, 'server shutting down', timeout),
+      ]);
       await hub.close();
       server.closeAllConnections();
     },

@@ -20,6 +20,7 @@ import {
   buildAcceptResponse,
   buildRejectResponse,
   CloseCode,
+  type FrameHeader,
   type HandshakeAccepted,
   type HeaderMap,
   headerMapFromRaw,
@@ -58,6 +59,12 @@ export interface WebSocketServerOptions {
   /** Counters for /metrics; several servers may share one. */
   metrics?: Metrics;
   logger?: Logger;
+  /**
+   * Sees every frame a connection receives, as the parser read it and before it is interpreted
+   * (see `ReceiverOptions.observeFrame`): for the protocol inspector (inspector.ts). `header` is
+   * reused from frame to frame: copy what you keep. Unset, connections pay nothing for it.
+   */
+  observeFrame?: (connection: WebSocketConnection, header: FrameHeader, payload: Buffer) => void;
 }
 
 /** Host of a URL origin or Host header, lower-cased, with the scheme's default port dropped. */
@@ -197,13 +204,16 @@ export class WebSocketServer extends EventEmitter {
     if (socket.destroyed) return;
     socket.removeListener('error', ignoreHandshakeSocketError);
     socket.write(buildAcceptResponse(accepted));
-    const connection = new WebSocketConnection(socket, head, {
+    const observe = this.options.observeFrame;
+    const connection: WebSocketConnection = new WebSocketConnection(socket, head, {
       protocol: accepted.protocol,
       maxMessageSize: this.options.maxMessageSize,
       sendHighWaterMark: this.options.sendHighWaterMark,
       maxSendBuffer: this.options.maxSendBuffer,
       closeTimeout: this.options.closeTimeout,
       metrics: this.metrics,
+      // Frames are read on a later tick than this constructor, so `connection` is set by then.
+      observeFrame: observe === undefined ? undefined : (header, payload) => observe(connection, header, payload),
     });
     this.clients.add(connection);
     connection.once('close', (code: number, reason: string) => {

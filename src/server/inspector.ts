@@ -1,0 +1,292 @@
+/**
+ * The protocol inspector's endpoint, `GET /inspect` (Upgrade): a WebSocket that answers every
+ * message with a JSON description of the frames it arrived in, exactly as src/protocol's
+ * parser read them. A browser cannot see its own frames (the masking key, the length
+ * encoding), so public/inspect.html asks the server, which can.
+ *
+ * What the socket sends, each a JSON text message (see `InspectorReport`):
+ * 1. On open, `{ "type": "handshake", ... }`: the upgrade request's headers as received, the
+ *    Sec-WebSocket-Key, the GUID, and the Sec-WebSocket-Accept the server answered with
+ *    (RFC 6455 1.3, 4.2.1, 4.2.2).
+ * 2. For each complete message, `{ "type": "message", ... }` with its frames (RFC 6455 5.2,
+ *    5.3, 5.4); for each Ping or Pong, `{ "type": "control", ... }` with that frame.
+ * One report per message or control frame received, never more: nothing is amplified.
+ *
+ * Each frame description has two parts, kept apart on purpose:
+ * - `parsed`: the values the parser reported, untouched: FIN, RSV1-3, opcode, MASK, payload
+ *   length, header length, masking key, and the payload as the parser delivered it (unmasked).
+ * - `derived`: values computed here from `parsed`, for display: the opcode's name, which
+ *   length encoding was used (from the header length), the header bytes rebuilt from the parsed
+ *   fields, and the masked payload recomputed as payload XOR key (the parser unmasks in place,
+ *   so the masked bytes are no longer in memory; XOR is its own inverse, so they are exact).
+ * Payload bytes are shown up to `InspectorDefaults.payloadPreviewBytes` per frame.
+ */
+import type { IncomingMessage } from 'node:http';
+import {
+  FIN_BIT,
+  type FrameHeader,
+  headerMapFromRaw,
+  LENGTH_16_MARKER,
+  LENGTH_64_MARKER,
+  MASK_BIT,
+  Opcode,
+  OPCODE_MASK,
+  RSV1_BIT,
+  RSV2_BIT,
+  RSV3_BIT,
+  buildAcceptResponse,
+  validateUpgradeRequest,
+  WEBSOCKET_GUID,
+} from '../protocol/index.js';
+import type { WebSocketConnection } from './connection.js';
+import { WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
+
+export const InspectorDefaults = {
+  /** Payload bytes shown per frame (hex); the length is always reported in full. */
+  payloadPreviewBytes: 256,
+  /** Characters of a text message's preview. */
+  textPreviewChars: 200,
+  /** Frames described per message; a message fragmented into more reports the rest as a count. */
+  maxFramesPerMessage: 64,
+  /** Largest message the inspector accepts (1009 beyond): enough for every length encoding. */
+  maxMessageSize: 1024 * 1024,
+} as const;
+
+/** Header bytes before the extended length: the FIN/RSV/opcode byte and the MASK/length byte (RFC 6455 5.2). */
+const BASE_HEADER_BYTES = 2;
+const EXTENDED_LENGTH_16_BYTES = 2;
+const EXTENDED_LENGTH_64_BYTES = 8;
+const MASKING_KEY_BYTES = 4;
+const TWO_TO_THE_32 = 0x1_0000_0000;
+
+/** How the payload length was written (RFC 6455 5.2): 7 bits, 7 bits + 16, or 7 bits + 64. */
+export type LengthEncoding = '7' | '7+16' | '7+64';
+
+/** One frame as the parser read it (`parsed`) and what is computed from it for display (`derived`). */
+export interface FrameDescription {
+  parsed: {
+    fin: boolean;
+    rsv1: boolean;
+    rsv2: boolean;
+    rsv3: boolean;
+    opcode: number;
+    masked: boolean;
+    /** The payload length the frame declared, in bytes. */
+    payloadLength: number;
+    /** Header bytes on the wire: 2, plus 2 or 8 of extended length, plus 4 of masking key. */
+    headerLength: number;
+    /** The 4-byte masking key as hex, or null for an unmasked frame. */
+    maskingKeyHex: string | null;
+    /** The first `payloadPreviewBytes` of the payload as the parser delivered it: unmasked. */
+    unmaskedPayloadHex: string;
+  };
+  derived: {
+    opcodeName: string;
+    lengthEncoding: LengthEncoding;
+    /** The 7-bit length field's value: the length itself, or 126 / 127 (an extended length follows). */
+    length7: number;
+    /** The header rebuilt from `parsed` (same fields, same length encoding): the bytes received. */
+    headerHex: string;
+    /** The shown payload bytes masked again with the key: the bytes that crossed the wire. */
+    maskedPayloadHex: string;
+    /** How many payload bytes the hex fields hold. */
+    payloadBytesShown: number;
+  };
+}
+
+export interface HandshakeReport {
+  type: 'handshake';
+  /** The request line and headers as received (names as sent, in order). */
+  request: { method: string; target: string; httpVersion: string; headers: Array<[string, string]> };
+  /** Sec-WebSocket-Key as received (RFC 6455 4.2.1 item 5). */
+  key: string;
+  /** The GUID appended to the key before hashing (RFC 6455 1.3). */
+  guid: string;
+  /** Sec-WebSocket-Accept as sent: base64(SHA-1(key + GUID)) (RFC 6455 4.2.2 item 5.4). */
+  accept: string;
+  /** The 101 response head the server wrote, rebuilt by the same pure function that wrote it. */
+  response: string;
+}
+
+export interface MessageReport {
+  type: 'message';
+  isBinary: boolean;
+  /** The whole message's length, over all its frames. */
+  messageLength: number;
+  /** For text, the start of the message. */
+  textPreview: string | null;
+  frameCount: number;
+  /** The first `maxFramesPerMessage` frames. */
+  frames: FrameDescription[];
+}
+
+export interface ControlReport {
+  type: 'control';
+  frames: [FrameDescription];
+}
+
+export type InspectorReport = HandshakeReport | MessageReport | ControlReport;
+
+const OPCODE_NAMES: ReadonlyMap<number, string> = new Map([
+  [Opcode.Continuation, 'continuation'],
+  [Opcode.Text, 'text'],
+  [Opcode.Binary, 'binary'],
+  [Opcode.Close, 'close'],
+  [Opcode.Ping, 'ping'],
+  [Opcode.Pong, 'pong'],
+]);
+
+/** Describes one frame from what the parser reported. Copies everything: `header` is reused. */
+export function describeFrame(header: FrameHeader, payload: Buffer, previewBytes: number = InspectorDefaults.payloadPreviewBytes): FrameDescription {
+  const lengthBytes = header.headerLength - BASE_HEADER_BYTES - (header.masked ? MASKING_KEY_BYTES : 0);
+  const lengthEncoding: LengthEncoding =
+    lengthBytes === EXTENDED_LENGTH_64_BYTES ? '7+64' : lengthBytes === EXTENDED_LENGTH_16_BYTES ? '7+16' : '7';
+  const length7 = lengthEncoding === '7+64' ? LENGTH_64_MARKER : lengthEncoding === '7+16' ? LENGTH_16_MARKER : header.payloadLength;
+
+  // The header, byte for byte (RFC 6455 5.2).
+  const bytes = Buffer.alloc(header.headerLength);
+  bytes[0] =
+    (header.fin ? FIN_BIT : 0) |
+    (header.rsv1 ? RSV1_BIT : 0) |
+    (header.rsv2 ? RSV2_BIT : 0) |
+    (header.rsv3 ? RSV3_BIT : 0) |
+    (header.opcode & OPCODE_MASK);
+  bytes[1] = (header.masked ? MASK_BIT : 0) | length7;
+  let offset = BASE_HEADER_BYTES;
+  if (lengthEncoding === '7+16') {
+    bytes.writeUInt16BE(header.payloadLength, offset);
+  } else if (lengthEncoding === '7+64') {
+    bytes.writeUInt32BE(Math.floor(header.payloadLength / TWO_TO_THE_32), offset);
+    bytes.writeUInt32BE(header.payloadLength % TWO_TO_THE_32, offset + 4);
+  }
+  offset += lengthBytes;
+  if (header.masked) header.maskKey.copy(bytes, offset, 0, MASKING_KEY_BYTES);
+
+  const shown = payload.subarray(0, Math.min(payload.length, previewBytes));
+  const masked = Buffer.from(shown);
+  // RFC 6455 5.3: octet i of the masked payload is octet i of the payload XOR key[i mod 4].
+  if (header.masked) for (let i = 0; i < masked.length; i++) masked[i] ^= header.maskKey[i % MASKING_KEY_BYTES];
+
+  return {
+    parsed: {
+      fin: header.fin,
+      rsv1: header.rsv1,
+      rsv2: header.rsv2,
+      rsv3: header.rsv3,
+      opcode: header.opcode,
+      masked: header.masked,
+      payloadLength: header.payloadLength,
+      headerLength: header.headerLength,
+      maskingKeyHex: header.masked ? header.maskKey.toString('hex', 0, MASKING_KEY_BYTES) : null,
+      unmaskedPayloadHex: shown.toString('hex'),
+    },
+    derived: {
+      opcodeName: OPCODE_NAMES.get(header.opcode) ?? `reserved 0x${header.opcode.toString(16)}`,
+      lengthEncoding,
+      length7,
+      headerHex: bytes.toString('hex'),
+      maskedPayloadHex: masked.toString('hex'),
+      payloadBytesShown: shown.length,
+    },
+  };
+}
+
+/** What the inspector has seen of one connection's message in progress. */
+interface Session {
+  /** The data frames of the message in progress (the first `maxFramesPerMessage`). */
+  frames: FrameDescription[];
+  frameCount: number;
+  /** The Ping or Pong just read, reported on the event that follows it. */
+  control: FrameDescription | undefined;
+}
+
+const sessions = new WeakMap<WebSocketConnection, Session>();
+
+function sessionOf(connection: WebSocketConnection): Session {
+  let session = sessions.get(connection);
+  if (session === undefined) {
+    session = { frames: [], frameCount: 0, control: undefined };
+    sessions.set(connection, session);
+  }
+  return session;
+}
+
+/** The observer: data frames are kept until their message completes; Close frames are not reported. */
+function observeFrame(connection: WebSocketConnection, header: FrameHeader, payload: Buffer): void {
+  if (header.opcode === Opcode.Close) return;
+  const session = sessionOf(connection);
+  if (header.opcode === Opcode.Ping || header.opcode === Opcode.Pong) {
+    // The report is sent on the 'ping'/'pong' event, right after this call.
+    session.control = describeFrame(header, payload);
+    return;
+  }
+  session.frameCount++;
+  if (session.frames.length < InspectorDefaults.maxFramesPerMessage) session.frames.push(describeFrame(header, payload));
+}
+
+function report(connection: WebSocketConnection, body: InspectorReport): void {
+  connection.send(JSON.stringify(body));
+}
+
+/** A complete message: report the frames it came in. */
+function onMessage(this: WebSocketConnection, data: Buffer, isBinary: boolean): void {
+  const session = sessionOf(this);
+  const { frames, frameCount } = session;
+  session.frames = [];
+  session.frameCount = 0;
+  report(this, {
+    type: 'message',
+    isBinary,
+    messageLength: data.length,
+    textPreview: isBinary ? null : data.toString('utf8').slice(0, InspectorDefaults.textPreviewChars),
+    frameCount,
+    frames,
+  });
+}
+
+/** A Ping or Pong: report that one frame. (A Ping is answered with a Pong by the connection itself.) */
+function onControl(this: WebSocketConnection): void {
+  const session = sessionOf(this);
+  const frame = session.control;
+  if (frame === undefined) return;
+  session.control = undefined;
+  report(this, { type: 'control', frames: [frame] });
+}
+
+/** The handshake as this request made it: the key received and the Accept answered (RFC 6455 4.2.2). */
+export function describeHandshake(request: IncomingMessage): HandshakeReport | undefined {
+  const raw = request.rawHeaders;
+  const headers: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i], raw[i + 1]]);
+  // The same pure check the server ran to accept this request: it gives the same answer again.
+  const accepted = validateUpgradeRequest({ method: request.method ?? '', httpVersion: request.httpVersion, headers: headerMapFromRaw(raw) });
+  if (!accepted.ok) return undefined;
+  return {
+    type: 'handshake',
+    request: { method: request.method ?? '', target: request.url ?? '', httpVersion: request.httpVersion, headers },
+    key: accepted.key,
+    guid: WEBSOCKET_GUID,
+    accept: accepted.accept,
+    response: buildAcceptResponse(accepted),
+  };
+}
+
+/**
+ * Creates the inspector's WebSocketServer (attach it with `.attach(httpServer, '/inspect')`).
+ * `options` are the server's common ones; the message size limit is the inspector's own.
+ */
+export function createInspector(options: WebSocketServerOptions = {}): WebSocketServer {
+  const inspector = new WebSocketServer({
+    ...options,
+    maxMessageSize: Math.min(options.maxMessageSize ?? InspectorDefaults.maxMessageSize, InspectorDefaults.maxMessageSize),
+    observeFrame,
+  });
+  inspector.on('connection', (connection: WebSocketConnection, request: IncomingMessage) => {
+    connection.on('message', onMessage);
+    connection.on('ping', onControl);
+    connection.on('pong', onControl);
+    const handshake = describeHandshake(request);
+    if (handshake !== undefined) report(connection, handshake);
+  });
+  return inspector;
+}
