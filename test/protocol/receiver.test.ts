@@ -1,0 +1,466 @@
+/**
+ * The receiver: frames in, messages out. RFC 6455 5.4 (fragmentation, control frames in the
+ * middle of a message), 5.5 (Close, Ping, Pong), 5.6 and 8.1 (text is UTF-8), 10.4 (limits),
+ * 7.1.7 (one error, then nothing).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Opcode } from '../../src/protocol/constants.js';
+import type { ViolationCode } from '../../src/protocol/errors.js';
+import type { FrameHeader } from '../../src/protocol/frame-parser.js';
+import { encodeCloseFrame, encodeFragmentedMessage, encodeFrame, encodeTextFrame } from '../../src/protocol/frame-serializer.js';
+import { Receiver, type ReceiverOptions } from '../../src/protocol/receiver.js';
+
+const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+
+/** The masking key of every masked example in RFC 6455 5.7. */
+const RFC_KEY = hex('37 fa 21 3d');
+
+/** What the receiver reported, in order; payloads as hex, copied out at once. */
+type ReceiverEvent =
+  | { kind: 'message'; isBinary: boolean; data: string }
+  | { kind: 'ping'; data: string }
+  | { kind: 'pong'; data: string }
+  | { kind: 'close'; code: number; reason: string }
+  | { kind: 'error'; code: ViolationCode; closeCode: number };
+
+function recordingReceiver(options: ReceiverOptions): { receiver: Receiver; events: ReceiverEvent[] } {
+  const events: ReceiverEvent[] = [];
+  const receiver = new Receiver(
+    {
+      onMessage: (data, isBinary) => events.push({ kind: 'message', isBinary, data: toHex(data) }),
+      onPing: (data) => events.push({ kind: 'ping', data: toHex(data) }),
+      onPong: (data) => events.push({ kind: 'pong', data: toHex(data) }),
+      onClose: (info) => events.push({ kind: 'close', code: info.code, reason: info.reason }),
+      onError: (error) => events.push({ kind: 'error', code: error.code, closeCode: error.closeCode }),
+    },
+    options,
+  );
+  return { receiver, events };
+}
+
+/** Cuts `bytes` at the given offsets (any order, repeats allowed, clamped to its length). */
+function splitAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((a, b) => a - b);
+  const pieces: Buffer[] = [];
+  let start = 0;
+  for (const point of points) {
+    pieces.push(bytes.subarray(start, point));
+    start = point;
+  }
+  pieces.push(bytes.subarray(start));
+  return pieces;
+}
+
+/** Feeds a copy of `bytes` (the receiver unmasks in place) in pieces cut at `cuts`. */
+function receive(bytes: Uint8Array, options: ReceiverOptions, cuts: readonly number[] = []): ReceiverEvent[] {
+  const { receiver, events } = recordingReceiver(options);
+  for (const piece of splitAt(Buffer.from(bytes), cuts)) receiver.push(piece);
+  return events;
+}
+
+const text = (value: string): ReceiverEvent => ({ kind: 'message', isBinary: false, data: toHex(Buffer.from(value)) });
+const binary = (data: Uint8Array): ReceiverEvent => ({ kind: 'message', isBinary: true, data: toHex(data) });
+const failure = (code: ViolationCode, closeCode: number): ReceiverEvent => ({ kind: 'error', code, closeCode });
+
+describe('RFC 6455 5.7 examples, received as messages', () => {
+  it('a single-frame unmasked text message is "Hello"', () => {
+    expect(receive(hex('81 05 48 65 6c 6c 6f'), { role: 'client' })).toEqual([text('Hello')]);
+  });
+
+  it('a single-frame masked text message is "Hello"', () => {
+    expect(receive(hex('81 85 37 fa 21 3d 7f 9f 4d 51 58'), { role: 'server' })).toEqual([text('Hello')]);
+  });
+
+  it('a fragmented unmasked text message, "Hel" + "lo", is one message "Hello"', () => {
+    const { receiver, events } = recordingReceiver({ role: 'client' });
+    receiver.push(hex('01 03 48 65 6c'));
+    expect(events).toEqual([]);
+    expect(receiver.bufferedBytes).toBe(3);
+    receiver.push(hex('80 02 6c 6f'));
+    expect(events).toEqual([text('Hello')]);
+    expect(receiver.bufferedBytes).toBe(0);
+  });
+
+  it('an unmasked Ping carries "Hello" to onPing', () => {
+    expect(receive(hex('89 05 48 65 6c 6c 6f'), { role: 'client' })).toEqual([{ kind: 'ping', data: toHex(Buffer.from('Hello')) }]);
+  });
+
+  it('a masked Pong carries "Hello" to onPong', () => {
+    expect(receive(hex('8a 85 37 fa 21 3d 7f 9f 4d 51 58'), { role: 'server' })).toEqual([
+      { kind: 'pong', data: toHex(Buffer.from('Hello')) },
+    ]);
+  });
+
+  it('256 bytes binary, 0x82 0x7E 0x0100, is one binary message', () => {
+    const data = Buffer.alloc(256, 0xc3);
+    expect(receive(Buffer.concat([hex('82 7e 01 00'), data]), { role: 'client' })).toEqual([binary(data)]);
+  });
+
+  it('64 KiB binary, 0x82 0x7F 0x0000000000010000, is one binary message', () => {
+    const data = Buffer.alloc(65536);
+    for (let i = 0; i < data.length; i++) data[i] = i % 251;
+    expect(receive(Buffer.concat([hex('82 7f 00 00 00 00 00 01 00 00'), data]), { role: 'client' }, [3, 30000])).toEqual([binary(data)]);
+  });
+});
+
+describe('RFC 6455 5.4 Fragmentation: control frames in the middle of a fragmented message', () => {
+  it('a Ping and a Pong between fragments are reported when they arrive; the message when it ends', () => {
+    const stream = hex('01 03 48 65 6c  89 01 21  8a 00  80 02 6c 6f');
+    expect(receive(stream, { role: 'client' })).toEqual([
+      { kind: 'ping', data: '21' },
+      { kind: 'pong', data: '' },
+      text('Hello'),
+    ]);
+  });
+
+  it('a binary message keeps its type through its continuations', () => {
+    expect(receive(hex('02 01 01  00 01 02  80 01 03'), { role: 'client' })).toEqual([binary(hex('010203'))]);
+  });
+
+  it('a Close in the middle of a fragmented message closes; the rest is ignored', () => {
+    expect(receive(hex('01 03 48 65 6c  88 02 03 e8  80 02 6c 6f'), { role: 'client' })).toEqual([
+      { kind: 'close', code: 1000, reason: '' },
+    ]);
+  });
+
+  it('a continuation with nothing to continue fails with 1002', () => {
+    expect(receive(hex('80 02 6c 6f'), { role: 'client' })).toEqual([failure('UNEXPECTED_CONTINUATION', 1002)]);
+  });
+
+  it('a new text frame inside a fragmented message fails with 1002', () => {
+    expect(receive(hex('01 03 48 65 6c  81 02 6c 6f'), { role: 'client' })).toEqual([failure('EXPECTED_CONTINUATION', 1002)]);
+  });
+
+  it('two messages in a row are two messages, and an empty one is a message too', () => {
+    expect(receive(hex('81 01 61  82 00  01 00 80 00'), { role: 'client' })).toEqual([text('a'), binary(hex('')), text('')]);
+  });
+});
+
+describe('RFC 6455 5.5.1 Close: the body read into a code and reason', () => {
+  it('03 e8 "bye" is 1000 "bye", and input after the Close is ignored', () => {
+    const { receiver, events } = recordingReceiver({ role: 'client' });
+    receiver.push(hex('88 05 03 e8 62 79 65  81 01 61'));
+    receiver.push(hex('81 01 62'));
+    expect(events).toEqual([{ kind: 'close', code: 1000, reason: 'bye' }]);
+    expect(receiver.stopped).toBe(true);
+    expect(receiver.bufferedBytes).toBe(0);
+  });
+
+  it('a masked Close from a client: encodeCloseFrame(1001, "going") round trip', () => {
+    expect(receive(encodeCloseFrame(1001, 'going', { mask: RFC_KEY }), { role: 'server' })).toEqual([
+      { kind: 'close', code: 1001, reason: 'going' },
+    ]);
+  });
+
+  it('an empty body reports 1005', () => {
+    expect(receive(hex('88 00'), { role: 'client' })).toEqual([{ kind: 'close', code: 1005, reason: '' }]);
+  });
+
+  it('a 1-byte body fails with CLOSE_PAYLOAD_ONE_BYTE, 1002', () => {
+    expect(receive(hex('88 01 03'), { role: 'client' })).toEqual([failure('CLOSE_PAYLOAD_ONE_BYTE', 1002)]);
+  });
+
+  it('code 1005 on the wire fails with 1002', () => {
+    expect(receive(hex('88 02 03 ed'), { role: 'client' })).toEqual([failure('INVALID_CLOSE_CODE', 1002)]);
+  });
+
+  it('a reason that is not UTF-8 fails with 1007', () => {
+    expect(receive(hex('88 04 03 e8 c0 80'), { role: 'client' })).toEqual([failure('INVALID_CLOSE_REASON_UTF8', 1007)]);
+  });
+});
+
+describe('RFC 6455 8.1: a text message that is not valid UTF-8 fails the connection with 1007', () => {
+  it('a single text frame with an invalid byte', () => {
+    expect(receive(hex('81 03 61 ff 62'), { role: 'client' })).toEqual([failure('INVALID_UTF8', 1007)]);
+  });
+
+  it('a single text frame ending in the middle of a character', () => {
+    expect(receive(hex('81 02 e2 82'), { role: 'client' })).toEqual([failure('INVALID_UTF8', 1007)]);
+  });
+
+  it('the same bytes in a binary message are fine (binary is not validated)', () => {
+    expect(receive(hex('82 03 61 ff 62'), { role: 'client' })).toEqual([binary(hex('61 ff 62'))]);
+  });
+
+  it('a character split across fragments is fine: "€" as e2 | 82 | ac', () => {
+    expect(receive(hex('01 01 e2  00 01 82  80 01 ac'), { role: 'client' })).toEqual([text('€')]);
+  });
+
+  it('a fragmented text message that turns invalid in its first fragment fails right after that fragment', () => {
+    const { receiver, events } = recordingReceiver({ role: 'server' });
+    const first = encodeFrame(Opcode.Text, hex('48 65 ed a0 80'), { fin: false, mask: RFC_KEY });
+    receiver.push(Buffer.from(first));
+    // The rest of the message has not been sent, and the connection is already failed.
+    expect(events).toEqual([failure('INVALID_UTF8', 1007)]);
+    expect(receiver.stopped).toBe(true);
+    receiver.push(encodeFrame(Opcode.Continuation, Buffer.from('llo'), { mask: RFC_KEY }));
+    expect(events).toHaveLength(1);
+  });
+
+  it('an overlong lead at the end of the first fragment fails as soon as the second fragment shows it', () => {
+    const { receiver, events } = recordingReceiver({ role: 'client' });
+    receiver.push(hex('01 02 41 e0'));
+    expect(events).toEqual([]); // e0 may still start a valid character
+    receiver.push(hex('00 01 80'));
+    expect(events).toEqual([failure('INVALID_UTF8', 1007)]);
+  });
+
+  it('a fragmented text message that ends in the middle of a character fails at its final fragment', () => {
+    const { receiver, events } = recordingReceiver({ role: 'client' });
+    receiver.push(hex('01 01 41'));
+    receiver.push(hex('00 01 e2'));
+    expect(events).toEqual([]);
+    receiver.push(hex('80 01 82'));
+    expect(events).toEqual([failure('INVALID_UTF8', 1007)]);
+  });
+
+  it('after a complete text message the validator starts afresh: a message may start with a new character', () => {
+    expect(receive(hex('01 01 e2  80 02 82 ac  01 01 c3  80 01 a9'), { role: 'client' })).toEqual([text('€'), text('é')]);
+  });
+});
+
+describe('RFC 6455 10.4: maxMessageSize over all fragments, 1009 beyond it', () => {
+  it('fragments adding up to one byte over the limit fail with 1009 at the header of the last', () => {
+    const frames = encodeFragmentedMessage(Opcode.Binary, Buffer.alloc(1001), 250, { mask: RFC_KEY });
+    const { receiver, events } = recordingReceiver({ role: 'server', maxMessageSize: 1000 });
+    for (const frame of frames.slice(0, 4)) receiver.push(Buffer.from(frame));
+    expect(events).toEqual([]);
+    receiver.push(Buffer.from(frames[4].subarray(0, 2))); // just the header of the 1-byte fragment
+    expect(events).toEqual([failure('MESSAGE_TOO_BIG', 1009)]);
+  });
+
+  it('exactly at the limit is one message', () => {
+    const frames = encodeFragmentedMessage(Opcode.Binary, Buffer.alloc(1000, 9), 250, { mask: RFC_KEY });
+    expect(receive(Buffer.concat(frames), { role: 'server', maxMessageSize: 1000 })).toEqual([binary(Buffer.alloc(1000, 9))]);
+  });
+});
+
+describe('RFC 6455 5.4: a 4 MiB message in 65,536 fragments', () => {
+  it('is reassembled, and bufferedBytes is the payload held so far, never more', () => {
+    const size = 4 * 1024 * 1024;
+    const fragmentSize = 64;
+    const payload = Buffer.allocUnsafe(size);
+    for (let i = 0; i < size; i++) payload[i] = (i * 31 + (i >>> 10)) & 0xff;
+    const frames = encodeFragmentedMessage(Opcode.Binary, payload, fragmentSize, { mask: true });
+    expect(frames).toHaveLength(65536);
+
+    let received: Buffer | undefined;
+    const receiver = new Receiver(
+      {
+        onMessage: (data) => {
+          received = data;
+        },
+        onPing: () => {},
+        onPong: () => {},
+        onClose: () => {},
+        onError: (error) => {
+          throw new Error(error.code);
+        },
+      },
+      { role: 'server' },
+    );
+    let mismatches = 0;
+    let worstRatio = 0;
+    for (let i = 0; i < frames.length - 1; i++) {
+      receiver.push(frames[i]);
+      const payloadSoFar = (i + 1) * fragmentSize;
+      if (receiver.bufferedBytes !== payloadSoFar) mismatches++;
+      worstRatio = Math.max(worstRatio, receiver.bufferedBytes / payloadSoFar);
+    }
+    expect(mismatches).toBe(0);
+    expect(worstRatio).toBeLessThan(3);
+    expect(received).toBeUndefined();
+    receiver.push(frames[frames.length - 1]);
+    expect(received?.length).toBe(size);
+    expect(received?.equals(payload)).toBe(true);
+    expect(receiver.bufferedBytes).toBe(0);
+  });
+});
+
+describe('observeFrame sees every frame before it is interpreted', () => {
+  it('reports opcode, FIN and payload of each frame, control frames included', () => {
+    const seen: string[] = [];
+    const observeFrame = (header: FrameHeader, payload: Buffer) =>
+      seen.push(`${header.opcode}${header.fin ? 'F' : '-'}:${payload.toString('latin1')}`);
+    const { receiver, events } = recordingReceiver({ role: 'client', observeFrame });
+    receiver.push(hex('01 03 48 65 6c  89 01 21  80 02 6c 6f  88 00'));
+    expect(seen).toEqual(['1-:Hel', '9F:!', '0F:lo', '8F:']);
+    expect(events.map((e) => e.kind)).toEqual(['ping', 'message', 'close']);
+  });
+
+  it('sees a frame whose content then fails the connection', () => {
+    const seen: number[] = [];
+    const { receiver, events } = recordingReceiver({ role: 'client', observeFrame: (header) => seen.push(header.opcode) });
+    receiver.push(hex('81 01 ff'));
+    expect(seen).toEqual([1]);
+    expect(events).toEqual([failure('INVALID_UTF8', 1007)]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Properties.
+
+/** Deterministic filler bytes, so that large payloads cost no generation time. */
+function pseudoRandomBytes(length: number, seed: number): Buffer {
+  const bytes = Buffer.allocUnsafe(length);
+  let state = seed | 1;
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[i] = state & 0xff;
+  }
+  return bytes;
+}
+
+const messageArb = fc.oneof(
+  fc.record({ isBinary: fc.constant(false), text: fc.string({ unit: 'binary', maxLength: 300 }), length: fc.constant(0), seed: fc.constant(0) }),
+  fc.record({ isBinary: fc.constant(true), text: fc.constant(''), length: fc.oneof(fc.nat({ max: 300 }), fc.nat({ max: 70000 })), seed: fc.integer() }),
+);
+
+const scenarioArb = fc.record({
+  role: fc.constantFrom<ReceiverOptions['role']>('server', 'client'),
+  messages: fc.array(
+    fc.record({
+      message: messageArb,
+      fragmentSize: fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 70000 })),
+      // Where to inject pings: after which frames of the message (taken modulo its frame count).
+      pingsAfter: fc.array(fc.nat(), { maxLength: 3 }),
+      pingSeed: fc.integer(),
+    }),
+    { maxLength: 6 },
+  ),
+  cuts: fc.array(fc.nat({ max: 500_000 }), { maxLength: 8 }),
+});
+
+describe('RFC 6455 5.4, 5.5.2: any messages, any fragmentation, pings between fragments, any chunking', () => {
+  it('the receiver yields exactly those messages, in order, and the pings where they were sent', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ role, messages, cuts }) => {
+        const mask = role === 'server';
+        const frames: Buffer[] = [];
+        const expected: ReceiverEvent[] = [];
+        for (const { message, fragmentSize, pingsAfter, pingSeed } of messages) {
+          const data = message.isBinary ? pseudoRandomBytes(message.length, message.seed) : Buffer.from(message.text, 'utf8');
+          const opcode = message.isBinary ? Opcode.Binary : Opcode.Text;
+          const fragments = encodeFragmentedMessage(opcode, data, fragmentSize, { mask });
+          const pingPositions = new Set(pingsAfter.map((p) => p % fragments.length));
+          fragments.forEach((fragment, i) => {
+            frames.push(fragment);
+            const isLast = i === fragments.length - 1;
+            // A ping may go between two fragments (RFC 6455 5.4); after the last one it is just the next frame.
+            if (pingPositions.has(i) && !isLast) {
+              const pingData = pseudoRandomBytes((pingSeed >>> 0) % 126, pingSeed + i);
+              frames.push(encodeFrame(Opcode.Ping, pingData, { mask }));
+              expected.push({ kind: 'ping', data: toHex(pingData) });
+            }
+          });
+          expected.push({ kind: 'message', isBinary: message.isBinary, data: toHex(data) });
+        }
+        const stream = Buffer.concat(frames);
+        const events = receive(stream, { role }, cuts.map((c) => c % (stream.length + 1)));
+        expect(events).toEqual(expected);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+/** A valid stream mixing text (valid UTF-8), binary, pings and pongs, fragmented, masked. */
+const validStreamArb = fc
+  .array(
+    fc.record({
+      kind: fc.constantFrom('text', 'binary', 'ping', 'pong', 'close'),
+      text: fc.string({ unit: 'binary', maxLength: 60 }),
+      length: fc.nat({ max: 200 }),
+      fragmentSize: fc.integer({ min: 1, max: 64 }),
+      seed: fc.integer(),
+    }),
+    { minLength: 1, maxLength: 6 },
+  )
+  .map((items) =>
+    Buffer.concat(
+      items.flatMap((item): Buffer[] => {
+        switch (item.kind) {
+          case 'text':
+            return encodeFragmentedMessage(Opcode.Text, Buffer.from(item.text, 'utf8'), item.fragmentSize, { mask: true });
+          case 'binary':
+            return encodeFragmentedMessage(Opcode.Binary, pseudoRandomBytes(item.length, item.seed), item.fragmentSize, { mask: true });
+          case 'close':
+            return [encodeCloseFrame(1000, item.text.slice(0, 20), { mask: true })];
+          default:
+            return [encodeFrame(item.kind === 'ping' ? Opcode.Ping : Opcode.Pong, pseudoRandomBytes(item.length % 126, item.seed), { mask: true })];
+        }
+      }),
+    ),
+  );
+
+/** Frames, then at most one closing event (an error of 1002, 1007 or 1009, or a Close), then nothing. */
+function checkEndsAtMostOnce(events: readonly ReceiverEvent[]): void {
+  const endIndex = events.findIndex((e) => e.kind === 'error' || e.kind === 'close');
+  if (endIndex === -1) return;
+  expect(endIndex).toBe(events.length - 1);
+  const end = events[endIndex];
+  if (end.kind === 'error') expect([1002, 1007, 1009]).toContain(end.closeCode);
+}
+
+describe('RFC 6455 7.1.7: hostile input never throws, fails once with 1002, 1007 or 1009, then is silent', () => {
+  it('arbitrary bytes, either role, split anywhere: same events whatever the split', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.constantFrom<ReceiverOptions['role']>('server', 'client'),
+        fc.array(fc.nat({ max: 300 }), { maxLength: 6 }),
+        (bytes, role, cuts) => {
+          const options: ReceiverOptions = { role, maxMessageSize: 100 };
+          const whole = receive(bytes, options);
+          checkEndsAtMostOnce(whole);
+          expect(receive(bytes, options, cuts)).toEqual(whole);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('mutations of valid streams: same events whatever the split, and errors only of the three kinds', () => {
+    const mutationsArb = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 });
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(validStreamArb, mutationsArb, fc.array(fc.nat({ max: 3000 }), { maxLength: 6 }), (valid, mutations, cuts) => {
+        const bytes = Buffer.from(valid);
+        for (const [position, value] of mutations) bytes[position % bytes.length] = value;
+        const options: ReceiverOptions = { role: 'server', maxMessageSize: 150 };
+        const whole = receive(bytes, options);
+        checkEndsAtMostOnce(whole);
+        for (const e of whole) if (e.kind === 'error') seen.add(String(e.closeCode));
+        expect(receive(bytes, options, cuts)).toEqual(whole);
+      }),
+      { numRuns: 2000 },
+    );
+    // The mutations did reach every kind of failure, so the check above was not vacuous.
+    expect([...seen].sort()).toEqual(['1002', '1007', '1009']);
+  });
+
+  it('unmutated valid streams never fail', () => {
+    fc.assert(
+      fc.property(validStreamArb, fc.array(fc.nat({ max: 3000 }), { maxLength: 6 }), (valid, cuts) => {
+        const events = receive(valid, { role: 'server' }, cuts);
+        expect(events.filter((e) => e.kind === 'error')).toEqual([]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('RFC 6455 5.6: encodeTextFrame output is received as the same text', () => {
+  it('any string, masked, split anywhere', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), fc.array(fc.nat({ max: 1000 }), { maxLength: 4 }), (value, cuts) => {
+        expect(receive(encodeTextFrame(value, { mask: true }), { role: 'server' }, cuts)).toEqual([text(value)]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
