@@ -15,6 +15,8 @@ export interface CliOptions {
   heartbeatInterval: number;
   maxConnections: number;
   logLevel: LogLevel;
+  /** Redis URL for scale-out over Redis pub/sub; undefined: the in-process hub. */
+  redis: string | undefined;
 }
 
 export type CliParseResult = { help: true } | { help: false; options: CliOptions } | { error: string };
@@ -35,6 +37,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'max-message', env: 'FRAMECAST_MAX_MESSAGE', value: 'BYTES', help: 'largest WebSocket message, e.g. 1048576, 64KiB or 16MiB (default 16MiB)' },
   { name: 'heartbeat', env: 'FRAMECAST_HEARTBEAT', value: 'SECONDS', help: `ping interval; a silent peer is dropped after two (default ${ServerDefaults.heartbeatInterval / 1000}, 0 disables)` },
   { name: 'max-connections', env: 'FRAMECAST_MAX_CONNECTIONS', value: 'N', help: `most open WebSockets, 503 beyond (default ${ServerDefaults.maxConnections})` },
+  { name: 'redis', env: 'FRAMECAST_REDIS', value: 'URL', help: 'relay messages through Redis pub/sub to run several nodes as one, e.g. redis://127.0.0.1:6379 (default: this process only)' },
   { name: 'log-level', env: 'FRAMECAST_LOG_LEVEL', value: 'LEVEL', help: `one of ${LogLevels.join(', ')} (default info)` },
 ];
 
@@ -76,6 +79,16 @@ function parseInteger(text: string, min: number, max: number): number | undefine
   return value >= min && value <= max ? value : undefined;
 }
 
+/** A redis:// or rediss:// URL with a host. */
+function isRedisUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** Parses argv (without node and script) and the environment into options, or an error line. */
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliParseResult {
   const given = new Map<string, string[]>();
@@ -111,6 +124,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliPa
     heartbeatInterval: ServerDefaults.heartbeatInterval,
     maxConnections: ServerDefaults.maxConnections,
     logLevel: 'info',
+    redis: undefined,
   };
   const port = last('port');
   if (port !== undefined) {
@@ -150,6 +164,11 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliPa
     const value = parseInteger(maxConnections, 1, 10_000_000);
     if (value === undefined) return { error: `--max-connections must be a whole number of at least 1, not ${JSON.stringify(maxConnections)}` };
     options.maxConnections = value;
+  }
+  const redis = last('redis');
+  if (redis !== undefined) {
+    if (!isRedisUrl(redis)) return { error: `--redis takes a URL such as redis://127.0.0.1:6379 (or rediss:// for TLS), not ${JSON.stringify(redis)}` };
+    options.redis = redis;
   }
   const logLevel = last('log-level');
   if (logLevel !== undefined) {

@@ -6,6 +6,7 @@
 import { createFramecast } from './app.js';
 import { parseCli, usage } from './cli-options.js';
 import { createLogger } from './log.js';
+import { RedisHub } from './redis-hub.js';
 
 async function main(): Promise<void> {
   const parsed = parseCli(process.argv.slice(2), process.env);
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
   }
   const options = parsed.options;
   const logger = createLogger(options.logLevel);
+  const redisUrl = options.redis;
   const framecast = createFramecast({
     pushToken: options.pushToken,
     allowOrigins: options.allowOrigins,
@@ -26,6 +28,8 @@ async function main(): Promise<void> {
     heartbeatInterval: options.heartbeatInterval,
     maxConnections: options.maxConnections,
     logger,
+    // The hub is chosen here, once: Redis pub/sub with --redis, else the in-process default.
+    createHub: redisUrl === undefined ? undefined : (everyone) => new RedisHub(everyone, { url: redisUrl, logger }),
   });
   let address;
   try {

@@ -47,3 +47,17 @@ export const HttpDefaults = {
   /** A whole HTTP request, body included, must arrive within this (ms). */
   requestTimeout: 60_000,
 } as const;
+
+/** The Redis hub (`--redis`): channel naming and reconnecting after the broker goes away. */
+export const BrokerDefaults = {
+  /** Redis channel names start with this and ':' (several clusters may share one Redis with different prefixes). */
+  channelPrefix: 'framecast',
+  /** First wait before reconnecting to Redis (ms); it doubles on each failed attempt... */
+  reconnectMinDelay: 50,
+  /** ...up to this (ms). */
+  reconnectMaxDelay: 2_000,
+  /** Fraction of each wait added at random, so nodes do not all reconnect at the same instant. */
+  reconnectJitter: 0.2,
+  /** How long one connection attempt to Redis may take (ms). */
+  connectTimeout: 2_000,
+} as const;

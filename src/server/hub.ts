@@ -22,6 +22,11 @@ export interface Hub {
    * Rejects when the message could not be published (the caller answers 503).
    */
   publish(channel: string | undefined, data: string | Uint8Array, isBinary: boolean): Promise<number>;
+  /**
+   * What the count `publish` resolves to counts: `connections` delivered to, or, for a broker
+   * hub, `nodes` that received the publication (each then delivers to its own members).
+   */
+  readonly recipientsCounted: 'connections' | 'nodes';
   /** Health lines for /metrics (Prometheus text), if the hub has any. */
   metricLines(): string[];
   /** A short state for /healthz, e.g. `{ broker: "connected" }`. */
@@ -92,6 +97,7 @@ export class LocalChannels {
 
 /** The default hub: everything in this process, delivered synchronously, so one order for all. */
 export class InProcessHub implements Hub {
+  readonly recipientsCounted = 'connections';
   private readonly local: LocalChannels;
 
   constructor(everyone: readonly ReadonlySet<WebSocketConnection>[]) {

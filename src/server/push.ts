@@ -127,5 +127,8 @@ export async function handlePush(
     return answer(response, 503, { error: 'the message could not be published; try again later' });
   }
   options.metrics.pushes++;
-  answer(response, 202, { channel, recipients });
+  // A broker hub counts the nodes that received the publication, and says so; the in-process
+  // answer keeps its two fields, where `recipients` counts connections.
+  const counted = options.hub.recipientsCounted;
+  answer(response, 202, counted === 'connections' ? { channel, recipients } : { channel, recipients, counted });
 }
