@@ -13,7 +13,8 @@ export const ServerDefaults = {
   sendHighWaterMark: 1024 * 1024,
   /**
    * Most bytes a connection may have waiting to be sent. A client that reads so slowly that
-   * it passes this is dropped (close code 1008) and counted as a slow consumer.
+   * more than this is still waiting when another message is sent is dropped (counted as close
+   * code 1008 and as a slow consumer). One message larger than this is still sent whole.
    */
   maxSendBuffer: 4 * 1024 * 1024,
   /**

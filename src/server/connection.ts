@@ -221,7 +221,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     // response ... It SHOULD respond with Pong frame as soon as is practical." Same payload (5.5.3).
     if (this.readyState === ReadyState.Open) {
       this.socket.write(encodeFrame(Opcode.Pong, payload));
-      this.checkSendBuffer();
+      this.checkSendBuffer(payload.length);
     }
     this.emit('ping', payload);
   }
@@ -286,14 +286,20 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
       this.metrics.messagesSent++;
       this.metrics.bytesSent += payloadLength;
     }
-    return this.checkSendBuffer();
+    return this.checkSendBuffer(payloadLength);
   }
 
-  /** Enforces the send buffer bound; says whether the caller may keep sending. */
-  private checkSendBuffer(): boolean {
+  /**
+   * Enforces the send buffer bound; says whether the caller may keep sending. The bound applies
+   * to the bytes that were still waiting when `justQueued` payload bytes were added: a peer is
+   * slow when earlier messages have piled up, not because one message is larger than the bound
+   * (a message of up to `maxMessageSize` can always be sent). So a connection holds at most
+   * `maxSendBuffer` plus one message.
+   */
+  private checkSendBuffer(justQueued: number): boolean {
     const buffered = this.socket.writableLength;
     if (buffered <= this.sendHighWaterMark) return true;
-    if (buffered > this.maxSendBuffer) {
+    if (buffered - justQueued > this.maxSendBuffer) {
       this.dropSlowConsumer();
       return false;
     }
