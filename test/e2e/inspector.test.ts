@@ -1,0 +1,140 @@
+/**
+ * The protocol inspector page (public/inspect.html, inspect.js) in a real headless Chromium.
+ * The page is loaded through a recording TCP proxy, so what it shows (the handshake key, each
+ * frame's opcode, length encoding, masking key and bytes) is checked against the bytes Chromium
+ * really sent, read by the test's own frame reader: not against the server's report.
+ */
+import { createHash } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { startFramecast, type RunningFramecast } from '../helpers/framecast.js';
+import { type Browser, browserTestsEnabled, launchBrowser } from './browser.js';
+import { readUpgradeStream, type RecordedFrame, type RecordingProxy, startRecordingProxy, upgradeConnection } from './recording-proxy.js';
+
+const RFC_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const SHOWN_WITHIN_MS = 5_000;
+/** Payload bytes the page draws in a frame's dump. */
+const DUMP_PAYLOAD_BYTES = 64;
+const OPCODE_TEXT = 0x1;
+
+const spacedHex = (bytes: Buffer): string => [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join(' ');
+
+const enabled = browserTestsEnabled('test/e2e/inspector.test.ts');
+
+describe.skipIf(!enabled)('the protocol inspector page in Chromium', () => {
+  let service: RunningFramecast;
+  let proxy: RecordingProxy;
+  let browser: Browser;
+  let page: Page;
+  let reports = 0;
+
+  /** The data frames Chromium has sent on the /inspect connection so far, as recorded. */
+  function recordedDataFrames(): RecordedFrame[] {
+    const bytes = upgradeConnection(proxy, '/inspect');
+    if (bytes === undefined) throw new Error('the proxy saw no /inspect upgrade');
+    return readUpgradeStream(bytes).frames.filter((frame) => frame.opcode < 0x8);
+  }
+
+  /** A cell of a field row of report `n`. */
+  function cell(n: number, field: string, column: 'value' | 'bits'): Promise<string | null> {
+    return page.textContent(`[data-report="${n}"] tr[data-field="${field}"] td.${column}`);
+  }
+
+  beforeAll(async () => {
+    service = await startFramecast();
+    proxy = await startRecordingProxy(service.port);
+    browser = await launchBrowser();
+    page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${proxy.port}/inspect.html`);
+    await page.waitForSelector('[data-part="accept-check"]', { timeout: SHOWN_WITHIN_MS });
+  });
+
+  afterEach(async ({ task }) => {
+    await browser.screenshotAll(`inspector-${task.name}`);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await proxy?.close();
+    await service?.close();
+  });
+
+  describe('the opening handshake (RFC 6455 1.3, 4.2.2)', () => {
+    it('shows the Sec-WebSocket-Key Chromium sent and the Accept derived from it step by step', async () => {
+      const bytes = upgradeConnection(proxy, '/inspect');
+      expect(bytes).toBeDefined();
+      const key = readUpgradeStream(bytes as Buffer).headers.get('sec-websocket-key') ?? '';
+      expect(key).toMatch(/^[A-Za-z0-9+/]{22}==$/);
+      const sha1 = createHash('sha1').update(key + RFC_GUID).digest();
+
+      expect(await page.textContent('[data-part="request"]')).toContain(`Sec-WebSocket-Key: ${key}`);
+      const steps = await page.$$eval('#handshake .steps > li > .value:first-of-type', (values) => values.map((value) => value.textContent));
+      expect(steps).toEqual([key, key + RFC_GUID, spacedHex(sha1), sha1.toString('base64'), sha1.toString('base64')]);
+      expect(await page.textContent('[data-part="key-bytes"]')).toBe(`= 16 bytes: ${spacedHex(Buffer.from(key, 'base64'))}`);
+      expect(await page.getAttribute('[data-part="accept-check"]', 'class')).toBe('match-ok');
+      expect(await page.textContent('[data-part="response"]')).toContain(`Sec-WebSocket-Accept: ${sha1.toString('base64')}`);
+    });
+  });
+
+  describe('each message as the frame that crossed the wire (RFC 6455 5.2, 5.3)', () => {
+    for (const [length, encoding, extendedBytes] of [
+      [5, '7', 0],
+      [200, '7+16', 2],
+      [70_000, '7+64', 8],
+    ] as const) {
+      it(`a ${length}-byte text message: opcode, ${encoding}-bit length and masking key as sent`, async () => {
+        const before = recordedDataFrames().length;
+        const text = 'framecast '.repeat(Math.ceil(length / 10)).slice(0, length);
+        await page.fill('#payload', text);
+        await page.click('#send');
+        const n = ++reports;
+        await page.waitForSelector(`[data-report="${n}"]`, { timeout: SHOWN_WITHIN_MS });
+
+        const sent = recordedDataFrames().slice(before);
+        expect(sent).toHaveLength(1); // Chromium sends each message as one frame
+        const [frame] = sent;
+        expect(frame).toMatchObject({ fin: true, opcode: OPCODE_TEXT, payloadLength: length });
+        expect(frame.header).toHaveLength(2 + extendedBytes + 4);
+
+        expect(await page.textContent(`[data-report="${n}"] h3`)).toBe(`Message ${n}: text, ${length} bytes, 1 frame`);
+        expect(await cell(n, 'fin', 'bits')).toBe('1');
+        expect(await cell(n, 'opcode', 'bits')).toBe('0001');
+        expect(await cell(n, 'opcode', 'value')).toBe('0x1 text');
+        expect(await cell(n, 'mask', 'bits')).toBe('1');
+        expect(await cell(n, 'payload-length', 'bits')).toBe(encoding);
+        expect(await cell(n, 'payload-length', 'value')).toBe(String(length));
+        expect(await cell(n, 'length7', 'bits')).toBe((frame.header[1] & 0x7f).toString(2).padStart(7, '0'));
+        expect(await cell(n, 'masking-key', 'value')).toBe(spacedHex(frame.maskingKey));
+        if (extendedBytes > 0) {
+          const extended = frame.header.subarray(2, 2 + extendedBytes);
+          expect(await cell(n, 'ext', 'bits')).toBe([...extended].map((byte) => byte.toString(2).padStart(8, '0')).join(' '));
+        } else {
+          expect(await page.locator(`[data-report="${n}"] tr[data-field="ext"]`).count()).toBe(0);
+        }
+
+        // The dump: the header bytes and the masked payload exactly as recorded, each byte tagged with its field.
+        const dumped = await page.$$eval(`[data-report="${n}"] .frame > .dump .byte`, (cells) =>
+          cells.map((c) => [c.textContent, (c as HTMLElement).dataset.field]),
+        );
+        const shownPayload = frame.maskedPayload.subarray(0, DUMP_PAYLOAD_BYTES);
+        expect(dumped.map(([byte]) => byte).join(' ')).toBe(spacedHex(Buffer.concat([frame.header, shownPayload])));
+        const fields = dumped.map(([, field]) => field);
+        expect(fields.slice(0, 2)).toEqual(['b0', 'b1']);
+        expect(fields.filter((field) => field === 'ext')).toHaveLength(extendedBytes);
+        expect(fields.filter((field) => field === 'key')).toHaveLength(4);
+        expect(fields.filter((field) => field === 'payload')).toHaveLength(shownPayload.length);
+
+        // The unmasked payload is the text the page sent.
+        expect(await page.textContent(`[data-report="${n}"] pre.ascii`)).toBe(text.slice(0, DUMP_PAYLOAD_BYTES));
+        expect(await page.textContent(`[data-report="${n}"] .match-ok`)).toContain(`sent ${length} bytes as text; the server received ${length}`);
+      });
+    }
+
+    it('lights up a field\'s bytes in the dump when its row has keyboard focus', async () => {
+      const n = reports;
+      await page.focus(`[data-report="${n}"] tr[data-field="masking-key"]`);
+      const lit = await page.$$eval(`[data-report="${n}"] .frame > .dump .byte.lit`, (cells) => cells.map((c) => (c as HTMLElement).dataset.field));
+      expect(lit).toEqual(['key', 'key', 'key', 'key']);
+    });
+  });
+});
