@@ -41,22 +41,64 @@ function parseHead(text: string): { status: number; headers: Map<string, string>
   return { status, headers };
 }
 
-/** Sends `request` as-is and reads the whole response until the server closes the connection. */
+/**
+ * Sends `request` as-is and reads one response: up to its Content-Length, or until the server
+ * closes the connection when it has none. A 101 answer resolves at the end of its head. The
+ * socket is destroyed afterwards.
+ */
 export async function rawRequest(port: number, request: string | Buffer): Promise<RawResponse> {
   const socket = await rawConnect(port);
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('error', reject);
-    socket.once('close', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      const end = text.indexOf(HEAD_END);
-      if (end === -1) return reject(new Error(`no complete response head in ${JSON.stringify(text.slice(0, 200))}`));
-      const { status, headers } = parseHead(text.slice(0, end));
-      resolve({ status, headers, body: Buffer.from(text.slice(end + HEAD_END.length), 'latin1').toString('utf8') });
+    let received = Buffer.alloc(0);
+    let settled = false;
+    /** Resolves when a complete response is in `received`; `atClose` accepts a body cut by the close. */
+    const tryResolve = (atClose: boolean): void => {
+      if (settled) return;
+      const end = received.indexOf(HEAD_END);
+      if (end === -1) {
+        if (atClose) {
+          settled = true;
+          reject(new Error(`no complete response head in ${JSON.stringify(received.toString('latin1', 0, 200))}`));
+        }
+        return;
+      }
+      const { status, headers } = parseHead(received.toString('latin1', 0, end));
+      const body = received.subarray(end + HEAD_END.length);
+      const declared = headers.get('content-length');
+      const chunked = headers.get('transfer-encoding')?.toLowerCase() === 'chunked';
+      const decoded = chunked ? decodeChunked(body) : undefined;
+      const complete = status === 101 || (declared !== undefined && body.length >= Number(declared)) || decoded !== undefined;
+      if (!complete && !atClose) return;
+      settled = true;
+      socket.destroy();
+      resolve({ status, headers, body: (decoded ?? body).toString('utf8') });
+    };
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      tryResolve(false);
     });
+    socket.once('error', (error) => {
+      if (!settled) reject(error);
+    });
+    socket.once('close', () => tryResolve(true));
     socket.write(request);
   });
+}
+
+/** The body of a complete chunked transfer coding (RFC 9112 7.1), or undefined while incomplete. */
+function decodeChunked(bytes: Buffer): Buffer | undefined {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (;;) {
+    const lineEnd = bytes.indexOf('\r\n', offset);
+    if (lineEnd === -1) return undefined;
+    const size = parseInt(bytes.toString('latin1', offset, lineEnd), 16);
+    if (size === 0) return Buffer.concat(parts);
+    const start = lineEnd + 2;
+    if (bytes.length < start + size + 2) return undefined;
+    parts.push(bytes.subarray(start, start + size));
+    offset = start + size + 2;
+  }
 }
 
 /** A valid upgrade request for `path`, with header lines overridden (`undefined` drops one). */
