@@ -1,0 +1,38 @@
+/**
+ * framecast against its own RFC 6455 conformance suite: every case must be OK (no NON-STRICT),
+ * except the INFORMATIONAL ones, where RFC 6455 has no right answer. One test per case, so
+ * a regression names the rule it broke.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startFramecast, type RunningFramecast } from '../helpers/framecast.js';
+import { SECTIONS } from './cases.js';
+import { formatResult, resolveSettings, runCase, type Settings, Verdict } from './suite.js';
+
+/** A small limit keeps the limits section fast; the suite is told the same number. */
+const MAX_MESSAGE_SIZE = 256 * 1024;
+/** Cases with no right answer (the client breaks a sender's rule the receiver is not told how to treat). */
+const INFORMATIONAL_CASES = new Set(['1.5.1', '1.5.2']);
+
+let running: RunningFramecast;
+let settings: Settings;
+
+beforeAll(async () => {
+  running = await startFramecast({ maxMessageSize: MAX_MESSAGE_SIZE, heartbeatInterval: 0, closeTimeout: 1_000 });
+  settings = resolveSettings(`${running.wsUrl}/ws`, { maxMessageSize: MAX_MESSAGE_SIZE });
+});
+
+afterAll(async () => {
+  await running.close();
+});
+
+for (const section of SECTIONS) {
+  describe(`${section.id}. ${section.title}`, () => {
+    for (const testCase of section.cases) {
+      const wanted = INFORMATIONAL_CASES.has(testCase.id) ? Verdict.Informational : Verdict.Ok;
+      test(`${testCase.id} ${testCase.description}: ${testCase.expectation}`, async () => {
+        const result = await runCase(section, testCase, settings);
+        expect(result.verdict, `${formatResult(result)}\n            observed: ${result.observed.join(', ')}`).toBe(wanted);
+      });
+    }
+  });
+}

@@ -1,0 +1,394 @@
+/**
+ * The conformance runner: what a case is, the verdicts, the helpers a case judges the server
+ * with, and running every case against a URL, one connection per case, each with a timeout.
+ *
+ * Verdicts, as in the Autobahn test suite:
+ * - OK: the server did exactly what RFC 6455 requires (and, where it says SHOULD, what it says).
+ * - NON-STRICT: acceptable but not the strict behaviour, e.g. it dropped the TCP connection
+ *   where a Close frame with a code was expected, or chose a different but defensible code.
+ * - FAILED: it broke a MUST: echoed invalid UTF-8, accepted a reserved opcode, sent a bad
+ *   frame, timed out, crashed.
+ * - INFORMATIONAL: RFC 6455 leaves the answer open; what happened is recorded.
+ */
+import { isValidCloseCode, Opcode } from '../../src/protocol/index.js';
+import { describeEvent, frame, parseTarget, RawConnection, type Target, type WireEvent } from './wire.js';
+
+export const Verdict = {
+  Ok: 'OK',
+  NonStrict: 'NON-STRICT',
+  Failed: 'FAILED',
+  Informational: 'INFORMATIONAL',
+} as const;
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+
+/** Options of a run. */
+export interface SuiteOptions {
+  /** The server's message size limit in bytes, for the limits section; undefined skips the cases that need it. */
+  maxMessageSize?: number;
+  /** Upper bound for one case, connection and handshake included (ms). Default 5000. */
+  caseTimeout?: number;
+  /**
+   * How long to wait for something that should happen at once, such as the Close after a
+   * violation, before deciding it did not (ms). Default 1000.
+   */
+  replyTimeout?: number;
+  /** Pause between the pieces of chopped delivery (ms). Default 1. */
+  chopDelay?: number;
+  /** Run only cases whose id starts with one of these. */
+  only?: readonly string[];
+  /** Called after each case, e.g. to print progress. */
+  onResult?: (result: CaseResult) => void;
+}
+
+/** Settings every case sees, resolved from `SuiteOptions`. */
+export interface Settings {
+  readonly target: Target;
+  readonly maxMessageSize: number | undefined;
+  readonly caseTimeout: number;
+  readonly replyTimeout: number;
+  readonly chopDelay: number;
+}
+
+/** One case: an id like `5.2.1`, what it sends, what RFC 6455 requires, and how it runs. */
+export interface ConformanceCase {
+  readonly id: string;
+  readonly description: string;
+  /** The expected behaviour and the RFC section that mandates it. */
+  readonly expectation: string;
+  /**
+   * `websocket` cases get a connection after a valid handshake; `http` cases get a bare TCP
+   * connection and speak HTTP themselves.
+   */
+  readonly kind: 'websocket' | 'http';
+  /** Case body: resolves when done; the verdict is collected by the context. */
+  run(t: CaseContext): Promise<void>;
+}
+
+/** A section of the report, e.g. "Framing". */
+export interface Section {
+  readonly id: string;
+  readonly title: string;
+  readonly cases: readonly ConformanceCase[];
+}
+
+export interface CaseResult {
+  readonly section: Section;
+  readonly testCase: ConformanceCase;
+  readonly verdict: Verdict;
+  /** Why the verdict is not OK, or what was observed for INFORMATIONAL. */
+  readonly notes: readonly string[];
+  /** Everything the server sent, in order. */
+  readonly observed: readonly string[];
+  readonly durationMs: number;
+}
+
+/** Thrown to end a case as FAILED. */
+export class CaseFailure extends Error {}
+
+/** Compact rendering of a payload for notes. */
+function show(data: Buffer): string {
+  if (data.length > 32) return `${data.length} bytes`;
+  return `${data.length} bytes ${JSON.stringify(data.toString('latin1'))}`;
+}
+
+/** What a case expects the server to send next. */
+export type Expected =
+  | { kind: 'message'; binary: boolean; data: Buffer }
+  | { kind: 'pong'; data: Buffer };
+
+export const expect = {
+  text: (data: string | Buffer): Expected => ({ kind: 'message', binary: false, data: Buffer.from(data) }),
+  binary: (data: Buffer): Expected => ({ kind: 'message', binary: true, data }),
+  pong: (data: string | Buffer = ''): Expected => ({ kind: 'pong', data: Buffer.from(data) }),
+};
+
+/** What to accept when the server fails the connection. */
+export interface FailureExpectation {
+  /** Close codes that are the strict answer (OK). */
+  codes: readonly number[];
+  /** Other close codes RFC 6455 allows for this violation (OK), e.g. none at all for 5.1. */
+  alsoOk?: readonly number[];
+  /** A plain TCP close without a Close frame is OK (RFC 6455 5.1: the server MAY send 1002). */
+  tcpCloseOk?: boolean;
+}
+
+/**
+ * The handle a case works with: its connection, the settings, and the judging helpers. The
+ * verdict starts OK; `nonStrict` lowers it, `fail` (or a `CaseFailure`) ends the case FAILED.
+ */
+export class CaseContext {
+  verdict: Verdict = Verdict.Ok;
+  readonly notes: string[] = [];
+
+  constructor(
+    readonly connection: RawConnection,
+    readonly settings: Settings,
+  ) {}
+
+  /** Writes frames (or any bytes) in one write. */
+  send(...frames: Buffer[]): void {
+    this.connection.write(frames.length === 1 ? frames[0] : Buffer.concat(frames));
+  }
+
+  /** Writes bytes in pieces of `chunkSize` with a pause between them. */
+  sendChopped(bytes: Buffer, chunkSize = 1): Promise<void> {
+    return this.connection.writeChopped(bytes, chunkSize, this.settings.chopDelay);
+  }
+
+  fail(reason: string): never {
+    throw new CaseFailure(reason);
+  }
+
+  nonStrict(reason: string): void {
+    if (this.verdict === Verdict.Ok) this.verdict = Verdict.NonStrict;
+    this.notes.push(reason);
+  }
+
+  /** Records what happened in an INFORMATIONAL case. */
+  inform(observation: string): void {
+    this.verdict = Verdict.Informational;
+    this.notes.push(observation);
+  }
+
+  /** The next event within the reply timeout (or `timeoutMs`). */
+  next(timeoutMs = this.settings.replyTimeout): Promise<WireEvent | undefined> {
+    return this.connection.next(timeoutMs);
+  }
+
+  /** The server must send exactly these messages and pongs next, in this order, each within `timeoutMs`. */
+  async expectEvents(expected: readonly Expected[], timeoutMs = this.settings.replyTimeout): Promise<void> {
+    for (const wanted of expected) {
+      const event = await this.next(timeoutMs);
+      const what = wanted.kind === 'pong' ? `a pong with ${show(wanted.data)}` : `a ${wanted.binary ? 'binary' : 'text'} message of ${show(wanted.data)}`;
+      if (event === undefined || event.kind !== wanted.kind) this.fail(`expected ${what}, got ${describeEvent(event)}`);
+      if (event.kind === 'message' && wanted.kind === 'message' && event.binary !== wanted.binary) {
+        this.fail(`expected ${what}, got a ${event.binary ? 'binary' : 'text'} message (RFC 6455 5.6: the echo keeps the opcode)`);
+      }
+      if ((event.kind === 'message' || event.kind === 'pong') && !event.data.equals(wanted.data)) {
+        this.fail(`expected ${what}, got ${event.kind} with different data (${show(event.data)})`);
+      }
+    }
+  }
+
+  /** The echo of one message. */
+  expectEcho(data: string | Buffer, binary = false, timeoutMs?: number): Promise<void> {
+    return this.expectEvents([binary ? expect.binary(Buffer.from(data)) : expect.text(data)], timeoutMs);
+  }
+
+  /**
+   * The server must fail the connection (RFC 6455 7.1.7): a Close frame with one of
+   * `expected.codes` (OK), another valid code (NON-STRICT) or no Close frame at all
+   * (NON-STRICT unless `tcpCloseOk`), then the TCP close. Anything else first FAILS, and so does
+   * silence: the server must not wait for more data before failing.
+   */
+  async expectFailure(expected: FailureExpectation): Promise<void> {
+    const event = await this.next();
+    if (event === undefined) this.fail(`expected the connection to be failed with ${expected.codes.join(' or ')}, but nothing came within ${this.settings.replyTimeout} ms`);
+    await this.judgeFailureEvent(event, expected);
+  }
+
+  /** Judges the event that should be the failure (shared with cases that wait differently). */
+  async judgeFailureEvent(event: WireEvent, expected: FailureExpectation): Promise<void> {
+    const codes = expected.codes.join(' or ');
+    switch (event.kind) {
+      case 'close': {
+        const allowed = [...expected.codes, ...(expected.alsoOk ?? [])];
+        if (event.code === undefined || !allowed.includes(event.code)) {
+          this.nonStrict(`closed with ${event.code ?? 'no code'} where ${codes} was expected`);
+        }
+        // RFC 6455 5.5.1: the client answers the Close, then the server closes TCP.
+        if (event.code !== undefined && isValidCloseCode(event.code)) this.send(frame.close(event.code));
+        else this.send(frame.close());
+        await this.expectTcpClose();
+        return;
+      }
+      case 'tcp-closed':
+        if (!expected.tcpCloseOk) this.nonStrict(`dropped the TCP connection without the Close frame (${codes}) that RFC 6455 7.1.7 says it SHOULD send`);
+        return;
+      default:
+        this.fail(`expected the connection to be failed with ${codes}, got ${describeEvent(event)} first`);
+    }
+  }
+
+  /** After the closing handshake the server closes TCP (RFC 6455 7.1.1: the server SHOULD close first). */
+  async expectTcpClose(): Promise<void> {
+    const closed = await this.connection.waitForTcpClose(this.settings.replyTimeout * 2);
+    if (!closed) this.nonStrict('did not close the TCP connection after the closing handshake (RFC 6455 7.1.1: the server SHOULD close it first)');
+  }
+
+  /**
+   * Ends a healthy case with the closing handshake: sends Close `code`, expects the server's
+   * Close echoing it (RFC 6455 5.5.1), then the TCP close. Without a code, the answer may be
+   * empty or 1000.
+   */
+  async closeNormally(code: number | undefined = 1000, reason = ''): Promise<void> {
+    this.send(frame.close(code, reason));
+    await this.expectCloseEcho(code);
+  }
+
+  /** The server's answer to a Close the case sent. */
+  async expectCloseEcho(code: number | undefined): Promise<void> {
+    const event = await this.next();
+    if (event === undefined) this.fail(`expected a Close frame in answer to ours (RFC 6455 5.5.1), got nothing within ${this.settings.replyTimeout} ms`);
+    if (event.kind === 'tcp-closed') this.fail('dropped the TCP connection without answering our Close frame (RFC 6455 5.5.1: it MUST send a Close in response)');
+    if (event.kind !== 'close') this.fail(`expected a Close frame in answer to ours, got ${describeEvent(event)}`);
+    if (code === undefined) {
+      if (event.code !== undefined && event.code !== 1000) this.nonStrict(`answered a Close without a code with ${event.code}`);
+    } else if (event.code !== code) {
+      // RFC 6455 5.5.1: "the endpoint typically echos the status code it received".
+      this.nonStrict(`answered Close ${code} with ${event.code ?? 'no code'} rather than echoing it (RFC 6455 5.5.1)`);
+    }
+    await this.expectTcpClose();
+  }
+
+  /** The connection is still open and working: a Ping gets its Pong. */
+  async expectOpen(): Promise<void> {
+    const probe = 'still there?';
+    this.send(frame.ping(probe));
+    await this.expectEvents([expect.pong(probe)], this.settings.replyTimeout);
+  }
+}
+
+/** Runs one case on a fresh connection with a timeout and returns its result. */
+export async function runCase(section: Section, testCase: ConformanceCase, settings: Settings): Promise<CaseResult> {
+  const started = Date.now();
+  const notes: string[] = [];
+  let verdict: Verdict = Verdict.Ok;
+  let connection: RawConnection | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    connection = await RawConnection.open(settings.target, settings.caseTimeout);
+    const opened = connection;
+    const context = new CaseContext(opened, settings);
+    const body = async (): Promise<void> => {
+      if (testCase.kind === 'websocket') {
+        const refused = await opened.handshake(settings.target, settings.caseTimeout);
+        if (refused !== undefined) context.fail(`opening handshake failed: ${refused.message}`);
+      }
+      await testCase.run(context);
+    };
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CaseFailure(`timed out after ${settings.caseTimeout} ms`)), settings.caseTimeout);
+    });
+    try {
+      await Promise.race([body(), timeout]);
+      verdict = context.verdict;
+      notes.push(...context.notes);
+    } catch (error) {
+      verdict = Verdict.Failed;
+      notes.push(...context.notes, error instanceof Error ? error.message : String(error));
+    }
+    // Every frame the server sent is judged, whatever the case was about.
+    if (opened.reader.violations.length > 0) {
+      verdict = Verdict.Failed;
+      notes.push(...opened.reader.violations);
+    }
+  } catch (error) {
+    verdict = Verdict.Failed;
+    notes.push(`could not connect: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    clearTimeout(timer);
+    connection?.destroy();
+  }
+  return { section, testCase, verdict, notes, observed: connection?.log ?? [], durationMs: Date.now() - started };
+}
+
+const DEFAULT_CASE_TIMEOUT = 5_000;
+const DEFAULT_REPLY_TIMEOUT = 1_000;
+const DEFAULT_CHOP_DELAY = 1;
+
+/** The settings for running cases against `url`, defaults filled in. */
+export function resolveSettings(url: string, options: SuiteOptions = {}): Settings {
+  return {
+    target: parseTarget(url),
+    maxMessageSize: options.maxMessageSize,
+    caseTimeout: options.caseTimeout ?? DEFAULT_CASE_TIMEOUT,
+    replyTimeout: options.replyTimeout ?? DEFAULT_REPLY_TIMEOUT,
+    chopDelay: options.chopDelay ?? DEFAULT_CHOP_DELAY,
+  };
+}
+
+/** Runs the sections' cases one after another against `url`. */
+export async function runSuite(url: string, sections: readonly Section[], options: SuiteOptions = {}): Promise<CaseResult[]> {
+  const settings = resolveSettings(url, options);
+  const results: CaseResult[] = [];
+  for (const section of sections) {
+    for (const testCase of section.cases) {
+      if (options.only !== undefined && !options.only.some((prefix) => testCase.id === prefix || testCase.id.startsWith(`${prefix}.`))) continue;
+      const result = await runCase(section, testCase, settings);
+      results.push(result);
+      options.onResult?.(result);
+    }
+  }
+  return results;
+}
+
+/** Counts of each verdict. */
+export type Tally = Record<Verdict, number>;
+
+export function tally(results: readonly CaseResult[]): Tally {
+  const counts: Tally = { OK: 0, 'NON-STRICT': 0, FAILED: 0, INFORMATIONAL: 0 };
+  for (const result of results) counts[result.verdict]++;
+  return counts;
+}
+
+/** One line per verdict count, e.g. `31 OK, 0 NON-STRICT, 0 FAILED, 1 INFORMATIONAL`. */
+export function formatTally(counts: Tally): string {
+  return `${counts.OK} OK, ${counts['NON-STRICT']} NON-STRICT, ${counts.FAILED} FAILED, ${counts.INFORMATIONAL} INFORMATIONAL`;
+}
+
+/** The closing summary: one line per section, then the total. */
+export function formatSummary(results: readonly CaseResult[]): string {
+  const sections = [...new Set(results.map((result) => result.section))];
+  const width = Math.max(...sections.map((section) => `${section.id}. ${section.title}`.length));
+  const lines = ['Summary'];
+  for (const section of sections) {
+    const own = results.filter((result) => result.section === section);
+    lines.push(`  ${`${section.id}. ${section.title}`.padEnd(width)}  ${formatTally(tally(own))}`);
+  }
+  lines.push(`  ${'Total'.padEnd(width)}  ${formatTally(tally(results))} (${results.length} cases)`);
+  return lines.join('\n');
+}
+
+/** A case's line, with its notes under it when it is not OK. */
+export function formatResult(result: CaseResult): string {
+  const lines = [formatResultLine(result)];
+  if (result.verdict !== Verdict.Ok) for (const note of result.notes) lines.push(`            ${note}`);
+  return lines.join('\n');
+}
+
+export function formatResultLine(result: CaseResult): string {
+  return `  ${result.testCase.id.padEnd(9)} ${result.verdict.padEnd(13)} ${result.testCase.description}`;
+}
+
+/** Escapes a table cell for Markdown. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** A Markdown table per section (for docs/conformance.md), notes for every case that is not OK. */
+export function formatMarkdown(results: readonly CaseResult[]): string {
+  const lines: string[] = [];
+  let section: Section | undefined;
+  for (const result of results) {
+    if (result.section !== section) {
+      section = result.section;
+      const own = results.filter((r) => r.section === section);
+      lines.push('', `#### ${section.id}. ${section.title} (${formatTally(tally(own))})`, '', '| Case | Result | Description | Notes |', '|---|---|---|---|');
+    }
+    const notes = result.verdict === Verdict.Ok ? '' : result.notes.join('; ');
+    lines.push(`| ${result.testCase.id} | ${result.verdict} | ${cell(result.testCase.description)} | ${cell(notes)} |`);
+  }
+  lines.push('', `Total: ${results.length} cases: ${formatTally(tally(results))}`);
+  return lines.join('\n');
+}
+
+/** Opcode names for descriptions. */
+export const OPCODE_NAMES: ReadonlyMap<number, string> = new Map([
+  [Opcode.Continuation, 'continuation'],
+  [Opcode.Text, 'text'],
+  [Opcode.Binary, 'binary'],
+  [Opcode.Close, 'close'],
+  [Opcode.Ping, 'ping'],
+  [Opcode.Pong, 'pong'],
+]);

@@ -1,0 +1,487 @@
+/**
+ * The conformance suite's own client, at the byte level: hand-built frames (so it can send
+ * what a normal client never would), a raw TCP connection with its own opening handshake, and
+ * a strict reader that judges every byte the server sends instead of trusting it.
+ *
+ * RFC 6455 sections: 4.1 (client handshake), 5.1-5.3 (framing and masking), 5.4 (fragmentation),
+ * 5.5 (control frames), 7.4 (close codes), 8.1 (UTF-8).
+ */
+import { connect, type Socket } from 'node:net';
+import {
+  applyMask,
+  buildClientRequest,
+  generateClientKey,
+  isValidCloseCode,
+  isValidUtf8,
+  LENGTH_16_MARKER,
+  LENGTH_64_MARKER,
+  Opcode,
+  parseResponseHead,
+  PAYLOAD_LENGTH_MASK,
+  type ResponseHead,
+  verifyServerResponse,
+} from '../../src/protocol/index.js';
+
+// --- Frame layout (RFC 6455 5.2) ------------------------------------------------------------
+
+const FIN_BIT = 0x80;
+const RSV_BITS = 0x70;
+const OPCODE_BITS = 0x0f;
+const MASK_BIT = 0x80;
+const MAX_7BIT_LENGTH = 125;
+const MAX_16BIT_LENGTH = 0xffff;
+const MAX_CONTROL_PAYLOAD = 125;
+const MASK_KEY_BYTES = 4;
+const TWO_TO_THE_32 = 0x1_0000_0000;
+
+/** Everything about a frame the suite may want to get wrong on purpose. */
+export interface FrameSpec {
+  opcode: number;
+  payload?: Uint8Array;
+  /** FIN bit; default true. */
+  fin?: boolean;
+  /** RSV1-3 as the 3 bits 0bXYZ (RSV1 = 4, RSV2 = 2, RSV3 = 1); default 0. */
+  rsv?: number;
+  /** Mask the frame (clients must, RFC 6455 5.3); default true with a random key. */
+  mask?: boolean;
+  /** A specific masking key, e.g. all zeros. */
+  maskKey?: Uint8Array;
+  /** Force a length encoding: 7, 16 or 64 bits; default the minimal one. */
+  lengthBits?: 7 | 16 | 64;
+  /** Declare this length instead of the payload's (for "header only" frames); a bigint for 64-bit values. */
+  declaredLength?: number | bigint;
+}
+
+function randomMaskKey(): Buffer {
+  const key = Buffer.allocUnsafe(MASK_KEY_BYTES);
+  for (let i = 0; i < MASK_KEY_BYTES; i++) key[i] = Math.floor(Math.random() * 256);
+  return key;
+}
+
+/** Builds one frame exactly as specified, however wrong. */
+export function buildFrame(spec: FrameSpec): Buffer {
+  const payload = Buffer.from(spec.payload ?? new Uint8Array(0));
+  const declared = BigInt(spec.declaredLength ?? payload.length);
+  const lengthBits = spec.lengthBits ?? (declared <= MAX_7BIT_LENGTH ? 7 : declared <= MAX_16BIT_LENGTH ? 16 : 64);
+  const masked = spec.mask ?? true;
+  const extra = lengthBits === 7 ? 0 : lengthBits === 16 ? 2 : 8;
+  const header = Buffer.alloc(2 + extra + (masked ? MASK_KEY_BYTES : 0));
+  header[0] = (spec.fin === false ? 0 : FIN_BIT) | (((spec.rsv ?? 0) << 4) & RSV_BITS) | (spec.opcode & OPCODE_BITS);
+  const maskBit = masked ? MASK_BIT : 0;
+  if (lengthBits === 7) header[1] = maskBit | Number(declared);
+  else if (lengthBits === 16) {
+    header[1] = maskBit | LENGTH_16_MARKER;
+    header.writeUInt16BE(Number(declared), 2);
+  } else {
+    header[1] = maskBit | LENGTH_64_MARKER;
+    header.writeBigUInt64BE(declared, 2);
+  }
+  if (!masked) return Buffer.concat([header, payload]);
+  const key = Buffer.from(spec.maskKey ?? randomMaskKey());
+  key.copy(header, 2 + extra);
+  const body = Buffer.from(payload);
+  applyMask(body, key);
+  return Buffer.concat([header, body]);
+}
+
+/** Shorthands for the frames most cases send. */
+export const frame = {
+  text: (data: string | Uint8Array, spec: Partial<FrameSpec> = {}): Buffer =>
+    buildFrame({ opcode: Opcode.Text, payload: typeof data === 'string' ? Buffer.from(data) : data, ...spec }),
+  binary: (data: Uint8Array, spec: Partial<FrameSpec> = {}): Buffer => buildFrame({ opcode: Opcode.Binary, payload: data, ...spec }),
+  continuation: (data: string | Uint8Array, spec: Partial<FrameSpec> = {}): Buffer =>
+    buildFrame({ opcode: Opcode.Continuation, payload: typeof data === 'string' ? Buffer.from(data) : data, ...spec }),
+  ping: (data: string | Uint8Array = '', spec: Partial<FrameSpec> = {}): Buffer =>
+    buildFrame({ opcode: Opcode.Ping, payload: typeof data === 'string' ? Buffer.from(data) : data, ...spec }),
+  pong: (data: string | Uint8Array = '', spec: Partial<FrameSpec> = {}): Buffer =>
+    buildFrame({ opcode: Opcode.Pong, payload: typeof data === 'string' ? Buffer.from(data) : data, ...spec }),
+  /** A Close frame; `code` undefined for an empty body, or a raw body via `spec.payload`. */
+  close: (code?: number, reason: string | Uint8Array = '', spec: Partial<FrameSpec> = {}): Buffer => {
+    let body: Buffer = Buffer.alloc(0);
+    if (code !== undefined) {
+      const reasonBytes = typeof reason === 'string' ? Buffer.from(reason) : Buffer.from(reason);
+      body = Buffer.alloc(2 + reasonBytes.length);
+      body.writeUInt16BE(code, 0);
+      reasonBytes.copy(body, 2);
+    }
+    return buildFrame({ opcode: Opcode.Close, payload: body, ...spec });
+  },
+};
+
+// --- What the server sends, judged strictly ---------------------------------------------------
+
+/** One thing observed on the connection, in order. */
+export type WireEvent =
+  | { kind: 'message'; binary: boolean; data: Buffer }
+  | { kind: 'ping'; data: Buffer }
+  | { kind: 'pong'; data: Buffer }
+  /** A Close frame; `code` undefined when its body was empty. */
+  | { kind: 'close'; code: number | undefined; reason: string }
+  /** The server ended or reset the TCP connection. */
+  | { kind: 'tcp-closed'; reset: boolean };
+
+/** How an event reads in a report. */
+export function describeEvent(event: WireEvent | undefined): string {
+  if (event === undefined) return 'nothing (timed out)';
+  switch (event.kind) {
+    case 'message':
+      return `${event.binary ? 'binary' : 'text'} message of ${event.data.length} bytes`;
+    case 'ping':
+    case 'pong':
+      return `${event.kind} with ${event.data.length} bytes`;
+    case 'close':
+      return event.code === undefined ? 'Close frame without a code' : `Close frame with code ${event.code}`;
+    case 'tcp-closed':
+      return event.reset ? 'TCP reset without a Close frame' : 'TCP closed without a Close frame';
+  }
+}
+
+/**
+ * Reads the server's byte stream frame by frame and checks every rule a server's frames must
+ * keep. A violation is recorded (the case then FAILS) and reading goes on where it can.
+ */
+export class StrictFrameReader {
+  /** Rules the server broke, each with its RFC section. */
+  readonly violations: string[] = [];
+  private buffered: Buffer = Buffer.alloc(0);
+  /** Opcode of the server's fragmented message in progress, or -1. */
+  private messageOpcode = -1;
+  private fragments: Buffer[] = [];
+  private closeSeen = false;
+  private broken = false;
+
+  constructor(private readonly emit: (event: WireEvent) => void) {}
+
+  push(chunk: Buffer): void {
+    if (this.broken) return;
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    while (this.readFrame()) {
+      // one frame per iteration
+    }
+  }
+
+  /** Bytes received that are not a complete frame: after the TCP close, a truncated frame. */
+  get pendingBytes(): number {
+    return this.buffered.length;
+  }
+
+  private violation(text: string): void {
+    this.violations.push(text);
+  }
+
+  private readFrame(): boolean {
+    const bytes = this.buffered;
+    if (bytes.length < 2) return false;
+    const fin = (bytes[0] & FIN_BIT) !== 0;
+    const rsv = (bytes[0] & RSV_BITS) >> 4;
+    const opcode = bytes[0] & OPCODE_BITS;
+    const masked = (bytes[1] & MASK_BIT) !== 0;
+    const length7 = bytes[1] & PAYLOAD_LENGTH_MASK;
+    let offset = 2;
+    let length: number;
+    if (length7 === LENGTH_16_MARKER) {
+      if (bytes.length < offset + 2) return false;
+      length = bytes.readUInt16BE(offset);
+      offset += 2;
+      // RFC 6455 5.2: "the minimal number of bytes MUST be used to encode the length".
+      if (length <= MAX_7BIT_LENGTH) this.violation(`server used a 16-bit length for ${length} bytes (RFC 6455 5.2: minimal encoding)`);
+    } else if (length7 === LENGTH_64_MARKER) {
+      if (bytes.length < offset + 8) return false;
+      const high = bytes.readUInt32BE(offset);
+      const low = bytes.readUInt32BE(offset + 4);
+      offset += 8;
+      // RFC 6455 5.2: "the most significant bit MUST be 0".
+      if (high >= 0x8000_0000) {
+        this.violation('server sent a 64-bit length with the most significant bit set (RFC 6455 5.2)');
+        this.broken = true;
+        return false;
+      }
+      length = high * TWO_TO_THE_32 + low;
+      if (length <= MAX_16BIT_LENGTH) this.violation(`server used a 64-bit length for ${length} bytes (RFC 6455 5.2: minimal encoding)`);
+    } else {
+      length = length7;
+    }
+    if (masked) offset += MASK_KEY_BYTES;
+    if (bytes.length < offset + length) return false;
+    const payload = Buffer.from(bytes.subarray(offset, offset + length));
+    if (masked) applyMask(payload, bytes.subarray(offset - MASK_KEY_BYTES, offset));
+    this.buffered = bytes.subarray(offset + length);
+
+    // RFC 6455 5.1: "A server MUST NOT mask any frames that it sends to the client."
+    if (masked) this.violation('server sent a masked frame (RFC 6455 5.1)');
+    // RFC 6455 5.2: RSV bits "MUST be 0 unless an extension is negotiated"; the suite negotiates none.
+    if (rsv !== 0) this.violation(`server sent a frame with RSV bits 0b${rsv.toString(2).padStart(3, '0')} (RFC 6455 5.2)`);
+    this.judgeFrame(fin, opcode, payload);
+    return true;
+  }
+
+  private judgeFrame(fin: boolean, opcode: number, payload: Buffer): void {
+    const isControl = (opcode & 0x8) !== 0;
+    if (isControl) {
+      // RFC 6455 5.5: control frames are at most 125 bytes and not fragmented.
+      if (payload.length > MAX_CONTROL_PAYLOAD) this.violation(`server sent a control frame of ${payload.length} bytes (RFC 6455 5.5)`);
+      if (!fin) this.violation('server sent a fragmented control frame (RFC 6455 5.5)');
+    }
+    switch (opcode) {
+      case Opcode.Text:
+      case Opcode.Binary:
+      case Opcode.Continuation:
+        return this.judgeDataFrame(fin, opcode, payload);
+      case Opcode.Ping:
+        return this.emit({ kind: 'ping', data: payload });
+      case Opcode.Pong:
+        return this.emit({ kind: 'pong', data: payload });
+      case Opcode.Close:
+        return this.judgeClose(payload);
+      default:
+        // RFC 6455 5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved.
+        this.violation(`server sent reserved opcode 0x${opcode.toString(16)} (RFC 6455 5.2)`);
+    }
+  }
+
+  private judgeDataFrame(fin: boolean, opcode: number, payload: Buffer): void {
+    // RFC 6455 5.5.1: "after sending a Close frame, the endpoint MUST NOT send any more data frames".
+    if (this.closeSeen) this.violation('server sent a data frame after its Close frame (RFC 6455 5.5.1)');
+    if (opcode === Opcode.Continuation) {
+      // RFC 6455 5.4: a continuation frame continues a fragmented message, and only then.
+      if (this.messageOpcode === -1) {
+        this.violation('server sent a continuation frame with no message to continue (RFC 6455 5.4)');
+        return;
+      }
+    } else {
+      if (this.messageOpcode !== -1) {
+        this.violation('server started a new message inside a fragmented one (RFC 6455 5.4)');
+        this.fragments = [];
+      }
+      this.messageOpcode = opcode;
+    }
+    this.fragments.push(payload);
+    if (!fin) return;
+    const data = this.fragments.length === 1 ? this.fragments[0] : Buffer.concat(this.fragments);
+    const binary = this.messageOpcode === Opcode.Binary;
+    this.messageOpcode = -1;
+    this.fragments = [];
+    // RFC 6455 5.6 and 8.1: a text message is UTF-8.
+    if (!binary && !isValidUtf8(data)) this.violation('server sent a text message that is not valid UTF-8 (RFC 6455 5.6, 8.1)');
+    this.emit({ kind: 'message', binary, data });
+  }
+
+  private judgeClose(payload: Buffer): void {
+    if (this.closeSeen) this.violation('server sent a second Close frame (RFC 6455 5.5.1)');
+    this.closeSeen = true;
+    if (payload.length === 0) return this.emit({ kind: 'close', code: undefined, reason: '' });
+    // RFC 6455 5.5.1: a body starts with a 2-byte code.
+    if (payload.length === 1) {
+      this.violation('server sent a Close frame with a 1-byte body (RFC 6455 5.5.1)');
+      return this.emit({ kind: 'close', code: undefined, reason: '' });
+    }
+    const code = payload.readUInt16BE(0);
+    // RFC 6455 7.4: 1005, 1006 and 1015 MUST NOT be sent; 0-999 are not used; the rest of 1000-2999 is unassigned.
+    if (!isValidCloseCode(code)) this.violation(`server sent close code ${code}, which may not be sent (RFC 6455 7.4)`);
+    const reason = payload.subarray(2);
+    // RFC 6455 5.5.1: the reason is UTF-8.
+    if (!isValidUtf8(reason)) this.violation('server sent a close reason that is not valid UTF-8 (RFC 6455 5.5.1)');
+    this.emit({ kind: 'close', code, reason: reason.toString('utf8') });
+  }
+}
+
+// --- Targets and connections ------------------------------------------------------------------
+
+/** Where the server under test listens. */
+export interface Target {
+  host: string;
+  port: number;
+  /** The resource name, e.g. `/ws`. */
+  path: string;
+  /** The Host header, host[:port] as in the URL. */
+  authority: string;
+}
+
+/** Reads a `ws://host:port/path` URL. The suite speaks plain TCP only (no wss://). */
+export function parseTarget(url: string): Target {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'ws:') throw new Error(`only ws:// URLs are supported, not ${parsed.protocol}//`);
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  return {
+    host,
+    port: parsed.port === '' ? 80 : Number(parsed.port),
+    path: (parsed.pathname === '' ? '/' : parsed.pathname) + parsed.search,
+    authority: parsed.host,
+  };
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** An HTTP response as read off a raw socket. */
+export interface RawResponse {
+  head: ResponseHead;
+  /** Bytes after the head (a body, or frames after a 101). */
+  rest: Buffer;
+}
+
+/**
+ * One raw TCP connection to the server: bytes in and out, the opening handshake by hand, and
+ * the server's frames through the strict reader as a queue of events.
+ */
+export class RawConnection {
+  readonly reader: StrictFrameReader;
+  private readonly events: WireEvent[] = [];
+  private waiter: (() => void) | undefined;
+  private upgraded = false;
+  private headBytes: Buffer = Buffer.alloc(0);
+  private headWaiter: ((response: RawResponse | Error) => void) | undefined;
+  private tcpClosed = false;
+  /** Every event, for the report of a case. */
+  readonly log: string[] = [];
+
+  private constructor(readonly socket: Socket) {
+    this.reader = new StrictFrameReader((event) => this.push(event));
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => {
+      // ECONNRESET and EPIPE: the 'close' event follows and reports it.
+    });
+    socket.on('close', (hadError: boolean) => {
+      this.tcpClosed = true;
+      this.headWaiter?.(new Error('connection closed before a complete HTTP response'));
+      this.headWaiter = undefined;
+      this.push({ kind: 'tcp-closed', reset: hadError });
+    });
+    // A peer that half-closes: our side stays open to watch what else comes, then closes.
+    socket.on('end', () => socket.end());
+  }
+
+  /** Opens a TCP connection (no handshake yet). */
+  static open(target: Target, timeoutMs: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: target.host, port: target.port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`could not connect to ${target.host}:${target.port} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(new RawConnection(socket));
+      });
+      socket.once('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    });
+  }
+
+  get closed(): boolean {
+    return this.tcpClosed;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.upgraded) {
+      this.reader.push(chunk);
+      return;
+    }
+    this.headBytes = Buffer.concat([this.headBytes, chunk]);
+    const head = parseResponseHead(this.headBytes);
+    if (head === undefined) return;
+    const waiter = this.headWaiter;
+    this.headWaiter = undefined;
+    if (head instanceof Error) return waiter?.(head);
+    const rest = this.headBytes.subarray(head.headLength);
+    if (head.status === 101) {
+      this.upgraded = true;
+      if (rest.length > 0) this.reader.push(rest);
+      waiter?.({ head, rest: Buffer.alloc(0) });
+    } else {
+      waiter?.({ head, rest });
+    }
+  }
+
+  private push(event: WireEvent): void {
+    this.log.push(describeEvent(event));
+    this.events.push(event);
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.();
+  }
+
+  /** Writes bytes as they are. Ignores a connection the server already closed. */
+  write(bytes: Uint8Array): void {
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
+  }
+
+  /** Writes `bytes` in pieces of `chunkSize`, pausing `delayMs` between them, so the server reads them apart. */
+  async writeChopped(bytes: Uint8Array, chunkSize: number, delayMs: number): Promise<void> {
+    for (let offset = 0; offset < bytes.length; offset += chunkSize) {
+      this.write(bytes.subarray(offset, offset + chunkSize));
+      await sleep(delayMs);
+    }
+  }
+
+  /** Sends an HTTP request and resolves with the response head (101 or not), or an Error. */
+  request(text: string | Buffer, timeoutMs: number): Promise<RawResponse | Error> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.headWaiter = undefined;
+        resolve(new Error(`no HTTP response within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.headWaiter = (response) => {
+        clearTimeout(timer);
+        resolve(response);
+      };
+      this.write(typeof text === 'string' ? Buffer.from(text, 'latin1') : text);
+    });
+  }
+
+  /**
+   * The normal opening handshake (RFC 6455 4.1), checking the answer as a client MUST.
+   * `firstFrames` go out in the same write as the request. Resolves with an Error on refusal.
+   */
+  async handshake(target: Target, timeoutMs: number, firstFrames?: Buffer): Promise<undefined | Error> {
+    const key = generateClientKey();
+    const request = Buffer.from(buildClientRequest({ host: target.authority, path: target.path, key }), 'latin1');
+    const response = await this.request(firstFrames === undefined ? request : Buffer.concat([request, firstFrames]), timeoutMs);
+    if (response instanceof Error) return response;
+    const verified = verifyServerResponse(response.head, key);
+    return verified instanceof Error ? verified : undefined;
+  }
+
+  /** The next event, or undefined after `timeoutMs`. Server Pings are skipped unless `includePings`. */
+  async next(timeoutMs: number, includePings = false): Promise<WireEvent | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.events.length > 0) {
+        const event = this.events.shift() as WireEvent;
+        if (event.kind === 'ping' && !includePings) continue;
+        return event;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Waits for the TCP connection to close; true if it did within `timeoutMs`. Discards other events. */
+  async waitForTcpClose(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.tcpClosed) return true;
+      const event = await this.next(deadline - Date.now(), true);
+      if (event === undefined) return this.tcpClosed;
+      if (event.kind === 'tcp-closed') return true;
+    }
+  }
+
+  /** Ends the connection for good. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
