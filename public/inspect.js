@@ -8,7 +8,8 @@
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** Payload bytes drawn in the hex dumps (the server sends up to 256). */
 const DUMP_PAYLOAD_BYTES = 64;
-const BYTES_PER_ROW = 16;
+/** Bytes per hex dump row: 16, or 8 on a narrow (phone) screen. */
+const BYTES_PER_ROW = matchMedia('(max-width: 40em)').matches ? 8 : 16;
 /** Payload bytes worked through in the XOR table. */
 const XOR_EXAMPLE_BYTES = 8;
 const MASK_KEY_BYTES = 4;

@@ -43,7 +43,7 @@ export function browserTestsEnabled(suite: string): boolean {
 export interface Browser {
   /** A new page (tab). Each page has its own sessionStorage, so its own chat nickname. */
   newPage(viewport?: { width: number; height: number }): Promise<Page>;
-  /** Saves a screenshot of every open page as test-results/e2e/<name>[-n].png. */
+  /** Saves a screenshot of every open page (what its viewport shows) as test-results/e2e/<name>[-n].png. */
   screenshotAll(name: string): Promise<void>;
   /** Closes every open page (between tests). */
   closePages(): Promise<void>;
@@ -78,7 +78,7 @@ export async function launchBrowser(): Promise<Browser> {
       const pages = context.pages();
       await Promise.all(
         pages.map((page, i) =>
-          page.screenshot({ path: join(SCREENSHOT_DIR, pages.length === 1 ? `${safe}.png` : `${safe}-${i + 1}.png`), fullPage: true }).catch(() => undefined),
+          page.screenshot({ path: join(SCREENSHOT_DIR, pages.length === 1 ? `${safe}.png` : `${safe}-${i + 1}.png`) }).catch(() => undefined),
         ),
       );
     },

@@ -50,6 +50,8 @@ describe.skipIf(!enabled)('the protocol inspector page in Chromium', () => {
   });
 
   afterEach(async ({ task }) => {
+    // The newest report is at the top of its list: show it.
+    await page.locator(reports > 0 ? `[data-report="${reports}"]` : '#handshake').scrollIntoViewIfNeeded();
     await browser.screenshotAll(`inspector-${task.name}`);
   });
 
