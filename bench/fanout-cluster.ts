@@ -1,0 +1,414 @@
+/**
+ * Fan-out across a small cluster: the same chat fan-out measured three ways in one run, so the
+ * figures compare like with like on this machine:
+ *
+ *   1. one node, in-process hub (the default),
+ *   2. one node, Redis hub (every message makes the round trip through Redis),
+ *   3. two nodes, Redis hub, the subscribers split evenly between them.
+ *
+ * Each run: `subscribers` members of one chat channel, and a publisher (one more member, on the
+ * first node) sending numbered messages, with at most `window` of them not yet delivered to
+ * every subscriber. Reported: deliveries per second (messages x subscribers), messages per
+ * second, delivery latency (p50/p99, from the publisher's send to a subscriber's receipt), and
+ * lost / reordered / malformed deliveries, which must all be 0.
+ *
+ * Usage (needs redis-server on PATH; starts and stops its own on a free port):
+ *   npm run bench:cluster [-- --subscribers 400 --seconds 5 --window 128]
+ *
+ * Every server process is framecast's CLI (dist/src/server/cli.js) on 127.0.0.1, started and
+ * stopped by PID. The clients are built on framecast's own protocol core (client role).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createClient } from 'redis';
+import {
+  buildClientRequest,
+  encodeTextFrame,
+  type FrameHandler,
+  FrameParser,
+  generateClientKey,
+  parseResponseHead,
+  verifyServerResponse,
+} from '../src/protocol/index.js';
+
+const HOST = '127.0.0.1';
+/** dist/ (this file is dist/bench/fanout-cluster.js once built). */
+const BUILD_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const CLI = join(BUILD_ROOT, 'src/server/cli.js');
+const CHANNEL = 'bench-fanout';
+
+interface BenchOptions {
+  subscribers: number;
+  seconds: number;
+  window: number;
+  warmupSeconds: number;
+}
+const DEFAULTS: Readonly<BenchOptions> = { subscribers: 400, seconds: 5, window: 128, warmupSeconds: 1 };
+/** After publishing stops, how long the last messages may take to arrive (ms). */
+const DRAIN_MS = 10_000;
+const READY_TIMEOUT_MS = 15_000;
+const POLL_MS = 20;
+const STOP_TIMEOUT_MS = 5_000;
+/** Messages are numbered in a fixed-width decimal prefix: `SSSSSSSSSS TTTTTTTTTTTTTTT` (sequence, send time in µs). */
+const SEQ_DIGITS = 10;
+const TIME_DIGITS = 15;
+const PAYLOAD_BYTES = 32;
+const MAX_MESSAGES = 1 << 22;
+/** Latency histogram: 0.1 ms buckets up to 10 s. */
+const BUCKETS_PER_MS = 10;
+const LATENCY_BUCKETS = 10_000 * BUCKETS_PER_MS;
+const CONNECT_BATCH = 50;
+
+interface Scenario {
+  readonly label: string;
+  readonly nodes: number;
+  readonly redis: boolean;
+}
+const SCENARIOS: readonly Scenario[] = [
+  { label: '1 node, in-process hub', nodes: 1, redis: false },
+  { label: '1 node, Redis hub', nodes: 1, redis: true },
+  { label: '2 nodes, Redis hub (subscribers split)', nodes: 2, redis: true },
+];
+
+interface Result {
+  readonly scenario: Scenario;
+  readonly messagesPerSecond: number;
+  readonly deliveriesPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly published: number;
+  readonly lost: number;
+  readonly reordered: number;
+  readonly malformed: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes: redis-server and framecast nodes, each stopped by its PID.
+
+function onPath(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    try {
+      accessSync(join(dir, command), constants.X_OK);
+      return join(dir, command);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(POLL_MS);
+  }
+}
+
+/** Stops a child by its PID and waits for it to exit (SIGKILL if it lingers). */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  process.kill(child.pid, 'SIGTERM');
+  const timer = setTimeout(() => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+  }, STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function startNode(port: number, redisUrl: string | undefined): Promise<ChildProcess> {
+  const args = [CLI, '--port', String(port), '--host', HOST, '--log-level', 'error', '--heartbeat', '0', '--max-connections', '100000'];
+  if (redisUrl !== undefined) args.push('--redis', redisUrl);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitFor(`framecast on port ${port}`, async () => {
+    const health = (await (await fetch(`http://${HOST}:${port}/healthz`)).json()) as { status?: string };
+    return health.status === 'ok';
+  });
+  return child;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients, on framecast's protocol core.
+
+/** Opens `ws://HOST:port/path` and hands every server frame to `handler` (RFC 6455 4.1 handshake checked). */
+function openWebSocket(port: number, path: string, handler: FrameHandler): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const key = generateClientKey();
+    const socket = connect({ host: HOST, port, noDelay: true });
+    let head = Buffer.alloc(0);
+    let parser: FrameParser | undefined;
+    socket.on('connect', () => socket.write(buildClientRequest({ host: `${HOST}:${port}`, path, key })));
+    socket.on('error', (error) => (parser === undefined ? reject(error) : undefined));
+    socket.on('data', (chunk: Buffer) => {
+      if (parser !== undefined) return parser.push(chunk);
+      head = Buffer.concat([head, chunk]);
+      const response = parseResponseHead(head);
+      if (response === undefined) return;
+      const verdict = response instanceof Error ? response : verifyServerResponse(response, key);
+      if (verdict instanceof Error || response instanceof Error) {
+        socket.destroy();
+        return reject(verdict instanceof Error ? verdict : new Error('bad response'));
+      }
+      parser = new FrameParser(handler, { role: 'client', maxMessageSize: 1 << 20 });
+      resolve(socket);
+      if (response.headLength < head.length) parser.push(head.subarray(response.headLength));
+    });
+  });
+}
+
+function readDecimal(payload: Buffer, offset: number, digits: number): number {
+  let value = 0;
+  for (let i = offset; i < offset + digits; i++) {
+    const digit = payload[i] - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/** Shared counters of one run. */
+class RunState {
+  published = 0;
+  completed = 0;
+  deliveries = 0;
+  measuring = false;
+  readonly perMessage = new Uint32Array(MAX_MESSAGES);
+  readonly latency = new Uint32Array(LATENCY_BUCKETS);
+  constructor(readonly subscribers: number, readonly onComplete: () => void) {}
+
+  quantileMs(q: number): number {
+    let total = 0;
+    for (const count of this.latency) total += count;
+    let seen = 0;
+    for (let bucket = 0; bucket < this.latency.length; bucket++) {
+      seen += this.latency[bucket];
+      if (seen >= total * q) return bucket / BUCKETS_PER_MS;
+    }
+    return Number.NaN;
+  }
+}
+
+/** One subscriber: checks that messages come once each and in order. */
+class Subscriber implements FrameHandler {
+  socket: Socket | undefined;
+  received = 0;
+  reordered = 0;
+  malformed = 0;
+  private nextSeq = 0;
+  constructor(private readonly state: RunState) {}
+
+  onFrame(_header: unknown, payload: Buffer): void {
+    const state = this.state;
+    const seq = readDecimal(payload, 0, SEQ_DIGITS);
+    const micros = readDecimal(payload, SEQ_DIGITS + 1, TIME_DIGITS);
+    if (payload.length !== PAYLOAD_BYTES || seq < 0 || micros < 0 || seq >= state.published) {
+      this.malformed++;
+      return;
+    }
+    this.received++;
+    if (seq < this.nextSeq) this.reordered++;
+    else this.nextSeq = seq + 1;
+    if (state.measuring) {
+      state.deliveries++;
+      const bucket = Math.min(LATENCY_BUCKETS - 1, Math.max(0, Math.round((performance.now() - micros / 1000) * BUCKETS_PER_MS)));
+      state.latency[bucket]++;
+    }
+    if (++state.perMessage[seq] === state.subscribers) {
+      state.completed++;
+      state.onComplete();
+    }
+  }
+
+  onFrameError(error: { reason: string }): void {
+    throw new Error(`server sent a bad frame: ${error.reason}`);
+  }
+}
+
+const IGNORE: FrameHandler = {
+  onFrame() {},
+  onFrameError(error) {
+    throw new Error(`server sent the publisher a bad frame: ${error.reason}`);
+  },
+};
+
+async function subscribedNodes(redisUrl: string, count: number): Promise<void> {
+  const client = createClient({ url: redisUrl });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await waitFor(`${count} node(s) subscribed`, async () => {
+      const reply = (await client.sendCommand(['PUBSUB', 'NUMSUB', `framecast:channel:${CHANNEL}`])) as [string, number];
+      return Number(reply[1]) === count;
+    });
+  } finally {
+    client.destroy();
+  }
+}
+
+async function runScenario(scenario: Scenario, redisUrl: string, options: BenchOptions): Promise<Result> {
+  const ports = await Promise.all(Array.from({ length: scenario.nodes }, () => freePort()));
+  const nodes: ChildProcess[] = [];
+  const sockets: Socket[] = [];
+  try {
+    for (const port of ports) nodes.push(await startNode(port, scenario.redis ? redisUrl : undefined));
+    let refill = (): void => {};
+    const state = new RunState(options.subscribers, () => refill());
+    const subscribers = Array.from({ length: options.subscribers }, () => new Subscriber(state));
+    const path = `/chat?channel=${CHANNEL}`;
+    for (let first = 0; first < subscribers.length; first += CONNECT_BATCH) {
+      await Promise.all(
+        subscribers.slice(first, first + CONNECT_BATCH).map(async (subscriber, offset) => {
+          // Round robin: subscriber i on node i mod N.
+          subscriber.socket = await openWebSocket(ports[(first + offset) % ports.length], path, subscriber);
+          sockets.push(subscriber.socket);
+        }),
+      );
+    }
+    const publisher = await openWebSocket(ports[0], path, IGNORE);
+    sockets.push(publisher);
+    if (scenario.redis) await subscribedNodes(redisUrl, scenario.nodes);
+
+    let publishing = true;
+    refill = (): void => {
+      if (!publishing) return;
+      const room = Math.min(options.window - (state.published - state.completed), MAX_MESSAGES - state.published);
+      if (room <= 0) return;
+      const micros = String(Math.round(performance.now() * 1000)).padStart(TIME_DIGITS, '0');
+      const frames: Buffer[] = [];
+      for (let i = 0; i < room; i++) {
+        const text = `${String(state.published++).padStart(SEQ_DIGITS, '0')} ${micros}`.padEnd(PAYLOAD_BYTES, ' ');
+        frames.push(encodeTextFrame(text, { mask: true }));
+      }
+      publisher.write(Buffer.concat(frames));
+    };
+
+    refill();
+    await sleep(options.warmupSeconds * 1000);
+    const startPublished = state.completed;
+    state.measuring = true;
+    const start = performance.now();
+    await sleep(options.seconds * 1000);
+    state.measuring = false;
+    const seconds = (performance.now() - start) / 1000;
+    const deliveries = state.deliveries;
+    const messages = state.completed - startPublished;
+
+    publishing = false;
+    const drainUntil = performance.now() + DRAIN_MS;
+    while (state.completed < state.published && performance.now() < drainUntil) await sleep(POLL_MS);
+    let lost = 0;
+    let reordered = 0;
+    let malformed = 0;
+    for (const subscriber of subscribers) {
+      lost += Math.max(0, state.published - subscriber.received);
+      reordered += subscriber.reordered;
+      malformed += subscriber.malformed + Math.max(0, subscriber.received - state.published);
+    }
+    return {
+      scenario,
+      messagesPerSecond: messages / seconds,
+      deliveriesPerSecond: deliveries / seconds,
+      p50Ms: state.quantileMs(0.5),
+      p99Ms: state.quantileMs(0.99),
+      published: state.published,
+      lost,
+      reordered,
+      malformed,
+    };
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await Promise.all(nodes.map(stopChild));
+  }
+}
+
+function parseArgs(argv: readonly string[]): BenchOptions {
+  const options: BenchOptions = { ...DEFAULTS };
+  for (let i = 0; i < argv.length; i += 2) {
+    const name = argv[i].replace(/^--/, '');
+    const value = Number(argv[i + 1]);
+    if (!(name in options) || !Number.isFinite(value) || value <= 0) throw new Error(`usage: fanout-cluster [--subscribers N] [--seconds S] [--window W]; bad ${argv[i]}`);
+    options[name as keyof BenchOptions] = value;
+  }
+  return options;
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const binary = onPath('redis-server');
+  if (binary === undefined) {
+    process.stderr.write('fanout-cluster: redis-server is not installed (apt-get install redis-server)\n');
+    process.exit(1);
+  }
+  const redisPort = await freePort();
+  const redis = spawn(binary, ['--port', String(redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const redisUrl = `redis://${HOST}:${redisPort}`;
+  const results: Result[] = [];
+  try {
+    await waitFor('redis-server', async () => {
+      const client = createClient({ url: redisUrl, socket: { reconnectStrategy: false } });
+      client.on('error', () => undefined);
+      await client.connect();
+      client.destroy();
+      return true;
+    });
+    process.stdout.write(
+      `fan-out to ${options.subscribers} subscribers of one chat channel, ${PAYLOAD_BYTES}-byte messages, window ${options.window}, ` +
+        `${options.seconds} s measured after ${options.warmupSeconds} s warm-up; publisher on the first node\n\n`,
+    );
+    for (const scenario of SCENARIOS) {
+      const result = await runScenario(scenario, redisUrl, options);
+      results.push(result);
+      process.stdout.write(`  done: ${scenario.label}\n`);
+    }
+  } finally {
+    await stopChild(redis);
+  }
+
+  const rows = [
+    ['scenario', 'deliveries/s', 'messages/s', 'p50 ms', 'p99 ms', 'lost', 'reordered', 'malformed'],
+    ...results.map((r) => [
+      r.scenario.label,
+      Math.round(r.deliveriesPerSecond).toLocaleString('en-US'),
+      Math.round(r.messagesPerSecond).toLocaleString('en-US'),
+      r.p50Ms.toFixed(1),
+      r.p99Ms.toFixed(1),
+      String(r.lost),
+      String(r.reordered),
+      String(r.malformed),
+    ]),
+  ];
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  process.stdout.write('\n' + rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ')).join('\n') + '\n');
+  const single = results.find((r) => r.scenario.nodes === 1 && r.scenario.redis);
+  const two = results.find((r) => r.scenario.nodes === 2);
+  if (single !== undefined && two !== undefined) {
+    process.stdout.write(`\ntwo nodes / one node (both via Redis): ${(two.deliveriesPerSecond / single.deliveriesPerSecond).toFixed(2)}x deliveries/s\n`);
+  }
+  const broken = results.filter((r) => r.lost + r.reordered + r.malformed > 0);
+  if (broken.length > 0) {
+    process.stderr.write(`fanout-cluster: lost, reordered or malformed deliveries in: ${broken.map((r) => r.scenario.label).join(', ')}\n`);
+    process.exit(1);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`fanout-cluster: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.exit(1);
+});
