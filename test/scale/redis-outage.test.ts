@@ -3,6 +3,7 @@
  * connections keep working, pushes answer 503 (never a silent drop), /healthz and /metrics show
  * the broker state, and once Redis is back the nodes reconnect and resubscribe by themselves.
  */
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisHub } from '../../src/server/redis-hub.js';
 import { closed, nextMessages, startFramecast } from '../helpers/framecast.js';
@@ -139,6 +140,29 @@ describe.skipIf(skip)('Redis going away and coming back', () => {
       members[2].client.send('chat is back');
       await waitUntil('all members have it', () => members.every((m) => m.messages.length === 3));
       for (const m of members) expect(m.texts().at(-1)).toBe('chat is back');
+    });
+
+    it('recovers when Redis drops only the subscriber connections (as when a node falls too far behind)', async () => {
+      const reconnectsBefore = await Promise.all(nodes.map((node) => metricOf(node, 'framecast_broker_reconnects_total')));
+      const admin = createClient({ url: restarted!.url });
+      admin.on('error', () => undefined);
+      await admin.connect();
+      try {
+        expect(Number(await admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']))).toBe(3);
+      } finally {
+        admin.destroy();
+      }
+      await waitUntil(
+        'every node reconnected its subscriber',
+        async () => (await Promise.all(nodes.map((node) => metricOf(node, 'framecast_broker_reconnects_total')))).every((count, i) => count! > reconnectsBefore[i]!),
+        RECONNECT_TIMEOUT_MS,
+      );
+      const url = restarted!.url;
+      await waitUntil('3 nodes on alerts again', async () => (await subscriberCount(url, 'framecast:channel:alerts')) === 3);
+      const before = members.map((m) => m.messages.length);
+      expect((await push(b, 'alerts', 'after the kill')).status).toBe(202);
+      await waitUntil('all members have it', () => members.every((m, i) => m.messages.length === before[i] + 1));
+      for (const m of members) expect(m.texts().at(-1)).toBe('after the kill');
     });
 
     it('shows the broker connected and counts the reconnection', async () => {
