@@ -298,11 +298,12 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
    */
   private checkSendBuffer(justQueued: number): boolean {
     const buffered = this.socket.writableLength;
-    if (buffered <= this.sendHighWaterMark) return true;
+    // Checked before the high-water mark, so the bound holds even when it is set below that mark.
     if (buffered - justQueued > this.maxSendBuffer) {
       this.dropSlowConsumer();
       return false;
     }
+    if (buffered <= this.sendHighWaterMark) return true;
     this.needDrain = true;
     return false;
   }
