@@ -273,11 +273,20 @@ export function describeHandshake(request: IncomingMessage): HandshakeReport | u
 
 /**
  * Creates the inspector's WebSocketServer (attach it with `.attach(httpServer, '/inspect')`).
- * `options` are the server's common ones; the message size limit is the inspector's own.
+ * It takes the limits and policies of the server's common `options`, named one by one: no
+ * extension is ever negotiated here, so the frames shown are plain RFC 6455 (RSV1-3 zero,
+ * payloads as sent). The message size limit is the inspector's own.
  */
 export function createInspector(options: WebSocketServerOptions = {}): WebSocketServer {
   const inspector = new WebSocketServer({
-    ...options,
+    sendHighWaterMark: options.sendHighWaterMark,
+    maxSendBuffer: options.maxSendBuffer,
+    heartbeatInterval: options.heartbeatInterval,
+    closeTimeout: options.closeTimeout,
+    maxConnections: options.maxConnections,
+    allowOrigins: options.allowOrigins,
+    metrics: options.metrics,
+    logger: options.logger,
     maxMessageSize: Math.min(options.maxMessageSize ?? InspectorDefaults.maxMessageSize, InspectorDefaults.maxMessageSize),
     observeFrame,
   });

@@ -68,6 +68,14 @@ describe('the handshake report (RFC 6455 1.3, 4.2.2)', () => {
     expect(handshake.response).toContain(`Sec-WebSocket-Accept: ${handshake.accept}\r\n`);
     expect(handshake.response.startsWith('HTTP/1.1 101 ')).toBe(true);
   });
+
+  it('negotiates no extension, so the frames it describes are plain RFC 6455 (RSV1-3 zero)', () => {
+    // The ws client offers permessage-deflate by default, as browsers do.
+    const offer = handshake.request.headers.find(([name]) => name.toLowerCase() === 'sec-websocket-extensions');
+    expect(offer?.[1]).toContain('permessage-deflate');
+    expect(handshake.response).not.toMatch(/sec-websocket-extensions/i);
+    expect(client.extensions).toBe('');
+  });
 });
 
 describe('a message report: each frame as the parser read it (RFC 6455 5.2, 5.3)', () => {
