@@ -25,6 +25,7 @@ export const ViolationCloseCode = {
   // RFC 6455 7.4.1: 1007 "data within a message that was not consistent with the type of the message".
   INVALID_UTF8: CloseCode.InvalidPayload,
   INVALID_CLOSE_REASON_UTF8: CloseCode.InvalidPayload,
+  INVALID_COMPRESSED_DATA: CloseCode.InvalidPayload,
   // RFC 6455 7.4.1: 1008 a message "that violates its policy".
   POLICY_VIOLATION: CloseCode.PolicyViolation,
   // RFC 6455 7.4.1: 1009 "a message that is too big for it to process".

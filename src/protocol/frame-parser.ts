@@ -212,6 +212,11 @@ export class FrameParser {
     if (!isKnownOpcode(header.opcode)) {
       return this.fail(protocolError('RESERVED_OPCODE', `reserved opcode 0x${header.opcode.toString(16)}`));
     }
+    // RFC 7692 6.1: an extension's "Per-Message Compressed" bit belongs to the first frame of a
+    // data message only; on a control frame or a continuation it is an error.
+    if (rsvBits !== 0 && (isControlOpcode(header.opcode) || header.opcode === Opcode.Continuation)) {
+      return this.fail(protocolError('RESERVED_BITS_SET', 'reserved bits set on a control or continuation frame'));
+    }
     if (isControlOpcode(header.opcode)) {
       // RFC 6455 5.5: "All control frames MUST have a payload length of 125 bytes or less
       // and MUST NOT be fragmented."

@@ -70,3 +70,13 @@ export {
   validateUpgradeRequest,
   verifyServerResponse,
 } from './handshake.js';
+export { MessageDeflater, MessageInflater } from './message-compression.js';
+export {
+  acceptDeflateResponse,
+  buildDeflateOffer,
+  DeflateDefaults,
+  type DeflateParameters,
+  type DeflateServerOptions,
+  negotiateDeflate,
+  PERMESSAGE_DEFLATE,
+} from './permessage-deflate.js';

@@ -10,9 +10,10 @@
  * caller's job (src/server does it), since only the caller can write to the socket.
  */
 import { type CloseInfo, parseClosePayload } from './close.js';
-import { Opcode } from './constants.js';
+import { Opcode, ProtocolDefaults, RSV1_BIT } from './constants.js';
 import { type ProtocolError, protocolError } from './errors.js';
 import { type FrameHandler, type FrameHeader, FrameParser, type FrameParserOptions } from './frame-parser.js';
+import type { MessageInflater } from './message-compression.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
 
 /** What a receiver reports. Every method is called synchronously from `push`. */
@@ -29,7 +30,12 @@ export interface ReceiverHandler {
   onError(error: ProtocolError): void;
 }
 
-export interface ReceiverOptions extends FrameParserOptions {
+export interface ReceiverOptions extends Omit<FrameParserOptions, 'allowedRsvBits'> {
+  /**
+   * permessage-deflate was negotiated: messages whose first frame has RSV1 set are inflated
+   * with this (RFC 7692 6.2). Setting it is what allows RSV1 on the wire.
+   */
+  inflater?: MessageInflater;
   /**
    * Called with every frame as it was received, before it is interpreted: for tools such
    * as the protocol inspector. `header` is reused; copy what you keep.
@@ -80,14 +86,24 @@ export class Receiver implements FrameHandler {
 
   /** Whether the fragmented message in progress is text (RFC 6455 5.4: its type is set by the first frame). */
   private fragmentedIsText = false;
+  /** Whether the fragmented message in progress is compressed (RSV1 on its first frame, RFC 7692 6.2). */
+  private fragmentedIsCompressed = false;
   private fragmenting = false;
+  private readonly inflater: MessageInflater | undefined;
+  private readonly maxMessageSize: number;
   private readonly fragments = new MessageAccumulator();
   private readonly utf8 = new Utf8Validator();
 
   constructor(handler: ReceiverHandler, options: ReceiverOptions) {
     this.handler = handler;
     this.observeFrame = options.observeFrame;
-    this.parser = new FrameParser(this, options);
+    this.inflater = options.inflater;
+    this.maxMessageSize = options.maxMessageSize ?? ProtocolDefaults.maxMessageSize;
+    this.parser = new FrameParser(this, {
+      role: options.role,
+      maxMessageSize: this.maxMessageSize,
+      allowedRsvBits: this.inflater === undefined ? 0 : RSV1_BIT,
+    });
   }
 
   /** Feeds received bytes; takes ownership of `chunk` (it may be unmasked in place). */
@@ -140,6 +156,7 @@ export class Receiver implements FrameHandler {
     // 1. An unfragmented message, the common case: validate and deliver without copying.
     if (header.fin && !this.fragmenting) {
       const isText = header.opcode === Opcode.Text;
+      if (header.rsv1) return this.deliverCompressed(payload, isText);
       // RFC 6455 8.1: text that is not valid UTF-8 MUST fail the connection (1007).
       if (isText && !isValidUtf8(payload)) {
         return this.fail(protocolError('INVALID_UTF8', 'text message is not valid UTF-8'));
@@ -151,9 +168,11 @@ export class Receiver implements FrameHandler {
     if (!this.fragmenting) {
       this.fragmenting = true;
       this.fragmentedIsText = header.opcode === Opcode.Text;
+      this.fragmentedIsCompressed = header.rsv1;
     }
     // 3. Fail fast: validate each text fragment as it arrives, not the message at its end.
-    if (this.fragmentedIsText) {
+    //    (Compressed text can only be validated once inflated.)
+    if (this.fragmentedIsText && !this.fragmentedIsCompressed) {
       if (!this.utf8.write(payload) || (header.fin && !this.utf8.end())) {
         return this.fail(protocolError('INVALID_UTF8', 'text message is not valid UTF-8'));
       }
@@ -164,8 +183,20 @@ export class Receiver implements FrameHandler {
       const isText = this.fragmentedIsText;
       this.fragmenting = false;
       this.utf8.reset();
+      if (this.fragmentedIsCompressed) return this.deliverCompressed(this.fragments.take(), isText);
       this.handler.onMessage(this.fragments.take(), !isText);
     }
+  }
+
+  /** Inflates a complete compressed message (RFC 7692 6.2), then validates and delivers it. */
+  private deliverCompressed(compressed: Buffer, isText: boolean): void {
+    // The parser only lets RSV1 through when an inflater was given.
+    const data = this.inflater!.decompress(compressed, this.maxMessageSize);
+    if (!Buffer.isBuffer(data)) return this.fail(data);
+    if (isText && !isValidUtf8(data)) {
+      return this.fail(protocolError('INVALID_UTF8', 'text message is not valid UTF-8'));
+    }
+    this.handler.onMessage(data, !isText);
   }
 
   private onCloseFrame(payload: Buffer): void {

@@ -19,6 +19,8 @@ import {
   isValidCloseCode,
   LENGTH_16_MARKER,
   LENGTH_64_MARKER,
+  type MessageDeflater,
+  type MessageInflater,
   Opcode,
   PAYLOAD_LENGTH_MASK,
   type ProtocolError,
@@ -45,25 +47,70 @@ export interface ConnectionOptions {
   metrics?: Metrics;
   /** See `ReceiverOptions.observeFrame`: every received frame, before it is interpreted. */
   observeFrame?: ReceiverOptions['observeFrame'];
+  /** permessage-deflate, when negotiated. */
+  compression?: ConnectionCompression;
+}
+
+/** permessage-deflate for one connection, as negotiated (RFC 7692). */
+export interface ConnectionCompression {
+  /** Compresses what this side sends. */
+  readonly deflater: MessageDeflater;
+  /** Inflates what the peer sends. */
+  readonly inflater: MessageInflater;
+  /** Messages below this many bytes go uncompressed. */
+  readonly threshold: number;
 }
 
 /**
  * A message framed once, to be sent to many connections with `sendPrepared`: the broadcast
- * bytes are built once and the same buffer is written to every socket.
+ * bytes are built once and the same buffer is written to every socket. With permessage-deflate
+ * the compressed frame is also built once per window size, for every peer without context
+ * takeover (RFC 7692 7.1.1), and lazily: only if some recipient negotiated compression.
  */
-export interface PreparedMessage {
+export class PreparedMessage {
+  /** The uncompressed frame. */
   readonly frame: Buffer;
-  readonly payloadLength: number;
+  readonly payload: Uint8Array;
+  readonly opcode: number;
+  /** False when the sender opted out of compression (RFC 7692 10: secrets next to attacker-chosen text). */
+  readonly compressible: boolean;
+  private readonly compressedFrames = new Map<number, Buffer>();
+
+  constructor(payload: Uint8Array, opcode: number, compressible: boolean) {
+    this.payload = payload;
+    this.opcode = opcode;
+    this.compressible = compressible;
+    this.frame = encodeFrame(opcode, payload);
+  }
+
+  get payloadLength(): number {
+    return this.payload.length;
+  }
+
+  /** The compressed frame for peers sharing `deflater`'s window size; `deflater` must keep no context. */
+  compressedFrame(deflater: MessageDeflater): Buffer {
+    let frame = this.compressedFrames.get(deflater.windowBits);
+    if (frame === undefined) {
+      frame = encodeFrame(this.opcode, deflater.compress(this.payload), { rsv1: true });
+      this.compressedFrames.set(deflater.windowBits, frame);
+    }
+    return frame;
+  }
 }
 
 /** Frames a message once for sending to any number of connections. */
-export function prepareMessage(data: string | Uint8Array, isBinary: boolean): PreparedMessage {
-  if (typeof data === 'string' && !isBinary) {
-    const frame = encodeTextFrame(data);
-    return { frame, payloadLength: unmaskedPayloadLength(frame) };
-  }
+export function prepareMessage(data: string | Uint8Array, isBinary: boolean, options: SendOptions = {}): PreparedMessage {
   const payload = typeof data === 'string' ? Buffer.from(data) : data;
-  return { frame: encodeFrame(isBinary ? Opcode.Binary : Opcode.Text, payload), payloadLength: payload.length };
+  return new PreparedMessage(payload, isBinary ? Opcode.Binary : Opcode.Text, options.compress !== false);
+}
+
+/** Per-message choices when sending. */
+export interface SendOptions {
+  /**
+   * Set false to never compress this message, e.g. one that mixes a secret with text an
+   * attacker controls, where compressed sizes would leak the secret (RFC 7692 10).
+   */
+  compress?: boolean;
 }
 
 /** Payloads at least this large are written after their header rather than copied into one frame buffer. */
@@ -109,6 +156,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   private readonly sendHighWaterMark: number;
   private readonly maxSendBuffer: number;
   private readonly closeTimeout: number;
+  private readonly compression: ConnectionCompression | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private closeFrameSent = false;
   private needDrain = false;
@@ -128,10 +176,12 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     this.sendHighWaterMark = options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark;
     this.maxSendBuffer = options.maxSendBuffer ?? ServerDefaults.maxSendBuffer;
     this.closeTimeout = options.closeTimeout ?? ServerDefaults.closeTimeout;
+    this.compression = options.compression;
     this.receiver = new Receiver(this, {
       role: 'server',
       maxMessageSize: options.maxMessageSize ?? ServerDefaults.maxMessageSize,
       observeFrame: options.observeFrame,
+      inflater: options.compression?.inflater,
     });
 
     this.socket[kConnection] = this;
@@ -162,20 +212,35 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
    * when the send buffer is over its high-water mark (wait for `drain`) or the connection is
    * not open. Don't modify `data` after sending it: large payloads are written without a copy.
    */
-  send(data: string | Uint8Array, binary: boolean = typeof data !== 'string'): boolean {
+  send(data: string | Uint8Array, binary: boolean = typeof data !== 'string', options?: SendOptions): boolean {
     if (this.readyState !== ReadyState.Open) return false;
-    if (typeof data === 'string' && !binary) {
+    const compression = this.compression;
+    if (typeof data === 'string' && !binary && compression === undefined) {
       const frame = encodeTextFrame(data);
       return this.writeMessage(frame, unmaskedPayloadLength(frame));
     }
     const payload = typeof data === 'string' ? Buffer.from(data) : data;
-    return this.sendPayload(binary ? Opcode.Binary : Opcode.Text, payload);
+    const opcode = binary ? Opcode.Binary : Opcode.Text;
+    if (compression !== undefined && payload.length >= compression.threshold && options?.compress !== false) {
+      // RFC 7692 6.1: a compressed message has RSV1 set on its first (here only) frame.
+      this.socket.write(encodeFrame(opcode, compression.deflater.compress(payload), { rsv1: true }));
+      return this.afterWrite(payload.length);
+    }
+    return this.sendPayload(opcode, payload);
   }
 
   /** Sends a message framed once by `prepareMessage` (a broadcast): the same bytes to every recipient. */
   sendPrepared(message: PreparedMessage): boolean {
     if (this.readyState !== ReadyState.Open) return false;
-    this.socket.write(message.frame);
+    const compression = this.compression;
+    if (compression === undefined || !message.compressible || message.payloadLength < compression.threshold) {
+      this.socket.write(message.frame);
+    } else if (compression.deflater.noContextTakeover) {
+      this.socket.write(message.compressedFrame(compression.deflater));
+    } else {
+      // With context takeover each peer's compressor has its own history: compress for this one.
+      this.socket.write(encodeFrame(message.opcode, compression.deflater.compress(message.payload), { rsv1: true }));
+    }
     return this.afterWrite(message.payloadLength);
   }
 

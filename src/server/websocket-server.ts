@@ -20,14 +20,19 @@ import {
   buildAcceptResponse,
   buildRejectResponse,
   CloseCode,
+  DeflateDefaults,
+  type DeflateServerOptions,
   type FrameHeader,
   type HandshakeAccepted,
   type HeaderMap,
   headerMapFromRaw,
+  MessageDeflater,
+  MessageInflater,
+  negotiateDeflate,
   validateUpgradeRequest,
 } from '../protocol/index.js';
 import { ServerDefaults } from './config.js';
-import { ReadyState, WebSocketConnection } from './connection.js';
+import { type ConnectionCompression, ReadyState, WebSocketConnection } from './connection.js';
 import { type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
 
@@ -65,6 +70,12 @@ export interface WebSocketServerOptions {
    * reused from frame to frame: copy what you keep. Unset, connections pay nothing for it.
    */
   observeFrame?: (connection: WebSocketConnection, header: FrameHeader, payload: Buffer) => void;
+  /**
+   * permessage-deflate (RFC 7692): off unless given. `true` accepts with the defaults: no
+   * compression context kept between messages in either direction, so a connection holds no
+   * zlib state; messages under `threshold` bytes (default 1 KiB) are sent uncompressed.
+   */
+  perMessageDeflate?: boolean | (DeflateServerOptions & { threshold?: number });
 }
 
 /** Host of a URL origin or Host header, lower-cased, with the scheme's default port dropped. */
@@ -203,7 +214,8 @@ export class WebSocketServer extends EventEmitter {
   ): void {
     if (socket.destroyed) return;
     socket.removeListener('error', ignoreHandshakeSocketError);
-    socket.write(buildAcceptResponse(accepted));
+    const deflate = this.negotiateCompression(accepted);
+    socket.write(buildAcceptResponse(accepted, deflate?.response));
     const observe = this.options.observeFrame;
     const connection: WebSocketConnection = new WebSocketConnection(socket, head, {
       protocol: accepted.protocol,
@@ -212,6 +224,7 @@ export class WebSocketServer extends EventEmitter {
       maxSendBuffer: this.options.maxSendBuffer,
       closeTimeout: this.options.closeTimeout,
       metrics: this.metrics,
+      compression: deflate?.compression,
       // Frames are read on a later tick than this constructor, so `connection` is set by then.
       observeFrame: observe === undefined ? undefined : (header, payload) => observe(connection, header, payload),
     });
@@ -223,6 +236,24 @@ export class WebSocketServer extends EventEmitter {
     this.logger.info(`open id=${connection.id} path=${request.url ?? ''} remote=${connection.remoteAddress ?? '?'}`);
     callback?.(connection, request);
     this.emit('connection', connection, request);
+  }
+
+  /** Accepts the client's first acceptable permessage-deflate offer, if compression is enabled. */
+  private negotiateCompression(accepted: HandshakeAccepted): { response: string; compression: ConnectionCompression } | undefined {
+    const setting = this.options.perMessageDeflate;
+    if (setting === undefined || setting === false) return undefined;
+    const policy = setting === true ? {} : setting;
+    const negotiated = negotiateDeflate(accepted.extensionOffers, policy);
+    if (negotiated === undefined) return undefined;
+    const agreed = negotiated.parameters;
+    return {
+      response: negotiated.response,
+      compression: {
+        deflater: new MessageDeflater(agreed.serverMaxWindowBits, agreed.serverNoContextTakeover),
+        inflater: new MessageInflater(agreed.clientMaxWindowBits, agreed.clientNoContextTakeover),
+        threshold: policy.threshold ?? DeflateDefaults.threshold,
+      },
+    };
   }
 
   /**
