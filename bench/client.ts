@@ -1,0 +1,110 @@
+/**
+ * The load generator's WebSocket client, built on framecast's own protocol core (the client
+ * side of src/protocol): the opening handshake from `buildClientRequest`, checked with
+ * `parseResponseHead` and `verifyServerResponse`, then server frames read by a `FrameParser`
+ * in the client role, and client frames built (masked) by the frame serializer.
+ */
+import { connect, type Socket } from 'node:net';
+import {
+  encodeFrame,
+  encodeTextFrame,
+  type FrameHandler,
+  FrameParser,
+  generateClientKey,
+  buildClientRequest,
+  Opcode,
+  parseResponseHead,
+  verifyServerResponse,
+} from '../src/protocol/index.js';
+
+/** Largest message the load generator accepts from a server: the biggest echo, with room. */
+const CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** A handshake that takes longer than this fails the run. */
+export const HANDSHAKE_TIMEOUT_MS = 30_000;
+
+/**
+ * Opens a WebSocket to `ws://host:port/path` and feeds every server frame to `handler`;
+ * `afterChunk` runs once the frames of each received chunk are handled (to batch replies).
+ * Resolves with the socket once the server's 101 answer checks out (RFC 6455 4.1).
+ */
+export function connectWebSocket(
+  host: string,
+  port: number,
+  path: string,
+  handler: FrameHandler,
+  afterChunk?: () => void,
+): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const key = generateClientKey();
+    const socket = connect({ host, port, noDelay: true });
+    let head: Buffer = Buffer.alloc(0);
+    let parser: FrameParser | undefined;
+    const timer = setTimeout(() => fail(new Error(`handshake with ${host}:${port}${path} timed out`)), HANDSHAKE_TIMEOUT_MS);
+
+    function fail(error: Error): void {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    }
+    socket.on('connect', () => socket.write(buildClientRequest({ host: `${host}:${port}`, path, key })));
+    socket.on('error', (error) => {
+      if (parser === undefined) fail(error);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (parser !== undefined) {
+        parser.push(chunk);
+        afterChunk?.();
+        return;
+      }
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const response = parseResponseHead(head);
+      if (response === undefined) return;
+      if (response instanceof Error) return fail(response);
+      const verdict = verifyServerResponse(response, key);
+      if (verdict instanceof Error) return fail(verdict);
+      clearTimeout(timer);
+      parser = new FrameParser(handler, { role: 'client', maxMessageSize: CLIENT_MAX_MESSAGE_BYTES });
+      resolve(socket);
+      // Bytes after the head are already frames (RFC 6455 4.1).
+      if (response.headLength < head.length) {
+        parser.push(head.subarray(response.headLength));
+        afterChunk?.();
+      }
+    });
+  });
+}
+
+/** Opens a plain TCP connection (the no-framing floor). */
+export function connectTcp(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, noDelay: true });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/**
+ * `count` masked client frames carrying `payload`, back to back in one buffer, each with its
+ * own masking key from the serializer (RFC 6455 5.3).
+ *
+ * The load generator sends slices of this ring over and over instead of framing every message
+ * anew, so that it spends its CPU on the sockets rather than on framing. Strictly, RFC 6455
+ * 5.3 wants a fresh key for every frame; on loopback, against servers that cannot tell, a ring
+ * of distinct keys costs them exactly the same unmasking work.
+ */
+export function buildFrameRing(payload: Buffer, binary: boolean, count: number): { ring: Buffer; frameBytes: number } {
+  const frames: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    frames.push(binary ? encodeFrame(Opcode.Binary, payload, { mask: true }) : encodeTextFrame(payload.toString('utf8'), { mask: true }));
+  }
+  return { ring: Buffer.concat(frames), frameBytes: frames[0].length };
+}
+
+/** One masked text frame (RFC 6455 5.3: a fresh key each time), as a client must send it. */
+export function maskedTextFrame(text: string): Buffer {
+  return encodeTextFrame(text, { mask: true });
+}
+

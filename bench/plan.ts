@@ -1,0 +1,183 @@
+/**
+ * What a run measures: the cases of each workload, the targets each case compares, how many
+ * rounds, and the goals framecast's ratios are held to. Three sizes: `quick` (npm run bench),
+ * `full` (npm run bench -- --full) and `tiny` (the smoke test: seconds, a few connections).
+ */
+import type { EchoJob, FanoutJob, HttpJob, JobResult, MemoryJob } from './jobs.js';
+import type { TargetName } from './servers.js';
+
+export type Mode = 'quick' | 'full' | 'tiny';
+
+/** A job without the address, which the runner fills in per measurement. */
+export type JobSpec =
+  | Omit<EchoJob, 'host' | 'port'>
+  | Omit<FanoutJob, 'host' | 'port'>
+  | Omit<HttpJob, 'host' | 'port'>
+  | Omit<MemoryJob, 'host' | 'port'>;
+
+/** One measurement's figures, beyond the job's own result. */
+export interface Sample {
+  result: JobResult;
+  /** Server CPU time over the measured window, as a fraction of one core. */
+  serverCpu: number;
+  /** Memory: server RSS before the connections opened and once they were all open. */
+  rssBeforeBytes?: number;
+  rssAfterBytes?: number;
+}
+
+export interface Case {
+  id: string;
+  title: string;
+  job: JobSpec;
+  targets: TargetName[];
+  /** The headline figure of a sample. */
+  value: (sample: Sample) => number;
+  unit: string;
+  higherIsBetter: boolean;
+}
+
+export interface Goal {
+  caseId: string;
+  /** framecast's ratio to this target... */
+  versus: TargetName;
+  /** ...must be at least (higher is better) or at most (lower is better) this. */
+  ratio: number;
+  text: string;
+}
+
+export interface Plan {
+  mode: Mode;
+  rounds: number;
+  cases: Case[];
+  goals: Goal[];
+}
+
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+/** Durations per mode, in ms. */
+const TIMING: Record<Mode, { warmupMs: number; measureMs: number; drainMs: number }> = {
+  tiny: { warmupMs: 100, measureMs: 300, drainMs: 2000 },
+  quick: { warmupMs: 300, measureMs: 1000, drainMs: 5000 },
+  full: { warmupMs: 800, measureMs: 2500, drainMs: 5000 },
+};
+
+const WS_TARGETS: TargetName[] = ['framecast', 'ws', 'ws-addons'];
+const ECHO_TARGETS: TargetName[] = [...WS_TARGETS, 'tcp-floor'];
+const HTTP_TARGETS: TargetName[] = ['framecast', 'ws', 'http-floor'];
+
+/** Messages outstanding per fan-out run: enough deliveries in flight to keep the server busy. */
+function fanoutWindow(subscribers: number): number {
+  const DELIVERIES_IN_FLIGHT = 16_000;
+  return Math.max(4, Math.min(256, Math.ceil(DELIVERIES_IN_FLIGHT / subscribers)));
+}
+
+const messagesPerSecond = (sample: Sample): number => (sample.result.kind === 'echo' ? sample.result.messagesPerSecond : Number.NaN);
+const megabytesPerSecond = (sample: Sample): number => (sample.result.kind === 'echo' ? sample.result.megabytesPerSecond : Number.NaN);
+const deliveriesPerSecond = (sample: Sample): number => (sample.result.kind === 'fanout' ? sample.result.deliveriesPerSecond : Number.NaN);
+const requestsPerSecond = (sample: Sample): number => (sample.result.kind === 'http' ? sample.result.requestsPerSecond : Number.NaN);
+const bytesPerConnection = (sample: Sample): number =>
+  sample.result.kind === 'memory' && sample.rssAfterBytes !== undefined && sample.rssBeforeBytes !== undefined
+    ? (sample.rssAfterBytes - sample.rssBeforeBytes) / sample.result.connections
+    : Number.NaN;
+
+export function makePlan(mode: Mode, rounds?: number): Plan {
+  const { warmupMs, measureMs, drainMs } = TIMING[mode];
+  const cases: Case[] = [];
+
+  const echoSmall = (connections: number, targets: TargetName[]): void => {
+    cases.push({
+      id: `echo-small-${connections}`,
+      title: `Echo 32 B text, ${connections} connection${connections === 1 ? '' : 's'} x 16 in flight`,
+      job: { kind: 'echo', transport: 'websocket', path: '/ws', connections, inflight: 16, payloadBytes: 32, binary: false, warmupMs, measureMs },
+      targets,
+      value: messagesPerSecond,
+      unit: 'msg/s',
+      higherIsBetter: true,
+    });
+  };
+  const echoLarge = (bytes: number, name: string, inflight: number, connections: number, targets: TargetName[]): void => {
+    cases.push({
+      id: `echo-large-${name}`,
+      title: `Echo ${name} binary, ${connections} connections x ${inflight} in flight`,
+      job: { kind: 'echo', transport: 'websocket', path: '/ws', connections, inflight, payloadBytes: bytes, binary: true, warmupMs, measureMs },
+      targets,
+      value: megabytesPerSecond,
+      unit: 'MB/s',
+      higherIsBetter: true,
+    });
+  };
+  const fanout = (subscribers: number, publisher: 'push' | 'chat', targets: TargetName[]): void => {
+    cases.push({
+      id: `fanout-${subscribers}-${publisher}`,
+      title: `Fan-out to ${subscribers} subscribers, published by ${publisher === 'push' ? 'POST /push' : 'a chat member'}`,
+      job: { kind: 'fanout', subscribers, publisher, channel: 'fanout', window: fanoutWindow(subscribers), warmupMs, measureMs, drainMs },
+      targets,
+      value: deliveriesPerSecond,
+      unit: 'deliveries/s',
+      higherIsBetter: true,
+    });
+  };
+  const httpPush = (connections: number, targets: TargetName[]): void => {
+    cases.push({
+      id: 'http-push',
+      title: `POST /push?channel=empty, 64 B body, ${connections} connections (autocannon)`,
+      job: { kind: 'http', path: '/push?channel=empty', bodyBytes: 64, connections, warmupMs, measureMs },
+      targets,
+      value: requestsPerSecond,
+      unit: 'req/s',
+      higherIsBetter: true,
+    });
+  };
+  const memory = (connections: number, targets: TargetName[]): void => {
+    cases.push({
+      id: `memory-${connections}`,
+      title: `${connections} idle connections on /ws: server RSS growth per connection`,
+      job: { kind: 'memory', path: '/ws', connections, concurrency: 64 },
+      targets,
+      value: bytesPerConnection,
+      unit: 'B/conn',
+      higherIsBetter: false,
+    });
+  };
+
+  if (mode === 'tiny') {
+    echoSmall(2, ['framecast', 'ws', 'tcp-floor']);
+    fanout(5, 'push', ['framecast', 'ws']);
+    fanout(5, 'chat', ['framecast', 'ws']);
+    httpPush(2, ['framecast', 'http-floor']);
+    memory(20, ['framecast']);
+  } else if (mode === 'quick') {
+    // Under two minutes: one case per workload, framecast against plain ws and the floors.
+    echoSmall(64, ['framecast', 'ws', 'tcp-floor']);
+    echoLarge(64 * KIB, '64KiB', 4, 4, ['framecast', 'ws', 'ws-addons']);
+    fanout(2000, 'chat', ['framecast', 'ws']);
+    httpPush(100, HTTP_TARGETS);
+    memory(1000, ['framecast', 'ws']);
+  } else {
+    for (const connections of [1, 64, 512]) echoSmall(connections, ECHO_TARGETS);
+    echoLarge(64 * KIB, '64KiB', 4, 4, ECHO_TARGETS);
+    echoLarge(MIB, '1MiB', 2, 4, ECHO_TARGETS);
+    for (const subscribers of [100, 2000]) {
+      fanout(subscribers, 'push', WS_TARGETS);
+      fanout(subscribers, 'chat', WS_TARGETS);
+    }
+    httpPush(100, [...WS_TARGETS, 'http-floor']);
+    memory(5000, WS_TARGETS);
+  }
+
+  const goals: Goal[] = [
+    { caseId: 'echo-small-1', versus: 'ws', ratio: 1.5, text: 'echo small, 1 connection: >= 1.5x plain ws msg/s' },
+    { caseId: 'echo-small-64', versus: 'ws', ratio: 2, text: 'echo small, 64 connections: >= 2x plain ws msg/s' },
+    { caseId: 'echo-small-512', versus: 'ws', ratio: 2, text: 'echo small, 512 connections: >= 2x plain ws msg/s' },
+    { caseId: 'fanout-2000-push', versus: 'ws', ratio: 2, text: 'fan-out to 2000 by POST /push: >= 2x plain ws deliveries/s' },
+    { caseId: 'fanout-2000-chat', versus: 'ws', ratio: 2, text: 'fan-out to 2000 by a chat member: >= 2x plain ws deliveries/s' },
+    { caseId: 'echo-large-64KiB', versus: 'ws-addons', ratio: 1, text: 'echo 64 KiB: >= 1.0x ws with native addons MB/s' },
+    { caseId: 'echo-large-1MiB', versus: 'ws-addons', ratio: 1, text: 'echo 1 MiB: >= 1.0x ws with native addons MB/s' },
+    { caseId: 'memory-5000', versus: 'ws', ratio: 0.75, text: 'memory per idle connection (5000): <= 0.75x ws' },
+    { caseId: 'memory-1000', versus: 'ws', ratio: 0.75, text: 'memory per idle connection (1000): <= 0.75x ws' },
+    { caseId: 'http-push', versus: 'ws', ratio: 1, text: 'HTTP push: >= 1.0x the ws reference req/s' },
+  ].filter((goal) => cases.some((c) => c.id === goal.caseId && c.targets.includes(goal.versus as TargetName))) as Goal[];
+
+  return { mode, rounds: rounds ?? (mode === 'tiny' ? 1 : 3), cases, goals };
+}

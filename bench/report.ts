@@ -1,0 +1,307 @@
+/**
+ * Turning measurements into what a reader sees: per case and target the median with min-max
+ * over rounds, every figure also as a ratio to plain ws measured in the same round; the goals;
+ * a text table, a Markdown table and an SVG chart.
+ */
+import type { Case, Goal, Plan, Sample } from './plan.js';
+import { TARGETS, type TargetName } from './servers.js';
+import { type Summary, summarize } from './stats.js';
+
+export interface Measurement {
+  caseId: string;
+  target: TargetName;
+  round: number;
+  sample?: Sample;
+  error?: string;
+}
+
+export interface TargetReport {
+  target: TargetName;
+  label: string;
+  value: Summary;
+  /** Per round: this target's value over plain ws's in the same round. */
+  ratioToWs?: Summary;
+  /** The same over ws with its native addons. */
+  ratioToAddons?: Summary;
+  /**
+   * Throughput per second of server CPU time (value / server CPU share), and its per-round ratio
+   * to plain ws: what the server does with the CPU it gets, less sensitive to a busy machine.
+   */
+  perServerCpu?: Summary;
+  perServerCpuRatioToWs?: Summary;
+  p50Ms?: Summary;
+  p99Ms?: Summary;
+  loadgenCpu: Summary;
+  serverCpu: Summary;
+  /** Fan-out, summed over rounds and subscribers. */
+  lost?: number;
+  reordered?: number;
+  malformed?: number;
+  /** Memory: time to open every connection. */
+  openMs?: Summary;
+  rounds: number;
+  errors: string[];
+}
+
+export interface CaseReport {
+  id: string;
+  title: string;
+  unit: string;
+  higherIsBetter: boolean;
+  targets: TargetReport[];
+}
+
+export interface GoalReport extends Goal {
+  achieved?: Summary;
+  /** The same ratio per second of server CPU time (against plain ws only). */
+  achievedPerServerCpu?: Summary;
+  met: boolean | undefined;
+}
+
+function pick(samples: Sample[], read: (sample: Sample) => number | undefined): Summary | undefined {
+  const values = samples.map(read).filter((value): value is number => value !== undefined && Number.isFinite(value));
+  return values.length === 0 ? undefined : summarize(values);
+}
+
+export function buildReports(plan: Plan, measurements: readonly Measurement[]): CaseReport[] {
+  return plan.cases.map((spec) => {
+    const ofCase = measurements.filter((m) => m.caseId === spec.id);
+    const byRound = (target: TargetName): Map<number, number> =>
+      new Map(ofCase.flatMap((m) => (m.target === target && m.sample !== undefined ? [[m.round, spec.value(m.sample)] as const] : [])));
+    const ws = byRound('ws');
+    const addons = byRound('ws-addons');
+    const wsPerCpu = new Map(
+      ofCase.flatMap((m) => (m.target === 'ws' && m.sample !== undefined ? [[m.round, perCpu(spec, m.sample)] as const] : [])),
+    );
+    return {
+      id: spec.id,
+      title: spec.title,
+      unit: spec.unit,
+      higherIsBetter: spec.higherIsBetter,
+      targets: spec.targets.map((target) => targetReport(spec, target, ofCase.filter((m) => m.target === target), ws, addons, wsPerCpu)),
+    };
+  });
+}
+
+/** Throughput per server CPU-second; NaN where that means nothing (memory). */
+function perCpu(spec: Case, sample: Sample): number {
+  return spec.higherIsBetter && sample.serverCpu > 0 ? spec.value(sample) / sample.serverCpu : Number.NaN;
+}
+
+/** Per-round ratios of a figure of this target to a reference's in the same round. */
+function ratiosTo(
+  mine: Measurement[],
+  reference: Map<number, number>,
+  figure: (sample: Sample) => number,
+): Summary | undefined {
+  const ratios = mine.flatMap((m) => {
+    const base = reference.get(m.round);
+    if (m.sample === undefined || base === undefined || !(base > 0)) return [];
+    const value = figure(m.sample);
+    return Number.isFinite(value) ? [value / base] : [];
+  });
+  return ratios.length === 0 ? undefined : summarize(ratios);
+}
+
+function targetReport(
+  spec: Case,
+  target: TargetName,
+  mine: Measurement[],
+  ws: Map<number, number>,
+  addons: Map<number, number>,
+  wsPerCpu: Map<number, number>,
+): TargetReport {
+  const samples = mine.flatMap((m) => (m.sample === undefined ? [] : [m.sample]));
+  const report: TargetReport = {
+    target,
+    label: TARGETS[target].label,
+    value: summarize(samples.map(spec.value)),
+    ratioToWs: target === 'ws' ? undefined : ratiosTo(mine, ws, spec.value),
+    ratioToAddons: target === 'ws-addons' ? undefined : ratiosTo(mine, addons, spec.value),
+    perServerCpu: pick(samples, (s) => perCpu(spec, s)),
+    perServerCpuRatioToWs: target === 'ws' ? undefined : ratiosTo(mine, wsPerCpu, (s) => perCpu(spec, s)),
+    p50Ms: pick(samples, (s) => ('p50Ms' in s.result ? s.result.p50Ms : undefined)),
+    p99Ms: pick(samples, (s) => ('p99Ms' in s.result ? s.result.p99Ms : undefined)),
+    loadgenCpu: summarize(samples.map((s) => s.result.loadgenCpu)),
+    serverCpu: summarize(samples.map((s) => s.serverCpu)),
+    openMs: pick(samples, (s) => (s.result.kind === 'memory' ? s.result.openMs : undefined)),
+    rounds: samples.length,
+    errors: mine.flatMap((m) => (m.error === undefined ? [] : [`round ${m.round}: ${m.error}`])),
+  };
+  const fanouts = samples.flatMap((s) => (s.result.kind === 'fanout' ? [s.result] : []));
+  if (fanouts.length > 0) {
+    report.lost = fanouts.reduce((sum, r) => sum + r.lost, 0);
+    report.reordered = fanouts.reduce((sum, r) => sum + r.reordered, 0);
+    report.malformed = fanouts.reduce((sum, r) => sum + r.malformed, 0);
+  }
+  return report;
+}
+
+export function evaluateGoals(goals: readonly Goal[], reports: readonly CaseReport[]): GoalReport[] {
+  return goals.map((goal) => {
+    const report = reports.find((r) => r.id === goal.caseId);
+    const framecast = report?.targets.find((t) => t.target === 'framecast');
+    const versus = report?.targets.find((t) => t.target === goal.versus);
+    let achieved: Summary | undefined;
+    if (framecast !== undefined && versus !== undefined) {
+      achieved = goal.versus === 'ws' ? framecast.ratioToWs : goal.versus === 'ws-addons' ? framecast.ratioToAddons : undefined;
+    }
+    const achievedPerServerCpu = goal.versus === 'ws' ? framecast?.perServerCpuRatioToWs : undefined;
+    const higherIsBetter = report?.higherIsBetter ?? true;
+    const met = achieved === undefined ? undefined : higherIsBetter ? achieved.median >= goal.ratio : achieved.median <= goal.ratio;
+    return { ...goal, achieved, achievedPerServerCpu, met };
+  });
+}
+
+// --- Formatting --------------------------------------------------------------------------------
+
+/** A number with three significant digits and thousands separators where it is large. */
+export function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return '-';
+  const magnitude = Math.abs(value);
+  if (magnitude >= 1000) return Math.round(value).toLocaleString('en-US');
+  if (magnitude >= 100) return value.toFixed(0);
+  if (magnitude >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function range(summary: Summary | undefined, format: (value: number) => string = formatNumber): string {
+  if (summary === undefined || !Number.isFinite(summary.median)) return '-';
+  if (summary.min === summary.max) return format(summary.median);
+  return `${format(summary.median)} (${format(summary.min)}-${format(summary.max)})`;
+}
+
+const ratio = (value: number): string => `${value.toFixed(2)}x`;
+const percent = (value: number): string => `${Math.round(value * 100)}%`;
+const milliseconds = (value: number): string => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
+
+function extraColumn(target: TargetReport): string {
+  if (target.lost !== undefined) return `lost ${target.lost}, reordered ${target.reordered}${target.malformed ? `, malformed ${target.malformed}` : ''}`;
+  if (target.openMs !== undefined) return `opened in ${range(target.openMs, (v) => `${Math.round(v)} ms`)}`;
+  return '';
+}
+
+const COLUMNS = ['target', 'median (min-max)', 'vs ws', 'vs ws+addons', 'vs ws per server CPU-s', 'p50 ms', 'p99 ms', 'loadgen CPU', 'server CPU', ''];
+
+function rows(report: CaseReport): string[][] {
+  return report.targets.map((t) => [
+    t.label,
+    `${range(t.value)} ${report.unit}`,
+    t.target === 'ws' ? '1x' : range(t.ratioToWs, ratio),
+    t.target === 'ws-addons' ? '1x' : range(t.ratioToAddons, ratio),
+    t.target === 'ws' && report.higherIsBetter ? '1x' : range(t.perServerCpuRatioToWs, ratio),
+    range(t.p50Ms, milliseconds),
+    range(t.p99Ms, milliseconds),
+    range(t.loadgenCpu, percent),
+    report.id.startsWith('memory') ? '-' : range(t.serverCpu, percent),
+    t.errors.length > 0 ? `FAILED ${t.errors.length}x` : extraColumn(t),
+  ]);
+}
+
+/** The tables as plain text for the terminal. */
+export function textTables(reports: readonly CaseReport[]): string {
+  const out: string[] = [];
+  for (const report of reports) {
+    const table = [COLUMNS, ...rows(report)];
+    const widths = COLUMNS.map((_, column) => Math.max(...table.map((row) => row[column].length)));
+    out.push(`\n${report.title} [${report.id}]${report.higherIsBetter ? '' : ' (lower is better)'}`);
+    for (const row of table) out.push('  ' + row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
+  }
+  return out.join('\n');
+}
+
+export function goalLines(goals: readonly GoalReport[]): string {
+  return goals
+    .map((goal) => {
+      const verdict = goal.met === undefined ? 'not measured' : goal.met ? 'MET' : 'MISSED';
+      const perCpuText = goal.achievedPerServerCpu === undefined ? '' : `; per server CPU-s ${range(goal.achievedPerServerCpu, ratio)}`;
+      return `  ${verdict.padEnd(12)} ${goal.text}: ${range(goal.achieved, ratio)}${perCpuText}`;
+    })
+    .join('\n');
+}
+
+/** The tables as Markdown, for bench/README.md. */
+export function markdownTables(reports: readonly CaseReport[], goals: readonly GoalReport[]): string {
+  const out: string[] = [];
+  for (const report of reports) {
+    out.push(`**${report.title}** (\`${report.id}\`${report.higherIsBetter ? '' : ', lower is better'})`, '');
+    out.push(`| ${COLUMNS.slice(0, -1).join(' | ')} | notes |`, `|${COLUMNS.map(() => '---').join('|')}|`);
+    for (const row of rows(report)) out.push(`| ${row.join(' | ')} |`);
+    out.push('');
+  }
+  out.push('| goal | framecast ratio, median (min-max) | per server CPU-s | verdict |', '|---|---|---|---|');
+  for (const goal of goals) {
+    const verdict = goal.met === undefined ? 'not measured' : goal.met ? 'met' : '**missed**';
+    out.push(`| ${goal.text} | ${range(goal.achieved, ratio)} | ${range(goal.achievedPerServerCpu, ratio)} | ${verdict} |`);
+  }
+  return out.join('\n') + '\n';
+}
+
+// --- SVG chart ---------------------------------------------------------------------------------
+
+const SVG_WIDTH = 860;
+const LABEL_WIDTH = 330;
+const ROW_HEIGHT = 18;
+const CASE_GAP = 10;
+const MARGIN = 20;
+const COLORS: Partial<Record<TargetName, string>> = {
+  framecast: '#2b6cb0',
+  'ws-addons': '#9f7aea',
+  'tcp-floor': '#a0aec0',
+  'http-floor': '#a0aec0',
+};
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * A bar chart of every target's ratio to plain ws (the line at 1x), median bars with
+ * min-max whiskers, and each goal as a red tick on framecast's bar.
+ */
+export function svgChart(reports: readonly CaseReport[], goals: readonly GoalReport[], subtitle: string): string {
+  const bars = reports.flatMap((report) =>
+    report.targets.filter((t) => t.ratioToWs !== undefined).map((t) => ({ report, target: t })),
+  );
+  const maxRatio = Math.max(2.5, ...bars.map((bar) => bar.target.ratioToWs?.max ?? 0)) * 1.05;
+  const plotWidth = SVG_WIDTH - LABEL_WIDTH - MARGIN * 2;
+  const x = (value: number): number => LABEL_WIDTH + MARGIN + (Math.min(value, maxRatio) / maxRatio) * plotWidth;
+  const parts: string[] = [];
+  let y = 56;
+  let previousCase = '';
+  for (const { report, target } of bars) {
+    if (report.id !== previousCase) {
+      y += CASE_GAP;
+      parts.push(`<text x="${MARGIN}" y="${y + 12}" font-weight="bold">${escapeXml(report.title)}${report.higherIsBetter ? '' : ' (lower is better)'}</text>`);
+      y += ROW_HEIGHT;
+      previousCase = report.id;
+    }
+    const r = target.ratioToWs as Summary;
+    const color = COLORS[target.target] ?? '#718096';
+    parts.push(`<text x="${MARGIN + 12}" y="${y + 12}">${escapeXml(target.label)}</text>`);
+    parts.push(`<rect x="${x(0)}" y="${y + 3}" width="${Math.max(1, x(r.median) - x(0)).toFixed(1)}" height="${ROW_HEIGHT - 6}" fill="${color}"/>`);
+    parts.push(`<line x1="${x(r.min).toFixed(1)}" x2="${x(r.max).toFixed(1)}" y1="${y + 9}" y2="${y + 9}" stroke="#1a202c"/>`);
+    parts.push(`<text x="${(x(r.max) + 6).toFixed(1)}" y="${y + 12}">${r.median.toFixed(2)}x</text>`);
+    const goal = goals.find((g) => g.caseId === report.id && g.versus === 'ws' && target.target === 'framecast');
+    if (goal !== undefined) {
+      parts.push(`<line x1="${x(goal.ratio).toFixed(1)}" x2="${x(goal.ratio).toFixed(1)}" y1="${y + 1}" y2="${y + ROW_HEIGHT - 1}" stroke="#e53e3e" stroke-width="2"/>`);
+    }
+    y += ROW_HEIGHT;
+  }
+  const height = y + MARGIN + 16;
+  const axis: string[] = [];
+  for (let tick = 0; tick <= maxRatio; tick += 0.5) {
+    axis.push(`<line x1="${x(tick).toFixed(1)}" x2="${x(tick).toFixed(1)}" y1="56" y2="${y}" stroke="${tick === 1 ? '#1a202c' : '#e2e8f0'}"/>`);
+    axis.push(`<text x="${x(tick).toFixed(1)}" y="${y + 14}" text-anchor="middle">${tick}x</text>`);
+  }
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${SVG_WIDTH}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${MARGIN}" y="22" font-size="15" font-weight="bold">framecast vs ws: ratio to plain ws in the same round (median, min-max over rounds)</text>`,
+    `<text x="${MARGIN}" y="40" fill="#4a5568">${escapeXml(subtitle)}; red ticks: goals</text>`,
+    ...axis,
+    ...parts,
+    '</svg>',
+    '',
+  ].join('\n');
+}

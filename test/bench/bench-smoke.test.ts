@@ -1,0 +1,190 @@
+/**
+ * Smoke test of the benchmark (bench/): it runs end to end on tiny settings and produces real
+ * output. No timing is asserted: benchmarks are not tests. What is checked is that every
+ * measurement happened, counted real traffic, and that fan-out lost and reordered nothing.
+ *
+ * The benchmark runs as JavaScript in separate processes, so the test transpiles src/ and
+ * bench/ (no type check: `npm test` runs tsc already) into a private folder under
+ * test-results/ (git-ignored, inside the repository so that node_modules resolves) and runs
+ * the runner from there. dist/ is left alone.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import ts from 'typescript';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..', '..');
+const SMOKE_TIMEOUT_MS = 120_000;
+
+interface Summary {
+  median: number;
+  min: number;
+  max: number;
+}
+interface TargetReport {
+  target: string;
+  value: Summary;
+  rounds: number;
+  errors: string[];
+  loadgenCpu: Summary;
+  lost?: number;
+  reordered?: number;
+  malformed?: number;
+}
+interface CaseReport {
+  id: string;
+  unit: string;
+  targets: TargetReport[];
+}
+interface Measurement {
+  caseId: string;
+  target: string;
+  sample?: { result: Record<string, number | string>; serverCpu: number; rssBeforeBytes?: number; rssAfterBytes?: number };
+}
+interface BenchOutput {
+  meta: { node: string; cpu: string; mode: string; rounds: number; date: string };
+  cases: CaseReport[];
+  problems: string[];
+  measurements: Measurement[];
+}
+
+let workDir: string;
+let output: BenchOutput;
+let exitCode: number;
+let stdout: string;
+
+/** Every .ts file (not .d.ts) under `dir`. */
+function typeScriptFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === 'results' ? [] : typeScriptFiles(path);
+    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [path] : [];
+  });
+}
+
+/** Transpiles src/ and bench/ into `outDir` with the same layout, as tsconfig.build.json would. */
+function transpileInto(outDir: string): void {
+  const compilerOptions = { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true };
+  for (const file of [...typeScriptFiles(join(ROOT, 'src')), ...typeScriptFiles(join(ROOT, 'bench'))]) {
+    const output = ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions, fileName: file }).outputText;
+    const target = join(outDir, relative(ROOT, file)).replace(/\.ts$/, '.js');
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, output);
+  }
+}
+
+beforeAll(async () => {
+  mkdirSync(join(ROOT, 'test-results'), { recursive: true });
+  workDir = mkdtempSync(join(ROOT, 'test-results', 'bench-smoke-'));
+  // ESM needs to know these .js files are modules.
+  writeFileSync(join(workDir, 'package.json'), '{ "type": "module" }\n');
+  transpileInto(workDir);
+  const resultsDir = join(workDir, 'results');
+  try {
+    const done = await run(process.execPath, [join(workDir, 'bench', 'run.js'), '--tiny', '--out', resultsDir, '--no-svg'], {
+      cwd: ROOT,
+      timeout: SMOKE_TIMEOUT_MS,
+    });
+    exitCode = 0;
+    stdout = done.stdout;
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    exitCode = typeof failed.code === 'number' ? failed.code : -1;
+    stdout = `${failed.stdout ?? ''}${failed.stderr ?? ''}`;
+  }
+  try {
+    output = JSON.parse(readFileSync(join(resultsDir, 'latest-tiny.json'), 'utf8')) as BenchOutput;
+  } catch (error) {
+    throw new Error(`the benchmark wrote no JSON (exit ${exitCode}): ${String(error)}\n${stdout}`);
+  }
+}, SMOKE_TIMEOUT_MS + 60_000);
+
+afterAll(() => {
+  if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });
+});
+
+function caseById(id: string): CaseReport {
+  const found = output.cases.find((c) => c.id === id);
+  if (found === undefined) throw new Error(`case ${id} missing from ${output.cases.map((c) => c.id).join(', ')}`);
+  return found;
+}
+
+describe('the benchmark runs end to end on tiny settings', () => {
+  it('exits 0 and reports no problem', () => {
+    expect(output.problems, stdout).toEqual([]);
+    expect(exitCode, stdout).toBe(0);
+  });
+
+  it('records the machine it ran on', () => {
+    expect(output.meta.node).toBe(process.version);
+    expect(output.meta.cpu).not.toBe('');
+    expect(output.meta.mode).toBe('tiny');
+    expect(Number.isNaN(Date.parse(output.meta.date))).toBe(false);
+  });
+
+  it('measures every target of every case once per round, with no error', () => {
+    expect(output.cases.map((c) => c.id)).toEqual(['echo-small-2', 'fanout-5-push', 'fanout-5-chat', 'http-push', 'memory-20']);
+    for (const c of output.cases) {
+      for (const target of c.targets) {
+        expect(target.errors, `${c.id} ${target.target}`).toEqual([]);
+        expect(target.rounds, `${c.id} ${target.target}`).toBe(output.meta.rounds);
+      }
+    }
+  });
+});
+
+describe('every figure comes from real traffic', () => {
+  it('echo: messages came back from framecast, ws and the TCP floor', () => {
+    const echo = caseById('echo-small-2');
+    expect(echo.targets.map((t) => t.target)).toEqual(['framecast', 'ws', 'tcp-floor']);
+    for (const target of echo.targets) expect(target.value.median, target.target).toBeGreaterThan(0);
+    for (const m of output.measurements.filter((m) => m.caseId === 'echo-small-2')) {
+      expect(m.sample?.result.messages, m.target).toBeGreaterThan(0);
+      expect(m.sample?.result.p99Ms, m.target).toBeGreaterThan(0);
+    }
+  });
+
+  it('fan-out: deliveries were counted, and no subscriber lost or reordered a message', () => {
+    for (const id of ['fanout-5-push', 'fanout-5-chat']) {
+      for (const target of caseById(id).targets) {
+        expect(target.value.median, `${id} ${target.target}`).toBeGreaterThan(0);
+        expect({ lost: target.lost, reordered: target.reordered, malformed: target.malformed }, `${id} ${target.target}`).toEqual({
+          lost: 0,
+          reordered: 0,
+          malformed: 0,
+        });
+      }
+      for (const m of output.measurements.filter((m) => m.caseId === id)) {
+        const result = m.sample?.result ?? {};
+        expect(result.published, `${id} ${m.target}`).toBeGreaterThan(0);
+        expect(result.deliveries, `${id} ${m.target}`).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it('HTTP push: 2xx answers were counted against framecast and the floor', () => {
+    const push = caseById('http-push');
+    expect(push.targets.map((t) => t.target)).toEqual(['framecast', 'http-floor']);
+    for (const m of output.measurements.filter((m) => m.caseId === 'http-push')) {
+      expect(m.sample?.result.requests, m.target).toBeGreaterThan(0);
+      expect(m.sample?.result.non2xx, m.target).toBe(0);
+    }
+  });
+
+  it('memory: every idle connection opened and the server RSS was read before and after', () => {
+    for (const m of output.measurements.filter((m) => m.caseId === 'memory-20')) {
+      expect(m.sample?.result.connections, m.target).toBe(20);
+      expect(m.sample?.rssBeforeBytes, m.target).toBeGreaterThan(0);
+      expect(m.sample?.rssAfterBytes, m.target).toBeGreaterThan(0);
+    }
+  });
+
+  it('reports the load generator CPU beside every figure', () => {
+    for (const c of output.cases) {
+      for (const target of c.targets) expect(target.loadgenCpu.median, `${c.id} ${target.target}`).toBeGreaterThan(0);
+    }
+  });
+});
