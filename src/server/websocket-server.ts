@@ -277,6 +277,9 @@ export class WebSocketServer extends EventEmitter {
     await Promise.race([Promise.all(pending), deadline]);
     clearTimeout(timer);
     for (const connection of this.clients) connection.terminate();
+    // A destroyed socket reports 'close' on a later tick: wait for it, so that once this
+    // resolves `clients` is empty and every 'close' listener has run.
+    await Promise.all(pending);
   }
 }
 
