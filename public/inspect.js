@@ -5,7 +5,8 @@
 // Each frame report has `parsed` (the parser's values as read) and `derived` (computed from
 // them for display: the header bytes rebuilt, the masked payload recomputed as payload XOR key).
 
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+import { sha1Bytes } from './sha1.js';
+
 /** Payload bytes drawn in the hex dumps (the server sends up to 256). */
 const DUMP_PAYLOAD_BYTES = 64;
 /** Bytes per hex dump row: 16, or 8 on a narrow (phone) screen. */
@@ -80,51 +81,13 @@ function printable(byte) {
 
 /**
  * SHA-1 of some bytes: with crypto.subtle where the page is a secure context (https, localhost),
- * else with the small implementation below (FIPS 180-4 6.1), so the steps show on any address.
+ * else with the small implementation in sha1.js, so the steps show on any address.
  */
 async function sha1(bytes) {
   if (globalThis.crypto?.subtle !== undefined) {
     return { digest: new Uint8Array(await crypto.subtle.digest('SHA-1', bytes)), how: 'crypto.subtle.digest("SHA-1") in this browser' };
   }
-  return { digest: sha1Fallback(bytes), how: 'a JavaScript SHA-1 in this page (crypto.subtle needs https or localhost)' };
-}
-
-function sha1Fallback(message) {
-  const bitLength = message.length * 8;
-  const paddedLength = Math.ceil((message.length + 9) / 64) * 64;
-  const data = new Uint8Array(paddedLength);
-  data.set(message);
-  data[message.length] = 0x80;
-  const view = new DataView(data.buffer);
-  view.setUint32(paddedLength - 8, Math.floor(bitLength / 0x1_0000_0000));
-  view.setUint32(paddedLength - 4, bitLength >>> 0);
-  const state = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
-  const w = new Uint32Array(80);
-  const rotl = (x, n) => (x << n) | (x >>> (32 - n));
-  for (let block = 0; block < paddedLength; block += 64) {
-    for (let t = 0; t < 16; t++) w[t] = view.getUint32(block + t * 4);
-    for (let t = 16; t < 80; t++) w[t] = rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
-    let [a, b, c, d, e] = state;
-    for (let t = 0; t < 80; t++) {
-      const [f, k] =
-        t < 20 ? [(b & c) | (~b & d), 0x5a827999] : t < 40 ? [b ^ c ^ d, 0x6ed9eba1] : t < 60 ? [(b & c) | (b & d) | (c & d), 0x8f1bbcdc] : [b ^ c ^ d, 0xca62c1d6];
-      const temp = (rotl(a, 5) + f + e + k + w[t]) >>> 0;
-      e = d;
-      d = c;
-      c = rotl(b, 30) >>> 0;
-      b = a;
-      a = temp;
-    }
-    state[0] = (state[0] + a) >>> 0;
-    state[1] = (state[1] + b) >>> 0;
-    state[2] = (state[2] + c) >>> 0;
-    state[3] = (state[3] + d) >>> 0;
-    state[4] = (state[4] + e) >>> 0;
-  }
-  const digest = new Uint8Array(20);
-  const out = new DataView(digest.buffer);
-  state.forEach((word, i) => out.setUint32(i * 4, word));
-  return digest;
+  return { digest: sha1Bytes(bytes), how: 'a JavaScript SHA-1 in this page (crypto.subtle needs https or localhost)' };
 }
 
 // --- Connection ---------------------------------------------------------------------------------
