@@ -97,6 +97,11 @@ export async function startRedis(port?: number): Promise<RedisProcess> {
     });
   });
   let stopped = false;
+  // Should the test process end without afterAll (a crash), take this redis-server along.
+  const killOnExit = (): void => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
+  };
+  process.once('exit', killOnExit);
   return {
     port: chosen,
     url: `redis://127.0.0.1:${chosen}`,
@@ -104,6 +109,7 @@ export async function startRedis(port?: number): Promise<RedisProcess> {
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
+      process.off('exit', killOnExit);
       if (child.exitCode !== null || child.signalCode !== null) return;
       process.kill(pid, 'SIGTERM');
       const timer = setTimeout(() => {
@@ -133,10 +139,10 @@ export async function startNode(redisUrl: string, options: Partial<RedisHubOptio
   return { ...running, hub };
 }
 
-const POLL_INTERVAL_MS = 10;
+const POLL_INTERVAL_MS = 20;
 
 /** Polls `check` until it returns true, or fails after `timeoutMs` with `what`. */
-export async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+export async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
