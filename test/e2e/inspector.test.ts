@@ -134,6 +134,8 @@ describe.skipIf(!enabled)('the protocol inspector page in Chromium', () => {
 
     it('lights up a field\'s bytes in the dump when its row has keyboard focus', async () => {
       const n = reports;
+      // The pointer may rest over another row (hovering lights it too): move it off the page's content.
+      await page.mouse.move(0, 0);
       await page.focus(`[data-report="${n}"] tr[data-field="masking-key"]`);
       const lit = await page.$$eval(`[data-report="${n}"] .frame > .dump .byte.lit`, (cells) => cells.map((c) => (c as HTMLElement).dataset.field));
       expect(lit).toEqual(['key', 'key', 'key', 'key']);
