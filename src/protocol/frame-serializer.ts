@@ -23,7 +23,7 @@ import {
   Opcode,
   RSV1_BIT,
 } from './constants.js';
-import { applyMask, copyMasked } from './mask.js';
+import { copyMasked, maskRange } from './mask.js';
 
 /** How to frame a payload. */
 export interface FrameOptions {
@@ -40,9 +40,11 @@ export interface FrameOptions {
 
 // RFC 6455 5.3: the key "MUST be derived from a strong source of entropy". Keys are drawn
 // from node:crypto in batches, which is far cheaper than one call per frame.
-const MASK_POOL_BYTES = 4096;
+const MASK_POOL_BYTES = 8192;
 const maskPool = Buffer.alloc(MASK_POOL_BYTES);
 let maskPoolOffset = MASK_POOL_BYTES;
+/** The current key, copied out of the pool: reused so that a small frame costs no extra object. */
+const currentMaskKey = Buffer.alloc(4);
 
 /** A fresh random 4-byte masking key. Valid until the next call: use it at once. */
 function nextMaskKey(): Buffer {
@@ -50,9 +52,12 @@ function nextMaskKey(): Buffer {
     randomFillSync(maskPool);
     maskPoolOffset = 0;
   }
-  const key = maskPool.subarray(maskPoolOffset, maskPoolOffset + 4);
+  currentMaskKey[0] = maskPool[maskPoolOffset];
+  currentMaskKey[1] = maskPool[maskPoolOffset + 1];
+  currentMaskKey[2] = maskPool[maskPoolOffset + 2];
+  currentMaskKey[3] = maskPool[maskPoolOffset + 3];
   maskPoolOffset += 4;
-  return key;
+  return currentMaskKey;
 }
 
 function resolveMaskKey(mask: FrameOptions['mask']): Uint8Array | undefined {
@@ -78,6 +83,24 @@ function checkFrame(opcode: number, payloadLength: number, fin: boolean): void {
 }
 
 /**
+ * The second byte and the extended length of a payload over 125 bytes: 126 and 16 bits, or
+ * 127 and 64 bits. (A function of its own keeps `writeHeader` small enough for V8 to inline
+ * into `encodeFrame` along with the allocation, which matters for small frames.)
+ */
+function writeExtendedLength(target: Buffer, offset: number, payloadLength: number, maskBit: number): number {
+  if (payloadLength <= MAX_16BIT_LENGTH) {
+    target[offset] = maskBit | LENGTH_16_MARKER;
+    target.writeUInt16BE(payloadLength, offset + 1);
+    return offset + 3;
+  }
+  target[offset] = maskBit | LENGTH_64_MARKER;
+  // Lengths are below 2^53, so the top bit of the 64-bit field is 0 as RFC 6455 5.2 requires.
+  target.writeUInt32BE(Math.floor(payloadLength / 0x1_0000_0000), offset + 1);
+  target.writeUInt32BE(payloadLength >>> 0, offset + 5);
+  return offset + 9;
+}
+
+/**
  * Writes a frame header into `target` at `offset` and returns where the payload starts.
  * The length uses the shortest encoding that holds it (RFC 6455 5.2).
  */
@@ -94,16 +117,8 @@ function writeHeader(
   const maskBit = maskKey === undefined ? 0 : MASK_BIT;
   if (payloadLength <= MAX_7BIT_LENGTH) {
     target[offset++] = maskBit | payloadLength;
-  } else if (payloadLength <= MAX_16BIT_LENGTH) {
-    target[offset++] = maskBit | LENGTH_16_MARKER;
-    target.writeUInt16BE(payloadLength, offset);
-    offset += 2;
   } else {
-    target[offset++] = maskBit | LENGTH_64_MARKER;
-    // Lengths are below 2^53, so the top bit of the 64-bit field is 0 as RFC 6455 5.2 requires.
-    target.writeUInt32BE(Math.floor(payloadLength / 0x1_0000_0000), offset);
-    target.writeUInt32BE(payloadLength >>> 0, offset + 4);
-    offset += 8;
+    offset = writeExtendedLength(target, offset, payloadLength, maskBit);
   }
   if (maskKey !== undefined) {
     target[offset++] = maskKey[0];
@@ -149,7 +164,7 @@ export function encodeTextFrame(text: string, options: FrameOptions = {}): Buffe
   const frame = Buffer.allocUnsafe(frameHeaderLength(length, maskKey !== undefined) + length);
   const payloadStart = writeHeader(frame, 0, Opcode.Text, length, fin, options.rsv1 ?? false, maskKey);
   frame.write(text, payloadStart, length, 'utf8');
-  if (maskKey !== undefined) applyMask(frame.subarray(payloadStart), maskKey);
+  if (maskKey !== undefined) maskRange(frame, payloadStart, frame.length, maskKey);
   return frame;
 }
 
