@@ -465,7 +465,11 @@ const frameArb = fc
   .map((frame) => {
     const control = (frame.opcode & 0x8) !== 0;
     // RFC 6455 5.5: control frames are final and carry at most 125 bytes.
-    return control ? { ...frame, fin: true, length: frame.length % 126 } : frame;
+    const valid = control ? { ...frame, fin: true, length: frame.length % 126 } : frame;
+    // The one extension there is, permessage-deflate, claims RSV1 on the first frame of a data
+    // message only (RFC 7692 6.1); so RSV bits go on Text and Binary frames.
+    const startsMessage = frame.opcode === Opcode.Text || frame.opcode === Opcode.Binary;
+    return startsMessage ? valid : { ...valid, rsv1: false, rsv2: false, rsv3: false };
   });
 
 const cutsArb = fc.array(fc.nat({ max: 210 * 1024 }), { maxLength: 5 });

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyMask, applyMaskReference } from '../../src/protocol/mask.js';
+import { applyMask, applyMaskReference, copyMasked, maskRange } from '../../src/protocol/mask.js';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 
@@ -111,6 +111,38 @@ describe('RFC 6455 5.3 Client-to-Server Masking: properties', () => {
         applyMask(view, key);
         applyMask(view, key);
         expect(Buffer.from(view)).toEqual(Buffer.from(data));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('maskRange masks exactly data[start, end), key[0] at start, like the reference on that range', () => {
+    fc.assert(
+      fc.property(dataArb, keyArb, fc.nat(), fc.nat(), fc.integer({ min: 0, max: 7 }), (data, key, a, b, offset) => {
+        const start = a % (data.length + 1);
+        const end = start + (b % (data.length - start + 1));
+        const fast = unalignedView(data, offset, 2);
+        const reference = unalignedView(data, offset, 2);
+        maskRange(fast.view, start, end, key);
+        applyMaskReference(reference.view.subarray(start, end), key);
+        expect(Buffer.from(fast.backing)).toEqual(Buffer.from(reference.backing));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('copyMasked writes the masked copy at the offset and leaves the source and the rest of the target alone', () => {
+    fc.assert(
+      fc.property(dataArb, keyArb, fc.integer({ min: 0, max: 17 }), (data, key, offset) => {
+        const source = Uint8Array.from(data);
+        const target = new Uint8Array(offset + data.length + 3).fill(0xee);
+        copyMasked(source, target, offset, key);
+        const expected = Uint8Array.from(data);
+        applyMaskReference(expected, key);
+        expect(Buffer.from(source)).toEqual(Buffer.from(data));
+        expect(Buffer.from(target.subarray(offset, offset + data.length))).toEqual(Buffer.from(expected));
+        expect(target.subarray(0, offset).every((b) => b === 0xee)).toBe(true);
+        expect(target.subarray(offset + data.length).every((b) => b === 0xee)).toBe(true);
       }),
       { numRuns: 300 },
     );
