@@ -1,0 +1,240 @@
+/**
+ * framecast as a library (src/index.ts): WebSocketServer on a user's own http.Server, by path
+ * (`attach`) or from the user's own 'upgrade' listener (`handleUpgrade`); `authenticate`;
+ * backpressure (`send` returning false, `drain`, `bufferedAmount`); `maxConnections`.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type AuthenticationResult, ReadyState, WebSocketConnection, WebSocketServer } from '../../src/index.js';
+import { closed, nextMessages, openClient } from '../helpers/framecast.js';
+import { RawWebSocket } from '../helpers/raw-socket.js';
+import { waitUntil } from '../helpers/wait.js';
+
+/** Servers and WebSocket servers to close after each test. */
+let cleanups: Array<() => Promise<void>> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
+});
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+function webSocketServer(options: ConstructorParameters<typeof WebSocketServer>[0] = {}): WebSocketServer {
+  const wss = new WebSocketServer({ heartbeatInterval: 0, ...options });
+  cleanups.push(() => wss.close(1001, 'test over', 1_000));
+  return wss;
+}
+
+/** Status of a refused `ws` connection attempt. */
+function refusedStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const client = new WebSocket(url);
+    client.once('open', () => {
+      client.terminate();
+      reject(new Error('connection was accepted'));
+    });
+    client.once('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0);
+      client.terminate();
+    });
+    client.once('error', () => undefined);
+  });
+}
+
+describe('attach(server, path): several WebSocket servers on one http.Server', () => {
+  it('routes each path to its own server, leaves plain HTTP to the user, and answers 404 elsewhere', async () => {
+    const server = createServer((_request, response) => response.end('plain http'));
+    const shout = webSocketServer().attach(server, '/shout');
+    const count = webSocketServer().attach(server, '/count');
+    shout.on('connection', (connection: WebSocketConnection) => {
+      connection.on('message', (data: Buffer) => connection.send(data.toString().toUpperCase()));
+    });
+    count.on('connection', (connection: WebSocketConnection) => {
+      connection.on('message', (data: Buffer) => connection.send(String(data.length)));
+    });
+    const port = await listen(server);
+
+    const a = await openClient(`ws://127.0.0.1:${port}/shout`);
+    const b = await openClient(`ws://127.0.0.1:${port}/count?x=1`);
+    const [fromA, fromB] = [nextMessages(a, 1), nextMessages(b, 1)];
+    a.send('hello');
+    b.send('hello');
+    expect((await fromA)[0][0].toString()).toBe('HELLO');
+    expect((await fromB)[0][0].toString()).toBe('5');
+    expect(shout.clients.size).toBe(1);
+    expect(count.clients.size).toBe(1);
+
+    expect(await (await fetch(`http://127.0.0.1:${port}/anything`)).text()).toBe('plain http');
+    expect(await refusedStatus(`ws://127.0.0.1:${port}/other`)).toBe(404);
+    a.terminate();
+    b.terminate();
+  });
+});
+
+describe('handleUpgrade: the user owns the upgrade event', () => {
+  it('hands over chosen requests and the connection arrives in the callback and as "connection"', async () => {
+    const server = createServer();
+    const wss = webSocketServer();
+    const seen: string[] = [];
+    wss.on('connection', (_connection: WebSocketConnection, request: IncomingMessage) => seen.push(`event ${request.url}`));
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (request.url !== '/live') {
+        socket.end('HTTP/1.1 418 I\'m a teapot\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(request, socket, head, (connection, req) => {
+        seen.push(`callback ${req.url}`);
+        connection.send('welcome');
+      });
+    });
+    const port = await listen(server);
+
+    const client = new WebSocket(`ws://127.0.0.1:${port}/live`);
+    const [[welcome]] = await nextMessages(client, 1);
+    expect(welcome.toString()).toBe('welcome');
+    expect(seen).toEqual(['callback /live', 'event /live']);
+    expect(await refusedStatus(`ws://127.0.0.1:${port}/dead`)).toBe(418);
+    client.terminate();
+  });
+});
+
+describe('authenticate: may refuse with any status, possibly after awaiting', () => {
+  it('refuses with the status and reason it returns, and accepts when it returns true', async () => {
+    const server = createServer();
+    const checked: string[] = [];
+    const wss = webSocketServer({
+      async authenticate(request): Promise<AuthenticationResult> {
+        await new Promise((resolve) => setTimeout(resolve, 20)); // e.g. a session lookup
+        const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+        checked.push(token ?? '(none)');
+        return token === 'valid' ? true : { status: 401, reason: 'a valid token is required' };
+      },
+    }).attach(server, '/private');
+    wss.on('connection', (connection: WebSocketConnection) => connection.send('in'));
+    const port = await listen(server);
+
+    const refusal = await fetchRefusal(port, '/private?token=wrong');
+    expect(refusal.status).toBe(401);
+    expect(refusal.body).toBe('a valid token is required\n');
+    expect(wss.metrics.handshakesRejectedByStatus.get(401)).toBe(1);
+
+    const client = new WebSocket(`ws://127.0.0.1:${port}/private?token=valid`);
+    expect((await nextMessages(client, 1))[0][0].toString()).toBe('in');
+    expect(checked).toEqual(['wrong', 'valid']);
+    client.terminate();
+  });
+
+  it('a throwing authenticate refuses with 500 and the server keeps working', async () => {
+    const server = createServer();
+    let calls = 0;
+    webSocketServer({
+      authenticate() {
+        if (++calls === 1) throw new Error('database down');
+        return true;
+      },
+    }).attach(server, '/x');
+    const port = await listen(server);
+    expect(await refusedStatus(`ws://127.0.0.1:${port}/x`)).toBe(500);
+    const client = await openClient(`ws://127.0.0.1:${port}/x`);
+    expect(client.readyState).toBe(WebSocket.OPEN);
+    client.terminate();
+  });
+});
+
+/** The status and body of a refused upgrade, read with `ws`'s unexpected-response. */
+function fetchRefusal(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const client = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+    client.once('open', () => reject(new Error('accepted')));
+    client.once('error', () => undefined);
+    client.once('unexpected-response', (_request, response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+  });
+}
+
+describe('backpressure: send() returns false past sendHighWaterMark, then "drain"', () => {
+  it('reports bufferedAmount, returns false once over the mark, and emits drain when the reader catches up', async () => {
+    const HIGH_WATER_MARK = 64 * 1024;
+    const CHUNK = 16 * 1024;
+    /** Bound on the loop: the kernel's socket buffers take a few MiB before Node buffers anything. */
+    const MAX_BYTES = 64 * 1024 * 1024;
+    const server = createServer();
+    const wss = webSocketServer({ sendHighWaterMark: HIGH_WATER_MARK, maxSendBuffer: MAX_BYTES * 2 }).attach(server, '/bp');
+    const serverSide = new Promise<WebSocketConnection>((resolve) => wss.once('connection', resolve));
+    const port = await listen(server);
+    const reader = await RawWebSocket.open(port, '/bp');
+    reader.socket.pause();
+    const connection = await serverSide;
+    expect(connection.bufferedAmount).toBe(0);
+
+    const chunk = Buffer.alloc(CHUNK, 0x42);
+    let sent = 0;
+    let accepted = true;
+    while (accepted && sent * CHUNK < MAX_BYTES) {
+      accepted = connection.send(chunk);
+      sent++;
+    }
+    expect(accepted).toBe(false);
+    expect(connection.bufferedAmount).toBeGreaterThan(HIGH_WATER_MARK);
+    expect(connection.readyState).toBe(ReadyState.Open);
+
+    const drained = new Promise<void>((resolve) => connection.once('drain', resolve));
+    reader.socket.resume();
+    await drained;
+    expect(connection.bufferedAmount).toBeLessThanOrEqual(HIGH_WATER_MARK);
+    // Every message arrives whole.
+    await reader.waitForFrames(sent, 10_000);
+    expect(reader.frames).toHaveLength(sent);
+    expect(reader.frames.every((frame) => frame.opcode === 0x2 && frame.payload.length === CHUNK)).toBe(true);
+    expect(connection.send('after drain')).toBe(true);
+    reader.destroy();
+  });
+});
+
+describe('maxConnections', () => {
+  it('answers 503 beyond the limit and admits again once a connection has closed', async () => {
+    const server = createServer();
+    const wss = webSocketServer({ maxConnections: 2 }).attach(server, '/limited');
+    const port = await listen(server);
+    const url = `ws://127.0.0.1:${port}/limited`;
+    const first = await openClient(url);
+    const second = await openClient(url);
+    expect(await refusedStatus(url)).toBe(503);
+    const firstClosed = closed(first);
+    first.close(1000);
+    await firstClosed;
+    await waitUntil(() => wss.clients.size === 1, 2_000, 'the closed connection to leave');
+    const third = await openClient(url);
+    expect(wss.clients.size).toBe(2);
+    second.terminate();
+    third.terminate();
+  });
+});
+
+describe('close(): shutting a WebSocketServer down', () => {
+  it('closes its connections with the given code and answers later upgrades with 503', async () => {
+    const server = createServer();
+    const wss = new WebSocketServer({ heartbeatInterval: 0 }).attach(server, '/s');
+    const port = await listen(server);
+    const client = await openClient(`ws://127.0.0.1:${port}/s`);
+    const clientClosed = closed(client);
+    await wss.close(4500, 'maintenance', 1_000);
+    expect(await clientClosed).toEqual({ code: 4500, reason: 'maintenance' });
+    expect(wss.clients.size).toBe(0);
+    expect(await refusedStatus(`ws://127.0.0.1:${port}/s`)).toBe(503);
+  });
+});
