@@ -1,0 +1,184 @@
+/**
+ * The `framecast` command, run as compiled JavaScript in a child process: --help, one-line
+ * errors with exit status 2, environment variables, and a graceful exit 0 on SIGTERM that
+ * closes every WebSocket with 1001. Each test ends the child it started, by its PID.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import ts from 'typescript';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closed, openClient } from '../helpers/framecast.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const run = promisify(execFile);
+
+/**
+ * Compiles src/ to JavaScript in a temporary folder, file by file, exactly as `npm run build`
+ * emits it but without type checking (`npm test` type-checks everything already, and a full
+ * build would take most of this file's time budget on a busy machine). tsconfig.json sets
+ * isolatedModules, so per-file output is the same as the project build's.
+ */
+function compileSources(outDir: string): string {
+  const { config } = ts.readConfigFile(join(ROOT, 'tsconfig.json'), ts.sys.readFile);
+  const { options } = ts.parseJsonConfigFileContent(config, ts.sys, ROOT);
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+      entry.isDirectory() ? walk(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+    );
+  for (const file of walk(join(ROOT, 'src'))) {
+    const output = ts.transpileModule(readFileSync(file, 'utf8'), {
+      // NodeNext picks ESM from package.json, which transpileModule cannot see: name it.
+      compilerOptions: { ...options, module: ts.ModuleKind.ES2022, sourceMap: false, declaration: false },
+      fileName: file,
+    });
+    const target = join(outDir, relative(ROOT, file)).replace(/\.ts$/, '.js');
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, output.outputText);
+  }
+  // An ES module package, like the project itself.
+  writeFileSync(join(outDir, 'package.json'), JSON.stringify({ type: 'module' }));
+  return join(outDir, 'src', 'server', 'cli.js');
+}
+
+let buildDir = '';
+let CLI = '';
+
+/** Environment without any FRAMECAST_* variable of the caller's. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('FRAMECAST_')) env[name] = value;
+  return { ...env, ...extra };
+}
+
+/** Runs the CLI to completion; resolves with its exit code and output. */
+async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: cleanEnv(env), timeout: 10_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+  }
+});
+
+/** Starts the CLI on an OS-chosen port and resolves with the port from its "listening" log line. */
+function startCli(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (text: string) => {
+      stderr += text;
+      const match = /listening on http:\/\/[^/]*:(\d+)\//.exec(stderr);
+      if (match !== null) resolve({ child, port: Number(match[1]), stderr: () => stderr });
+    });
+    child.once('exit', (code) => reject(new Error(`framecast exited with ${code} before listening: ${stderr}`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+beforeAll(() => {
+  // Inside the project, so the compiled files find its node_modules (e.g. the redis client).
+  const cache = join(ROOT, 'node_modules', '.cache');
+  mkdirSync(cache, { recursive: true });
+  buildDir = mkdtempSync(join(cache, 'framecast-cli-'));
+  CLI = compileSources(buildDir);
+});
+
+afterAll(() => {
+  rmSync(buildDir, { recursive: true, force: true });
+});
+
+describe('framecast --help', () => {
+  it('prints the usage with every flag and its environment variable, and exits 0', async () => {
+    const { code, stdout } = await runCli(['--help']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Usage: framecast \[options\]/);
+    for (const [flag, env] of [
+      ['--port', 'FRAMECAST_PORT'],
+      ['--host', 'FRAMECAST_HOST'],
+      ['--push-token', 'FRAMECAST_PUSH_TOKEN'],
+      ['--allow-origin', 'FRAMECAST_ALLOW_ORIGIN'],
+      ['--max-message', 'FRAMECAST_MAX_MESSAGE'],
+      ['--heartbeat', 'FRAMECAST_HEARTBEAT'],
+      ['--max-connections', 'FRAMECAST_MAX_CONNECTIONS'],
+      ['--log-level', 'FRAMECAST_LOG_LEVEL'],
+    ]) {
+      expect(stdout).toContain(flag);
+      expect(stdout).toContain(env);
+    }
+  });
+});
+
+describe.concurrent('bad options exit 2 with one line on stderr', () => {
+  for (const [args, env, mention] of [
+    [['--no-such-flag'], {}, '--no-such-flag'],
+    [['--port', '70000'], {}, '--port'],
+    [['--port'], {}, '--port'],
+    [['--max-message', 'lots'], {}, '--max-message'],
+    [['stray'], {}, 'stray'],
+    [[], { FRAMECAST_MAX_CONNECTIONS: 'many' }, '--max-connections'],
+  ] as Array<[string[], Record<string, string>, string]>) {
+    it(`${[...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...args].join(' ')}`, async () => {
+      const { code, stdout, stderr } = await runCli(args, env);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr.endsWith('\n')).toBe(true);
+      expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(stderr).toContain(mention);
+    });
+  }
+});
+
+describe('a running framecast', () => {
+  it('takes its settings from environment variables', async () => {
+    const { child, port } = await startCli([], { FRAMECAST_PORT: '0', FRAMECAST_HOST: '127.0.0.1', FRAMECAST_PUSH_TOKEN: 'from-env' });
+    // The token from the environment is required...
+    const refused = await fetch(`http://127.0.0.1:${port}/push`, { method: 'POST', body: 'x' });
+    expect(refused.status).toBe(401);
+    // ...and accepted.
+    const accepted = await fetch(`http://127.0.0.1:${port}/push`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer from-env' } });
+    expect(accepted.status).toBe(202);
+    process.kill(child.pid as number, 'SIGTERM');
+    expect(await exited(child)).toBe(0);
+  });
+
+  it('flags win over environment variables', async () => {
+    const { child, port } = await startCli(['--port', '0', '--host', '127.0.0.1', '--max-message', '1KiB'], {
+      FRAMECAST_MAX_MESSAGE: '1MiB',
+    });
+    const client = await openClient(`ws://127.0.0.1:${port}/ws`);
+    const close = closed(client);
+    client.send(Buffer.alloc(2048));
+    expect((await close).code).toBe(1009);
+    process.kill(child.pid as number, 'SIGTERM');
+    expect(await exited(child)).toBe(0);
+  });
+
+  it('on SIGTERM closes every WebSocket with 1001 and exits 0', async () => {
+    const { child, port, stderr } = await startCli(['--port', '0', '--host', '127.0.0.1']);
+    const [echo, chat] = await Promise.all([openClient(`ws://127.0.0.1:${port}/ws`), openClient(`ws://127.0.0.1:${port}/chat?channel=x`)]);
+    const closes = [closed(echo), closed(chat)];
+    process.kill(child.pid as number, 'SIGTERM');
+    for (const close of await Promise.all(closes)) expect(close.code).toBe(1001);
+    expect(await exited(child)).toBe(0);
+    expect(stderr()).toMatch(/SIGTERM/);
+    expect(stderr()).toMatch(/shut down cleanly/);
+  });
+});
