@@ -66,8 +66,7 @@ function acceptOffer(offer: ExtensionOffer, options: DeflateServerOptions): { pa
   // RFC 7692 7.1: decline offers with a repeated parameter.
   if (offer.repeatedParams.length > 0) return undefined;
   let serverNoContextTakeover = options.serverNoContextTakeover ?? DeflateDefaults.serverNoContextTakeover;
-  const demandClientNoContextTakeover = options.clientNoContextTakeover ?? DeflateDefaults.clientNoContextTakeover;
-  let clientNoContextTakeover = demandClientNoContextTakeover;
+  let clientNoContextTakeover = options.clientNoContextTakeover ?? DeflateDefaults.clientNoContextTakeover;
   let serverMaxWindowBits = Math.max(options.serverMaxWindowBits ?? DeflateDefaults.serverMaxWindowBits, SMALLEST_DEFLATE_WINDOW_BITS);
   let answerServerWindow = false;
   let clientMaxWindowBits = MAX_WINDOW_BITS;
@@ -81,7 +80,10 @@ function acceptOffer(offer: ExtensionOffer, options: DeflateServerOptions): { pa
         break;
       case 'client_no_context_takeover':
         if (value !== true) return undefined; // takes no value (RFC 7692 7.1.1.2)
-        clientNoContextTakeover = true; // the client says it won't; no window to keep for it
+        // The client says it won't keep context. Echoing the parameter makes that binding
+        // (7.1.1.2), so no window need be kept for it. (Some clients, ws among them, do keep
+        // context after sending only the hint.)
+        clientNoContextTakeover = true;
         break;
       case 'server_max_window_bits': {
         const bits = parseWindowBits(value);
@@ -107,7 +109,7 @@ function acceptOffer(offer: ExtensionOffer, options: DeflateServerOptions): { pa
   }
   let response = PERMESSAGE_DEFLATE;
   if (serverNoContextTakeover) response += '; server_no_context_takeover';
-  if (demandClientNoContextTakeover) response += '; client_no_context_takeover';
+  if (clientNoContextTakeover) response += '; client_no_context_takeover';
   if (answerServerWindow) response += `; server_max_window_bits=${serverMaxWindowBits}`;
   if (answerClientWindow) response += `; client_max_window_bits=${clientMaxWindowBits}`;
   return {

@@ -48,6 +48,12 @@ export interface FramecastOptions {
   handshakeTimeout?: number;
   maxPushBody?: number;
   shutdownTimeout?: number;
+  /**
+   * permessage-deflate (RFC 7692) on /ws and /chat: on by default, negotiated so that no
+   * compression context is kept between messages (see WebSocketServerOptions.perMessageDeflate).
+   * `false` turns it off.
+   */
+  perMessageDeflate?: WebSocketServerOptions['perMessageDeflate'];
   /** Folder of static files; the package's public/ by default. */
   publicDir?: string;
   logger?: Logger;
@@ -116,9 +122,10 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     metrics,
     logger,
   };
-  const echo = new WebSocketServer(common).attach(server, '/ws');
+  const compressed: WebSocketServerOptions = { ...common, perMessageDeflate: options.perMessageDeflate ?? true };
+  const echo = new WebSocketServer(compressed).attach(server, '/ws');
   const chat = new WebSocketServer({
-    ...common,
+    ...compressed,
     authenticate(request) {
       const url = parseUrl(request);
       if (url === undefined || !isValidChannelName(channelOf(url), maxChannel)) {

@@ -17,6 +17,8 @@ export interface CliOptions {
   logLevel: LogLevel;
   /** Redis URL for scale-out over Redis pub/sub; undefined: the in-process hub. */
   redis: string | undefined;
+  /** permessage-deflate on /ws and /chat. */
+  deflate: boolean;
 }
 
 export type CliParseResult = { help: true } | { help: false; options: CliOptions } | { error: string };
@@ -38,6 +40,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'heartbeat', env: 'FRAMECAST_HEARTBEAT', value: 'SECONDS', help: `ping interval; a silent peer is dropped after two (default ${ServerDefaults.heartbeatInterval / 1000}, 0 disables)` },
   { name: 'max-connections', env: 'FRAMECAST_MAX_CONNECTIONS', value: 'N', help: `most open WebSockets, 503 beyond (default ${ServerDefaults.maxConnections})` },
   { name: 'redis', env: 'FRAMECAST_REDIS', value: 'URL', help: 'relay messages through Redis pub/sub to run several nodes as one, e.g. redis://127.0.0.1:6379 (default: this process only)' },
+  { name: 'deflate', env: 'FRAMECAST_DEFLATE', value: 'on|off', help: 'permessage-deflate compression, without context kept between messages (default on)' },
   { name: 'log-level', env: 'FRAMECAST_LOG_LEVEL', value: 'LEVEL', help: `one of ${LogLevels.join(', ')} (default info)` },
 ];
 
@@ -125,6 +128,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliPa
     maxConnections: ServerDefaults.maxConnections,
     logLevel: 'info',
     redis: undefined,
+    deflate: true,
   };
   const port = last('port');
   if (port !== undefined) {
@@ -169,6 +173,11 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliPa
   if (redis !== undefined) {
     if (!isRedisUrl(redis)) return { error: `--redis takes a URL such as redis://127.0.0.1:6379 (or rediss:// for TLS), not ${JSON.stringify(redis)}` };
     options.redis = redis;
+  }
+  const deflate = last('deflate');
+  if (deflate !== undefined) {
+    if (deflate !== 'on' && deflate !== 'off') return { error: `--deflate must be on or off, not ${JSON.stringify(deflate)}` };
+    options.deflate = deflate === 'on';
   }
   const logLevel = last('log-level');
   if (logLevel !== undefined) {

@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     maxMessageSize: options.maxMessageSize,
     heartbeatInterval: options.heartbeatInterval,
     maxConnections: options.maxConnections,
+    perMessageDeflate: options.deflate,
     logger,
     // The hub is chosen here, once: Redis pub/sub with --redis, else the in-process default.
     createHub: redisUrl === undefined ? undefined : (everyone) => new RedisHub(everyone, { url: redisUrl, logger }),

@@ -124,6 +124,8 @@ export function upgradeRequest(
 /** A frame the server sent, as read by `RawWebSocket`. */
 export interface ServerFrame {
   fin: boolean;
+  /** RSV1: set on the first frame of a compressed message (RFC 7692 6.1). */
+  rsv1: boolean;
   opcode: number;
   payload: Buffer;
 }
@@ -295,7 +297,12 @@ export class RawWebSocket {
         offset = 10;
       }
       if (this.buffer.length < offset + length) break;
-      this.frames.push({ fin: (first & 0x80) !== 0, opcode: first & 0x0f, payload: Buffer.from(this.buffer.subarray(offset, offset + length)) });
+      this.frames.push({
+        fin: (first & 0x80) !== 0,
+        rsv1: (first & 0x40) !== 0,
+        opcode: first & 0x0f,
+        payload: Buffer.from(this.buffer.subarray(offset, offset + length)),
+      });
       this.buffer = this.buffer.subarray(offset + length);
     }
     this.wake();

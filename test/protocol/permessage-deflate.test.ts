@@ -84,6 +84,13 @@ describe('RFC 7692 7.1: the server accepts the first acceptable offer and answer
     expect(asked?.parameters.serverNoContextTakeover).toBe(true);
   });
 
+  it('echoes a client\'s client_no_context_takeover hint, making it binding (7.1.1.2)', () => {
+    const policy = { serverNoContextTakeover: false, clientNoContextTakeover: false };
+    const result = negotiateDeflate(offers('permessage-deflate; client_no_context_takeover'), policy);
+    expect(result?.response).toBe('permessage-deflate; client_no_context_takeover');
+    expect(result?.parameters.clientNoContextTakeover).toBe(true);
+  });
+
   it('answers server_max_window_bits with the same or a smaller value (7.1.2.1)', () => {
     expect(negotiateDeflate(offers('permessage-deflate; server_max_window_bits=10'))?.response).toContain('server_max_window_bits=10');
     const smaller = negotiateDeflate(offers('permessage-deflate; server_max_window_bits=12'), { serverMaxWindowBits: 11 });
