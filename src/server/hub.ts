@@ -104,6 +104,11 @@ export class InProcessHub implements Hub {
     this.local = new LocalChannels(everyone);
   }
 
+  /** Who is in which channel, for reading (e.g. `memberCount`); join through the hub. */
+  get channels(): LocalChannels {
+    return this.local;
+  }
+
   join(channel: string, connection: WebSocketConnection): void {
     this.local.join(channel, connection);
   }
