@@ -50,7 +50,10 @@ export interface WebSocketServerOptions {
   heartbeatInterval?: number;
   /** Wait for the peer's Close this long before destroying the socket (ms). Default 5 s. */
   closeTimeout?: number;
-  /** Most open connections; 503 beyond. Default 10,000. */
+  /**
+   * Most open connections; 503 beyond. Default 10,000. Counted over every WebSocketServer that
+   * shares the same `metrics`, so the endpoints of one service (createFramecast) share one limit.
+   */
   maxConnections?: number;
   /** Subprotocols spoken, chosen in the client's order of preference. */
   protocols?: readonly string[];
@@ -196,7 +199,9 @@ export class WebSocketServer extends EventEmitter {
   }
 
   private hasRoom(): boolean {
-    return this.clients.size < (this.options.maxConnections ?? ServerDefaults.maxConnections);
+    // connectionsOpen counts the connections of every server sharing these metrics (just this
+    // one's when it has its own).
+    return this.metrics.connectionsOpen < (this.options.maxConnections ?? ServerDefaults.maxConnections);
   }
 
   private reject(socket: Duplex, status: number, reason: string, headers?: HeaderMap): void {

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type AuthenticationResult, ReadyState, WebSocketConnection, WebSocketServer } from '../../src/index.js';
-import { closed, nextMessages, openClient } from '../helpers/framecast.js';
+import { closed, nextMessages, openClient, startFramecast } from '../helpers/framecast.js';
 import { RawWebSocket } from '../helpers/raw-socket.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -222,6 +222,25 @@ describe('maxConnections', () => {
     expect(wss.clients.size).toBe(2);
     second.terminate();
     third.terminate();
+  });
+});
+
+describe('maxConnections in the framecast service', () => {
+  it('is one limit over all endpoints: echo and chat connections count together', async () => {
+    const app = await startFramecast({ heartbeatInterval: 0, maxConnections: 2 });
+    cleanups.push(() => app.close());
+    const echo = await openClient(`${app.wsUrl}/ws`);
+    const chat = await openClient(`${app.wsUrl}/chat`);
+    expect(await refusedStatus(`${app.wsUrl}/ws`)).toBe(503);
+    expect(await refusedStatus(`${app.wsUrl}/chat`)).toBe(503);
+    const chatClosed = closed(chat);
+    chat.close(1000);
+    await chatClosed;
+    await waitUntil(() => app.framecast.metrics.connectionsOpen === 1, 2_000, 'the chat connection to close');
+    const again = await openClient(`${app.wsUrl}/ws`);
+    expect(app.framecast.echo.clients.size).toBe(2);
+    echo.terminate();
+    again.terminate();
   });
 });
 
