@@ -44,6 +44,11 @@ function httpCase(id: string, description: string, expectation: string, run: (t:
   return { id, description, expectation, kind: 'http', run };
 }
 
+/** "1 byte", "125 bytes". */
+function bytes(count: number): string {
+  return count === 1 ? '1 byte' : `${count} bytes`;
+}
+
 /** Payload bytes 0, 1, 2, ... as text-safe ASCII letters. */
 function asciiPayload(length: number): Buffer {
   const bytes = Buffer.alloc(length);
@@ -84,17 +89,17 @@ const framing: Section = {
   title: 'Framing',
   cases: [
     ...BOUNDARY_LENGTHS.map((length, i) =>
-      wsCase(`1.1.${i + 1}`, `text message of ${length} bytes`, 'echoed as one text message; every length encoded minimally (RFC 6455 5.2, 5.6)', (t) =>
+      wsCase(`1.1.${i + 1}`, `text message of ${bytes(length)}`, 'echoed as one text message; every length encoded minimally (RFC 6455 5.2, 5.6)', (t) =>
         echoCase(t, [frame.text(asciiPayload(length))], [expect.text(asciiPayload(length))]),
       ),
     ),
     ...BOUNDARY_LENGTHS.map((length, i) =>
-      wsCase(`1.2.${i + 1}`, `binary message of ${length} bytes`, 'echoed as one binary message (RFC 6455 5.2, 5.6)', (t) =>
+      wsCase(`1.2.${i + 1}`, `binary message of ${bytes(length)}`, 'echoed as one binary message (RFC 6455 5.2, 5.6)', (t) =>
         echoCase(t, [frame.binary(binaryPayload(length))], [expect.binary(binaryPayload(length))]),
       ),
     ),
     ...CHOPPED_LENGTHS.map((length, i) =>
-      wsCase(`1.3.${i + 1}`, `text message of ${length} bytes delivered one byte at a time`, 'a frame may arrive in any number of TCP reads: echoed unchanged (RFC 6455 5.2)', async (t) => {
+      wsCase(`1.3.${i + 1}`, `text message of ${bytes(length)} delivered one byte at a time`, 'a frame may arrive in any number of TCP reads: echoed unchanged (RFC 6455 5.2)', async (t) => {
         await t.sendChopped(frame.text(asciiPayload(length)), 1);
         await t.expectEvents([expect.text(asciiPayload(length))]);
         await t.closeNormally();
@@ -339,6 +344,13 @@ const fragmentation: Section = {
         [expect.text('one-a'), expect.binary(Buffer.concat([binaryPayload(3), binaryPayload(4)]))],
       ),
     ),
+    wsCase('5.11.1', 'binary message of 128 KiB in 128 fragments of 1 KiB', 'echoed as one binary message (RFC 6455 5.4)', (t) => {
+      const payload = binaryPayload(128 * 1024);
+      const frames = Array.from({ length: 128 }, (_, i) =>
+        buildFrame({ opcode: i === 0 ? Opcode.Binary : Opcode.Continuation, payload: payload.subarray(i * 1024, (i + 1) * 1024), fin: i === 127 }),
+      );
+      return echoCase(t, frames, [expect.binary(payload)]);
+    }),
     wsCase('5.12', 'continuation frame (FIN set) with no message to continue', FRAGMENT_RULE, (t) => failureCase(t, [frame.continuation('orphan')], PROTOCOL_FAILURE)),
     wsCase('5.13', 'continuation frame (FIN clear) with no message to continue', FRAGMENT_RULE, (t) =>
       failureCase(t, [frame.continuation('orphan', { fin: false })], PROTOCOL_FAILURE),
@@ -834,6 +846,17 @@ const handshake: Section = {
       const response = await send(t, handshakeRequest(t, generateClientKey(), (parts) => setHeader(parts, 'Sec-WebSocket-Extensions', 'x-conformance-unknown; level=1')));
       if (response.head.status !== 101) t.fail(`answered ${response.head.status}, not 101`);
       if (response.head.headers.has('sec-websocket-extensions')) t.fail(`chose extension ${response.head.headers.get('sec-websocket-extensions')}`);
+      await t.closeNormally();
+    }),
+    httpCase('10.19', 'two Sec-WebSocket-Key headers', '400: "The |Sec-WebSocket-Key| header field MUST NOT appear more than once in an HTTP request" (RFC 6455 11.3.1)', (t) =>
+      refusalCase(t, (parts) => parts.headers.push(['Sec-WebSocket-Key', generateClientKey()]), [BAD_REQUEST]),
+    ),
+    httpCase('10.20', 'Upgrade: h2c, websocket (a list containing websocket)', '101: the Upgrade header is a list and the request "contains the value websocket" (RFC 6455 4.2.1 item 3; RFC 7230 6.7); refusing is NON-STRICT', async (t) => {
+      const response = await send(t, handshakeRequest(t, generateClientKey(), (parts) => setHeader(parts, 'Upgrade', 'h2c, websocket')));
+      if (response.head.status !== 101) {
+        t.nonStrict(`refused with ${response.head.status}: read Upgrade as a single value rather than a list`);
+        return;
+      }
       await t.closeNormally();
     }),
   ],

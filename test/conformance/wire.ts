@@ -32,6 +32,8 @@ const MAX_7BIT_LENGTH = 125;
 const MAX_16BIT_LENGTH = 0xffff;
 const MAX_CONTROL_PAYLOAD = 125;
 const MASK_KEY_BYTES = 4;
+/** The longest frame header: 2 bytes, 8 of extended length, 4 of masking key. */
+const MAX_HEADER_BYTES = 14;
 const TWO_TO_THE_32 = 0x1_0000_0000;
 
 /** Everything about a frame the suite may want to get wrong on purpose. */
@@ -143,7 +145,9 @@ export function describeEvent(event: WireEvent | undefined): string {
 export class StrictFrameReader {
   /** Rules the server broke, each with its RFC section. */
   readonly violations: string[] = [];
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet read as frames, kept as they came: joined once per frame, not once per chunk. */
+  private readonly chunks: Buffer[] = [];
+  private bufferedLength = 0;
   /** Opcode of the server's fragmented message in progress, or -1. */
   private messageOpcode = -1;
   private fragments: Buffer[] = [];
@@ -154,7 +158,8 @@ export class StrictFrameReader {
 
   push(chunk: Buffer): void {
     if (this.broken) return;
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    this.chunks.push(chunk);
+    this.bufferedLength += chunk.length;
     while (this.readFrame()) {
       // one frame per iteration
     }
@@ -162,7 +167,25 @@ export class StrictFrameReader {
 
   /** Bytes received that are not a complete frame: after the TCP close, a truncated frame. */
   get pendingBytes(): number {
-    return this.buffered.length;
+    return this.bufferedLength;
+  }
+
+  /** The first `count` buffered bytes (or all of them, if fewer) in one buffer. */
+  private peek(count: number): Buffer {
+    while (this.chunks.length > 1 && this.chunks[0].length < count) {
+      this.chunks.splice(0, 2, Buffer.concat([this.chunks[0], this.chunks[1]]));
+    }
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
+
+  /** Removes the first `count` bytes and returns them in one buffer. */
+  private take(count: number): Buffer {
+    const bytes = this.peek(count);
+    const taken = bytes.subarray(0, count);
+    if (bytes.length === count) this.chunks.shift();
+    else this.chunks[0] = bytes.subarray(count);
+    this.bufferedLength -= count;
+    return taken;
   }
 
   private violation(text: string): void {
@@ -170,8 +193,8 @@ export class StrictFrameReader {
   }
 
   private readFrame(): boolean {
-    const bytes = this.buffered;
-    if (bytes.length < 2) return false;
+    if (this.bufferedLength < 2) return false;
+    const bytes = this.peek(MAX_HEADER_BYTES);
     const fin = (bytes[0] & FIN_BIT) !== 0;
     const rsv = (bytes[0] & RSV_BITS) >> 4;
     const opcode = bytes[0] & OPCODE_BITS;
@@ -179,12 +202,14 @@ export class StrictFrameReader {
     const length7 = bytes[1] & PAYLOAD_LENGTH_MASK;
     let offset = 2;
     let length: number;
+    /** A non-minimal length, noted once the whole frame is here (the header is re-read until then). */
+    let lengthNote: string | undefined;
     if (length7 === LENGTH_16_MARKER) {
       if (bytes.length < offset + 2) return false;
       length = bytes.readUInt16BE(offset);
       offset += 2;
       // RFC 6455 5.2: "the minimal number of bytes MUST be used to encode the length".
-      if (length <= MAX_7BIT_LENGTH) this.violation(`server used a 16-bit length for ${length} bytes (RFC 6455 5.2: minimal encoding)`);
+      if (length <= MAX_7BIT_LENGTH) lengthNote = `server used a 16-bit length for ${length} bytes (RFC 6455 5.2: minimal encoding)`;
     } else if (length7 === LENGTH_64_MARKER) {
       if (bytes.length < offset + 8) return false;
       const high = bytes.readUInt32BE(offset);
@@ -197,16 +222,21 @@ export class StrictFrameReader {
         return false;
       }
       length = high * TWO_TO_THE_32 + low;
-      if (length <= MAX_16BIT_LENGTH) this.violation(`server used a 64-bit length for ${length} bytes (RFC 6455 5.2: minimal encoding)`);
+      if (length <= MAX_16BIT_LENGTH) lengthNote = `server used a 64-bit length for ${length} bytes (RFC 6455 5.2: minimal encoding)`;
     } else {
       length = length7;
     }
-    if (masked) offset += MASK_KEY_BYTES;
-    if (bytes.length < offset + length) return false;
-    const payload = Buffer.from(bytes.subarray(offset, offset + length));
-    if (masked) applyMask(payload, bytes.subarray(offset - MASK_KEY_BYTES, offset));
-    this.buffered = bytes.subarray(offset + length);
+    if (masked) {
+      if (bytes.length < offset + MASK_KEY_BYTES) return false;
+      offset += MASK_KEY_BYTES;
+    }
+    if (this.bufferedLength < offset + length) return false;
+    const maskKey = Buffer.from(bytes.subarray(offset - MASK_KEY_BYTES, offset));
+    const frameBytes = this.take(offset + length);
+    const payload = Buffer.from(frameBytes.subarray(offset));
+    if (masked) applyMask(payload, maskKey);
 
+    if (lengthNote !== undefined) this.violation(lengthNote);
     // RFC 6455 5.1: "A server MUST NOT mask any frames that it sends to the client."
     if (masked) this.violation('server sent a masked frame (RFC 6455 5.1)');
     // RFC 6455 5.2: RSV bits "MUST be 0 unless an extension is negotiated"; the suite negotiates none.
