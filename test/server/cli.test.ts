@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FLAGS } from '../../src/server/cli-options.js';
 import { closed, openClient } from '../helpers/framecast.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -110,18 +111,9 @@ describe('framecast --help', () => {
     const { code, stdout } = await runCli(['--help']);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Usage: framecast \[options\]/);
-    for (const [flag, env] of [
-      ['--port', 'FRAMECAST_PORT'],
-      ['--host', 'FRAMECAST_HOST'],
-      ['--push-token', 'FRAMECAST_PUSH_TOKEN'],
-      ['--allow-origin', 'FRAMECAST_ALLOW_ORIGIN'],
-      ['--max-message', 'FRAMECAST_MAX_MESSAGE'],
-      ['--heartbeat', 'FRAMECAST_HEARTBEAT'],
-      ['--max-connections', 'FRAMECAST_MAX_CONNECTIONS'],
-      ['--log-level', 'FRAMECAST_LOG_LEVEL'],
-    ]) {
-      expect(stdout).toContain(flag);
-      expect(stdout).toContain(env);
+    for (const { name, env } of FLAGS) {
+      expect(stdout).toContain(`--${name} `);
+      expect(stdout).toContain(`[env ${env}]`);
     }
   });
 });
