@@ -13,15 +13,21 @@
  * lost / reordered / malformed deliveries, which must all be 0.
  *
  * Usage (needs redis-server on PATH; starts and stops its own on a free port):
- *   npm run bench:cluster [-- --subscribers 400 --seconds 5 --window 128]
+ *   npm run bench:cluster [-- --subscribers 400 --seconds 3 --window 128 --rounds 3]
+ *
+ * The scenarios run in interleaved rounds and the table shows each one's median round, so that
+ * a machine shared with other work skews them alike. CPU columns make the figures comparable
+ * when the machine is busy: deliveries per CPU second of the framecast processes, and the share
+ * of a core that redis-server and the clients (this process) used.
  *
  * Every server process is framecast's CLI (dist/src/server/cli.js) on 127.0.0.1, started and
  * stopped by PID. The clients are built on framecast's own protocol core (client role).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import {
@@ -45,8 +51,9 @@ interface BenchOptions {
   seconds: number;
   window: number;
   warmupSeconds: number;
+  rounds: number;
 }
-const DEFAULTS: Readonly<BenchOptions> = { subscribers: 400, seconds: 5, window: 128, warmupSeconds: 1 };
+const DEFAULTS: Readonly<BenchOptions> = { subscribers: 400, seconds: 3, window: 128, warmupSeconds: 1, rounds: 3 };
 /** After publishing stops, how long the last messages may take to arrive (ms). */
 const DRAIN_MS = 10_000;
 const READY_TIMEOUT_MS = 15_000;
@@ -61,6 +68,10 @@ const MAX_MESSAGES = 1 << 22;
 const BUCKETS_PER_MS = 10;
 const LATENCY_BUCKETS = 10_000 * BUCKETS_PER_MS;
 const CONNECT_BATCH = 50;
+/** Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ). */
+const CLOCK_TICKS_PER_SECOND = 100;
+/** Fields 14 and 15 of /proc/PID/stat (utime, stime), counted after the ')' that ends field 2. */
+const UTIME_FIELD_AFTER_COMM = 11;
 
 interface Scenario {
   readonly label: string;
@@ -77,6 +88,12 @@ interface Result {
   readonly scenario: Scenario;
   readonly messagesPerSecond: number;
   readonly deliveriesPerSecond: number;
+  /** Deliveries per CPU second used by the framecast node processes (comparable however busy the machine is). */
+  readonly deliveriesPerNodeCpuSecond: number;
+  /** CPU seconds per wall second used by redis-server (0 without Redis). */
+  readonly redisCpu: number;
+  /** CPU seconds per wall second used by this process (the clients): near 1 means the clients were the limit. */
+  readonly loadgenCpu: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly published: number;
@@ -109,6 +126,18 @@ function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; 0 where there is no /proc. */
+function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[UTIME_FIELD_AFTER_COMM]) + Number(fields[UTIME_FIELD_AFTER_COMM + 1])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -262,7 +291,7 @@ async function subscribedNodes(redisUrl: string, count: number): Promise<void> {
   }
 }
 
-async function runScenario(scenario: Scenario, redisUrl: string, options: BenchOptions): Promise<Result> {
+async function runScenario(scenario: Scenario, redisUrl: string, redisPid: number | undefined, options: BenchOptions): Promise<Result> {
   const ports = await Promise.all(Array.from({ length: scenario.nodes }, () => freePort()));
   const nodes: ChildProcess[] = [];
   const sockets: Socket[] = [];
@@ -302,11 +331,19 @@ async function runScenario(scenario: Scenario, redisUrl: string, options: BenchO
     refill();
     await sleep(options.warmupSeconds * 1000);
     const startPublished = state.completed;
+    const nodeCpu = (): number => nodes.reduce((sum, node) => sum + cpuSecondsOf(node.pid), 0);
+    const nodeCpuStart = nodeCpu();
+    const redisCpuStart = cpuSecondsOf(redisPid);
+    const loadgenCpuStart = process.cpuUsage();
     state.measuring = true;
     const start = performance.now();
     await sleep(options.seconds * 1000);
     state.measuring = false;
     const seconds = (performance.now() - start) / 1000;
+    const nodeCpuSeconds = nodeCpu() - nodeCpuStart;
+    const redisCpu = scenario.redis ? (cpuSecondsOf(redisPid) - redisCpuStart) / seconds : 0;
+    const loadgenUsage = process.cpuUsage(loadgenCpuStart);
+    const loadgenCpu = (loadgenUsage.user + loadgenUsage.system) / 1e6 / seconds;
     const deliveries = state.deliveries;
     const messages = state.completed - startPublished;
 
@@ -325,6 +362,9 @@ async function runScenario(scenario: Scenario, redisUrl: string, options: BenchO
       scenario,
       messagesPerSecond: messages / seconds,
       deliveriesPerSecond: deliveries / seconds,
+      deliveriesPerNodeCpuSecond: deliveries / nodeCpuSeconds,
+      redisCpu,
+      loadgenCpu,
       p50Ms: state.quantileMs(0.5),
       p99Ms: state.quantileMs(0.99),
       published: state.published,
@@ -343,7 +383,7 @@ function parseArgs(argv: readonly string[]): BenchOptions {
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i].replace(/^--/, '');
     const value = Number(argv[i + 1]);
-    if (!(name in options) || !Number.isFinite(value) || value <= 0) throw new Error(`usage: fanout-cluster [--subscribers N] [--seconds S] [--window W]; bad ${argv[i]}`);
+    if (!(name in options) || !Number.isInteger(value) || value <= 0) throw new Error(`usage: fanout-cluster [--subscribers N] [--seconds S] [--window W] [--rounds R]; bad ${argv[i]}`);
     options[name as keyof BenchOptions] = value;
   }
   return options;
@@ -372,20 +412,41 @@ async function main(): Promise<void> {
       `fan-out to ${options.subscribers} subscribers of one chat channel, ${PAYLOAD_BYTES}-byte messages, window ${options.window}, ` +
         `${options.seconds} s measured after ${options.warmupSeconds} s warm-up; publisher on the first node\n\n`,
     );
-    for (const scenario of SCENARIOS) {
-      const result = await runScenario(scenario, redisUrl, options);
-      results.push(result);
-      process.stdout.write(`  done: ${scenario.label}\n`);
+    // Rounds interleave the scenarios, so a change in how busy the machine is hits all of them.
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const scenario of SCENARIOS) {
+        const result = await runScenario(scenario, redisUrl, redis.pid, options);
+        results.push(result);
+        process.stdout.write(`  round ${round}/${options.rounds}: ${scenario.label}: ${Math.round(result.deliveriesPerSecond).toLocaleString('en-US')} deliveries/s\n`);
+      }
     }
   } finally {
     await stopChild(redis);
   }
 
+  // Per scenario: the run with the median deliveries/s, the range over all rounds, and every
+  // lost, reordered or malformed delivery of every round.
+  const summary = SCENARIOS.map((scenario) => {
+    const runs = results.filter((r) => r.scenario === scenario).sort((x, y) => x.deliveriesPerSecond - y.deliveriesPerSecond);
+    const median = runs[Math.floor((runs.length - 1) / 2)];
+    const total = (pick: (r: Result) => number): number => runs.reduce((sum, r) => sum + pick(r), 0);
+    return {
+      ...median,
+      range: `${Math.round(runs[0].deliveriesPerSecond / 1000)}k-${Math.round(runs[runs.length - 1].deliveriesPerSecond / 1000)}k`,
+      lost: total((r) => r.lost),
+      reordered: total((r) => r.reordered),
+      malformed: total((r) => r.malformed),
+    };
+  });
   const rows = [
-    ['scenario', 'deliveries/s', 'messages/s', 'p50 ms', 'p99 ms', 'lost', 'reordered', 'malformed'],
-    ...results.map((r) => [
+    ['scenario (median of rounds)', 'deliveries/s', 'range', 'per node CPU-s', 'redis CPU', 'clients CPU', 'messages/s', 'p50 ms', 'p99 ms', 'lost', 'reordered', 'malformed'],
+    ...summary.map((r) => [
       r.scenario.label,
       Math.round(r.deliveriesPerSecond).toLocaleString('en-US'),
+      r.range,
+      Math.round(r.deliveriesPerNodeCpuSecond).toLocaleString('en-US'),
+      r.scenario.redis ? `${(r.redisCpu * 100).toFixed(1)}%` : '-',
+      `${Math.round(r.loadgenCpu * 100)}%`,
       Math.round(r.messagesPerSecond).toLocaleString('en-US'),
       r.p50Ms.toFixed(1),
       r.p99Ms.toFixed(1),
@@ -396,12 +457,13 @@ async function main(): Promise<void> {
   ];
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
   process.stdout.write('\n' + rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ')).join('\n') + '\n');
-  const single = results.find((r) => r.scenario.nodes === 1 && r.scenario.redis);
-  const two = results.find((r) => r.scenario.nodes === 2);
+  const single = summary.find((r) => r.scenario.nodes === 1 && r.scenario.redis);
+  const two = summary.find((r) => r.scenario.nodes === 2);
   if (single !== undefined && two !== undefined) {
     process.stdout.write(`\ntwo nodes / one node (both via Redis): ${(two.deliveriesPerSecond / single.deliveriesPerSecond).toFixed(2)}x deliveries/s\n`);
   }
-  const broken = results.filter((r) => r.lost + r.reordered + r.malformed > 0);
+  process.stdout.write(`(machine load average at the end: ${loadavg().map((load) => load.toFixed(1)).join(' ')} on ${availableParallelism()} cores)\n`);
+  const broken = summary.filter((r) => r.lost + r.reordered + r.malformed > 0);
   if (broken.length > 0) {
     process.stderr.write(`fanout-cluster: lost, reordered or malformed deliveries in: ${broken.map((r) => r.scenario.label).join(', ')}\n`);
     process.exit(1);
