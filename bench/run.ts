@@ -8,8 +8,10 @@
  * the same round), the goals, JSON in bench/results/, and with --full (or --svg) an SVG chart.
  *
  * Options: --full | --tiny, --rounds N, --only ID[,ID] (cases whose id starts so),
+ * --targets NAME[,NAME] (framecast, ws, ws-addons, tcp-floor, http-floor),
  * --out DIR (default bench/results), --svg FILE, --no-svg, --no-pin.
  * Exits 1 when a measurement failed or a fan-out subscriber lost or reordered a message.
+ * BENCH_SERVER_NODE_FLAGS='--cpu-prof --cpu-prof-dir=DIR' profiles the servers under test.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -28,6 +30,7 @@ import {
   type Machine,
   processCpuSeconds,
   processRssBytes,
+  SERVER_NODE_FLAGS,
   spawnNode,
   stopChild,
   TARGETS,
@@ -47,6 +50,7 @@ interface Options {
   mode: Mode;
   rounds?: number;
   only?: string[];
+  targets?: string[];
   outDir: string;
   svg: string | undefined;
   pin: boolean;
@@ -66,6 +70,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (arg === '--quick') options.mode = 'quick';
     else if (arg === '--rounds') options.rounds = Number(value());
     else if (arg === '--only') options.only = value().split(',');
+    else if (arg === '--targets') options.targets = value().split(',');
     else if (arg === '--out') options.outDir = value();
     else if (arg === '--svg') options.svg = value();
     else if (arg === '--no-svg') svgWanted = false;
@@ -107,7 +112,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 async function measure(machine: Machine, spec: Case, target: TargetName): Promise<Sample> {
   const port = await freePort();
   const serverSpec = TARGETS[target];
-  const server = spawnNode(machine, machine.cores?.[0], serverSpec.script, serverSpec.args(port), serverSpec.env, false);
+  const server = spawnNode(machine, machine.cores?.[0], serverSpec.script, serverSpec.args(port), serverSpec.env, false, SERVER_NODE_FLAGS);
   const serverOutput = captureOutput(server);
   let loadgen: ChildProcess | undefined;
   try {
@@ -185,6 +190,14 @@ async function main(): Promise<number> {
   if (skipAddons !== undefined) {
     notes.push(`ws + native addons skipped: ${skipAddons}`);
     for (const c of plan.cases) c.targets = c.targets.filter((t) => t !== 'ws-addons');
+  }
+  if (options.targets !== undefined) {
+    const wanted = options.targets;
+    for (const c of plan.cases) {
+      c.targets = c.targets.filter((t) => wanted.includes(t));
+      // The baseline build goes beside framecast wherever framecast is measured.
+      if (wanted.includes('framecast-baseline') && c.targets.includes('framecast')) c.targets.splice(1, 0, 'framecast-baseline');
+    }
   }
   if (options.only !== undefined) plan.cases = plan.cases.filter((c) => options.only?.some((prefix) => c.id.startsWith(prefix)));
   if (machine.cores === undefined) notes.push('processes not pinned (no taskset, fewer than 2 cores, or --no-pin)');

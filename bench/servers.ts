@@ -14,7 +14,7 @@ export const HOST = '127.0.0.1';
 /** Root of the compiled tree (dist/): this file is dist/bench/servers.js. */
 export const BUILD_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
-export type TargetName = 'framecast' | 'ws' | 'ws-addons' | 'tcp-floor' | 'http-floor';
+export type TargetName = 'framecast' | 'framecast-baseline' | 'ws' | 'ws-addons' | 'tcp-floor' | 'http-floor';
 
 export interface Target {
   readonly name: TargetName;
@@ -35,12 +35,28 @@ function envWithAddons(): NodeJS.ProcessEnv {
 
 const listen = (port: number): string[] => ['--port', String(port), '--host', HOST];
 
+const framecastArgs = (port: number): string[] => [...listen(port), '--log-level', 'warn', '--heartbeat', '0', '--max-connections', '100000'];
+
+/**
+ * Another build of framecast to compare against in the same run (before/after a change):
+ * BENCH_BASELINE_BUILD=DIR, a compiled tree with DIR/src/server/cli.js, and `--targets` naming
+ * framecast-baseline.
+ */
+const BASELINE_BUILD = process.env.BENCH_BASELINE_BUILD;
+
 export const TARGETS: Readonly<Record<TargetName, Target>> = {
   framecast: {
     name: 'framecast',
     label: 'framecast',
     script: join(BUILD_ROOT, 'src/server/cli.js'),
-    args: (port) => [...listen(port), '--log-level', 'warn', '--heartbeat', '0', '--max-connections', '100000'],
+    args: framecastArgs,
+    env: process.env,
+  },
+  'framecast-baseline': {
+    name: 'framecast-baseline',
+    label: 'framecast (baseline build)',
+    script: join(BASELINE_BUILD ?? BUILD_ROOT, 'src/server/cli.js'),
+    args: framecastArgs,
     env: process.env,
   },
   ws: {
@@ -72,6 +88,12 @@ export const TARGETS: Readonly<Record<TargetName, Target>> = {
     env: process.env,
   },
 };
+
+/**
+ * Extra node flags for the servers under test, from BENCH_SERVER_NODE_FLAGS, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them (written when they stop).
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 
 export const LOADGEN_SCRIPT = join(BUILD_ROOT, 'bench/loadgen.js');
 
@@ -146,8 +168,9 @@ export function spawnNode(
   args: string[],
   env: NodeJS.ProcessEnv,
   ipc: boolean,
+  nodeFlags: readonly string[] = [],
 ): ChildProcess {
-  const command = [process.execPath, script, ...args];
+  const command = [process.execPath, ...nodeFlags, script, ...args];
   if (core !== undefined) command.unshift('taskset', '-c', String(core));
   const raise = machine.openFilesLimit < WANTED_OPEN_FILES ? `ulimit -n ${WANTED_OPEN_FILES} 2>/dev/null || true; ` : '';
   return spawn('bash', ['-c', `${raise}exec "$@"`, 'bash', ...command], {

@@ -159,6 +159,8 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   private readonly compression: ConnectionCompression | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private closeFrameSent = false;
+  /** The socket is corked until the end of the tick for broadcasts (see `sendPrepared`). */
+  private corkedForBroadcast = false;
   private needDrain = false;
   private closeCode: number = CloseCode.AbnormalClosure;
   private closeReason = '';
@@ -229,9 +231,18 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     return this.sendPayload(opcode, payload);
   }
 
-  /** Sends a message framed once by `prepareMessage` (a broadcast): the same bytes to every recipient. */
+  /**
+   * Sends a message framed once by `prepareMessage` (a broadcast): the same bytes to every
+   * recipient. Broadcasts are corked until the end of the tick, so several published to this
+   * peer in one tick leave in one write system call rather than one each.
+   */
   sendPrepared(message: PreparedMessage): boolean {
     if (this.readyState !== ReadyState.Open) return false;
+    if (!this.corkedForBroadcast) {
+      this.corkedForBroadcast = true;
+      this.socket.cork();
+      if (corkedConnections.push(this) === 1) process.nextTick(uncorkBroadcasts);
+    }
     const compression = this.compression;
     if (compression === undefined || !message.compressible || message.payloadLength < compression.threshold) {
       this.socket.write(message.frame);
@@ -423,6 +434,12 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     this.emit('close', this.closeCode, this.closeReason);
   }
 
+  /** @internal The tick that corked this socket for broadcasts is over: write what they queued. */
+  uncorkBroadcast(): void {
+    this.corkedForBroadcast = false;
+    this.socket.uncork();
+  }
+
   /** @internal The peer half-closed its side. */
   peerEnded(): void {
     // Without a Close frame first this is an abnormal end (1006); either way our side ends too.
@@ -438,6 +455,14 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
       this.emit('drain');
     }
   }
+}
+
+/** Connections whose sockets `sendPrepared` corked in the current tick. */
+const corkedConnections: WebSocketConnection[] = [];
+
+function uncorkBroadcasts(): void {
+  for (let i = 0; i < corkedConnections.length; i++) corkedConnections[i].uncorkBroadcast();
+  corkedConnections.length = 0;
 }
 
 // Socket listeners are named functions shared by every connection, found through the socket.
