@@ -3,7 +3,26 @@
  * `process.memoryUsage()` is its memory; the attacking clients keep theirs small and allocated
  * before the baseline is taken. Buffers (payloads, socket reads, send queues) count in
  * `arrayBuffers`; objects such as a list of 100,000 fragments would count in `heapUsed`.
+ *
+ * Two measures: `MemorySampler` records the peak growth while an attack runs (garbage
+ * included, so bounds are generous), `retainedBytes` what is still held after a full garbage
+ * collection (exact, for "what does the server keep for this").
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+// A garbage collector to call, so that "retained" means held by the server, not garbage not yet collected.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+/** Heap plus Buffer memory still reachable after a full collection, in bytes. */
+export function retainedBytes(): number {
+  collectGarbage();
+  collectGarbage();
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
+}
+
 export interface MemoryReport {
   /** Peak growth over the baseline while sampling, in bytes. */
   arrayBuffers: number;
