@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type AuthenticationResult, ReadyState, WebSocketConnection, WebSocketServer } from '../../src/index.js';
 import { closed, nextMessages, openClient, startFramecast } from '../helpers/framecast.js';
-import { RawWebSocket } from '../helpers/raw-socket.js';
+import { clientFrame, rawConnect, RawWebSocket, upgradeRequest } from '../helpers/raw-socket.js';
 import { waitUntil } from '../helpers/wait.js';
 
 /** Servers and WebSocket servers to close after each test. */
@@ -149,6 +149,36 @@ describe('authenticate: may refuse with any status, possibly after awaiting', ()
     const client = await openClient(`ws://127.0.0.1:${port}/x`);
     expect(client.readyState).toBe(WebSocket.OPEN);
     client.terminate();
+  });
+});
+
+describe('bytes that arrive with the handshake are not lost', () => {
+  it('frames sent right behind the request, before the 101 and during an async authenticate, are all read', async () => {
+    const server = createServer();
+    const wss = webSocketServer({
+      async authenticate() {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return true;
+      },
+    }).attach(server, '/eager');
+    wss.on('connection', (connection: WebSocketConnection) => {
+      connection.on('message', (data: Buffer, isBinary: boolean) => connection.send(data, isBinary));
+    });
+    const port = await listen(server);
+    const socket = await rawConnect(port);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    // One write: the request and a frame (both in the 'upgrade' event's head), then more while authenticate waits.
+    socket.write(Buffer.concat([Buffer.from(upgradeRequest(port, '/eager')), clientFrame(0x1, 'first')]));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    socket.write(clientFrame(0x1, 'second'));
+    await waitUntil(() => Buffer.concat(received).includes('second'), 3_000, 'both echoes');
+    const text = Buffer.concat(received).toString('latin1');
+    expect(text.startsWith('HTTP/1.1 101 ')).toBe(true);
+    const frames = Buffer.from(text.slice(text.indexOf('\r\n\r\n') + 4), 'latin1');
+    // Two unmasked text frames: 0x81, length, payload.
+    expect([...frames]).toEqual([0x81, 5, ...Buffer.from('first'), 0x81, 6, ...Buffer.from('second')]);
+    socket.destroy();
   });
 });
 
