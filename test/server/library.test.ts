@@ -156,7 +156,7 @@ describe('bytes that arrive with the handshake are not lost', () => {
   it('frames sent right behind the request, before the 101 and during an async authenticate, are all read', async () => {
     const server = createServer();
     const wss = webSocketServer({
-      async authenticate() {
+      async authenticate(): Promise<AuthenticationResult> {
         await new Promise((resolve) => setTimeout(resolve, 50));
         return true;
       },
