@@ -102,6 +102,21 @@ describe('opening handshake refusals carry a status and a reason (RFC 6455 4.2.1
     expect(response.body).toMatch(/Upgrade header/);
   });
 
+  it('a request whose headers never finish is answered 408 after handshakeTimeout', async () => {
+    const HANDSHAKE_TIMEOUT = 300;
+    const strict = await startFramecast({ heartbeatInterval: 0, handshakeTimeout: HANDSHAKE_TIMEOUT });
+    try {
+      const startedAt = Date.now();
+      const response = await rawRequest(strict.port, upgradeRequest(strict.port, '/ws').replace(/\r\n\r\n$/, '\r\n'));
+      expect(response.status).toBe(408);
+      // Node checks for expired requests once a second (connectionsCheckingInterval).
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT - 20);
+      expect(Date.now() - startedAt).toBeLessThan(HANDSHAKE_TIMEOUT + 2_500);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('a request that closes before its headers end does no harm', async () => {
     const half = upgradeRequest(app.port, '/ws');
     const raw = await rawConnect(app.port);
