@@ -200,6 +200,7 @@ async function main(): Promise<number> {
     }
   }
   if (options.only !== undefined) plan.cases = plan.cases.filter((c) => options.only?.some((prefix) => c.id.startsWith(prefix)));
+  plan.goals = plan.goals.filter((goal) => plan.cases.some((c) => c.id === goal.caseId && c.targets.includes('framecast') && c.targets.includes(goal.versus)));
   if (machine.cores === undefined) notes.push('processes not pinned (no taskset, fewer than 2 cores, or --no-pin)');
 
   const started = new Date();
