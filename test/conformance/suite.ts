@@ -10,7 +10,7 @@
  *   frame, timed out, crashed.
  * - INFORMATIONAL: RFC 6455 leaves the answer open; what happened is recorded.
  */
-import { isValidCloseCode, Opcode } from '../../src/protocol/index.js';
+import { isValidCloseCode } from '../../src/protocol/index.js';
 import { describeEvent, frame, parseTarget, RawConnection, type Target, type WireEvent } from './wire.js';
 
 export const Verdict = {
@@ -382,13 +382,3 @@ export function formatMarkdown(results: readonly CaseResult[]): string {
   lines.push('', `Total: ${results.length} cases: ${formatTally(tally(results))}`);
   return lines.join('\n');
 }
-
-/** Opcode names for descriptions. */
-export const OPCODE_NAMES: ReadonlyMap<number, string> = new Map([
-  [Opcode.Continuation, 'continuation'],
-  [Opcode.Text, 'text'],
-  [Opcode.Binary, 'binary'],
-  [Opcode.Close, 'close'],
-  [Opcode.Ping, 'ping'],
-  [Opcode.Pong, 'pong'],
-]);

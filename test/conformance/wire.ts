@@ -380,8 +380,6 @@ export class RawConnection {
       this.headWaiter = undefined;
       this.push({ kind: 'tcp-closed', reset: hadError });
     });
-    // A peer that half-closes: our side stays open to watch what else comes, then closes.
-    socket.on('end', () => socket.end());
   }
 
   /** Opens a TCP connection (no handshake yet). */
