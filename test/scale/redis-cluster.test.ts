@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ClusterNode,
+  metricOf,
   openRecorder,
   push,
   type Recorder,
@@ -201,9 +202,11 @@ describe.skipIf(skip)('Redis scale-out: three nodes, one redis-server', () => {
 
     it('subscribes a node on its first member of a channel and unsubscribes after its last one leaves', async () => {
       expect(await subscriberCount(redis!.url, 'framecast:channel:brief')).toBe(0);
+      const subscriptionsBefore = await metricOf(b, 'framecast_broker_subscriptions');
       const first = await member(b, '/chat?channel=brief');
       const second = await member(b, '/chat?channel=brief');
       await subscribedNodes('brief', 1);
+      expect(await metricOf(b, 'framecast_broker_subscriptions')).toBe(subscriptionsBefore! + 1);
       const onC = await member(c, '/chat?channel=brief');
       await subscribedNodes('brief', 2);
 
@@ -212,6 +215,7 @@ describe.skipIf(skip)('Redis scale-out: three nodes, one redis-server', () => {
       expect(await subscriberCount(redis!.url, 'framecast:channel:brief')).toBe(2);
       second.client.close();
       await subscribedNodes('brief', 1);
+      await waitUntil('B counts one subscription less', async () => (await metricOf(b, 'framecast_broker_subscriptions')) === subscriptionsBefore);
       onC.client.close();
       await subscribedNodes('brief', 0);
       // Every node still listens for pushes to everyone.
