@@ -32,21 +32,37 @@ function textOfBytes(size: number): string {
 }
 
 let app: RunningFramecast;
+/** Offers no extension: every frame on the wire is exactly what RFC 6455 5.2 lays out. */
 let client: WebSocket;
+/** Offers permessage-deflate (ws's default), which the server accepts on /ws. */
+let compressedClient: WebSocket;
 
 beforeAll(async () => {
   app = await startFramecast({ heartbeatInterval: 0 });
-  client = await openClient(`${app.wsUrl}/ws`);
+  client = await openClient(`${app.wsUrl}/ws`, { perMessageDeflate: false });
+  compressedClient = await openClient(`${app.wsUrl}/ws`);
 });
 
 afterAll(async () => {
   client.terminate();
+  compressedClient.terminate();
   await app.close();
 });
 
-describe('echo: every message comes back unchanged with the same opcode', () => {
+describe('the clients of this file', () => {
+  it('one speaks plain frames, the other permessage-deflate', () => {
+    expect(client.extensions).toBe('');
+    expect(compressedClient.extensions).toMatch(/^permessage-deflate/);
+  });
+});
+
+describe.each([
+  ['plain frames', () => client],
+  ['permessage-deflate', () => compressedClient],
+])('echo over %s: every message comes back unchanged with the same opcode', (_name, clientOf) => {
   for (const size of SIZES) {
     it(`binary message of ${size} bytes`, async () => {
+      const client = clientOf();
       const sent = patternBytes(size);
       const reply = nextMessages(client, 1);
       client.send(sent, { binary: true });
@@ -57,6 +73,7 @@ describe('echo: every message comes back unchanged with the same opcode', () => 
     });
 
     it(`text message of ${size} bytes`, async () => {
+      const client = clientOf();
       const sent = textOfBytes(size);
       const reply = nextMessages(client, 1);
       client.send(sent);
@@ -68,6 +85,7 @@ describe('echo: every message comes back unchanged with the same opcode', () => 
   }
 
   it('many messages in a row come back in the order sent', async () => {
+    const client = clientOf();
     const count = 500;
     const replies = nextMessages(client, count);
     for (let i = 0; i < count; i++) client.send(i % 2 === 0 ? `message ${i}` : Buffer.from(`binary ${i}`));
