@@ -9,6 +9,7 @@ import { RedisHub } from '../../src/server/redis-hub.js';
 import { closed, nextMessages, startFramecast } from '../helpers/framecast.js';
 import {
   type ClusterNode,
+  type DelayingProxy,
   freePort,
   healthOf,
   metricOf,
@@ -17,6 +18,7 @@ import {
   type Recorder,
   type RedisProcess,
   skipWithoutRedis,
+  startDelayingProxy,
   startNode,
   startRedis,
   subscriberCount,
@@ -28,6 +30,8 @@ const skip = skipWithoutRedis('Redis outage tests (test/scale/redis-outage.test.
 /** Nodes retry at most every 200 ms in these tests (see startNode); this leaves ample room. */
 const RECONNECT_TIMEOUT_MS = 10_000;
 const QUIET_PERIOD_MS = 150;
+/** How long the proxy holds back a SUBSCRIBE in the in-flight test: long enough to cut the connection under it. */
+const SUBSCRIBE_HOLD_MS = 1_000;
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(skip)('Redis going away and coming back', () => {
@@ -204,5 +208,41 @@ describe.skipIf(skip)('a node started before Redis is reachable', () => {
     expect(answer.json).toEqual({ channel: 'early', recipients: 1, counted: 'nodes' });
     await waitUntil('the member has it', () => listener!.messages.length === 1);
     expect(listener.texts()).toEqual(['on time']);
+  });
+});
+
+describe.skipIf(skip)('a connection lost while a SUBSCRIBE is on its way', () => {
+  let redis: RedisProcess | undefined;
+  let proxy: DelayingProxy | undefined;
+  let node: ClusterNode | undefined;
+  const clients: Recorder[] = [];
+
+  afterAll(async () => {
+    for (const recorder of clients) recorder.client.terminate();
+    await node?.close();
+    await proxy?.close();
+    await redis?.stop();
+  });
+
+  it('subscribes again after reconnecting, so the member who joined then still gets messages', async () => {
+    redis = await startRedis();
+    // The node reaches Redis through a proxy that holds every SUBSCRIBE back for a while.
+    proxy = await startDelayingProxy(redis.port, (chunk) => chunk.toString('latin1').toLowerCase().includes('subscribe'), SUBSCRIBE_HOLD_MS);
+    node = await startNode(`redis://127.0.0.1:${proxy.port}`);
+    const url = redis.url;
+    await waitUntil('the node listens for pushes to everyone', async () => (await subscriberCount(url, 'framecast:all')) === 1);
+    const reconnectsBefore = await metricOf(node, 'framecast_broker_reconnects_total');
+
+    const latecomer = await openRecorder(`${node.wsUrl}/chat?channel=inflight`);
+    clients.push(latecomer);
+    // The SUBSCRIBE for the new channel is now held in the proxy: cut the connections under it.
+    proxy.dropConnections();
+    await waitUntil('the node reconnects', async () => (await metricOf(node!, 'framecast_broker_reconnects_total'))! > reconnectsBefore!, RECONNECT_TIMEOUT_MS);
+    await waitUntil('the node subscribes to the channel again', async () => (await subscriberCount(url, 'framecast:channel:inflight')) === 1, RECONNECT_TIMEOUT_MS);
+
+    expect((await push(node, 'inflight', 'made it')).status).toBe(202);
+    await waitUntil('the member has the push', () => latecomer.messages.length >= 1);
+    await pause(QUIET_PERIOD_MS);
+    expect(latecomer.texts()).toEqual(['made it']);
   });
 });

@@ -215,6 +215,8 @@ export async function metricOf(node: RunningFramecast, name: string): Promise<nu
 /** A TCP proxy to a local port that holds back some client-to-server chunks. */
 export interface DelayingProxy {
   readonly port: number;
+  /** Cuts every proxied connection at once (held-back chunks are dropped), as a network failure would. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -252,6 +254,9 @@ export function startDelayingProxy(targetPort: number, slow: (chunk: Buffer) => 
       const address = server.address();
       resolve({
         port: typeof address === 'object' && address !== null ? address.port : 0,
+        dropConnections: () => {
+          for (const socket of sockets) socket.destroy();
+        },
         close: () =>
           new Promise((done) => {
             for (const socket of sockets) socket.destroy();
