@@ -20,7 +20,8 @@
  * switch). framecast is pure JavaScript in both.
  *
  * In each run, rounds alternate which implementation goes first; each figure is a median
- * over rounds, and the ratio is the median of the per-round ratios.
+ * over rounds, and the ratio is the median of the per-round ratios. Rates are per second of
+ * the process's CPU time (see `measure`).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -57,8 +58,10 @@ const SIZES: ReadonlyArray<[string, number]> = [
   ['1 MiB', 1024 * 1024],
 ];
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 7));
-/** Each measurement runs for at least this long, repeating its batch as needed. */
+/** Each measurement runs for at least this much CPU time, repeating its batch as needed... */
 const MIN_SAMPLE_MS = 120;
+/** ...unless this much wall time has passed (a busy machine), after at least one batch. */
+const MAX_SAMPLE_WALL_MS = 250;
 /** Bytes of frames per parse batch; payload bytes per serialize batch. */
 const PARSE_BATCH_BYTES = 8 * 1024 * 1024;
 const SERIALIZE_BATCH_BYTES = 2 * 1024 * 1024;
@@ -98,18 +101,25 @@ function buildReads(size: number, count: number): Buffer[] {
   return reads;
 }
 
-/** Frames per second: runs `batch` (which handles `framesPerBatch` frames) for at least MIN_SAMPLE_MS. */
+/**
+ * Frames per CPU-second: runs `batch` (which handles `framesPerBatch` frames) for at least
+ * MIN_SAMPLE_MS of this process's CPU time (user + system, all threads, so garbage collection
+ * on helper threads counts too). CPU time rather than wall time, so that other work on a
+ * shared machine does not count against whichever side happened to be running.
+ */
 function measure(batch: () => void, framesPerBatch: number): number {
   let batches = 0;
-  const start = process.hrtime.bigint();
-  const minimum = BigInt(MIN_SAMPLE_MS) * 1_000_000n;
-  let elapsed = 0n;
+  const start = process.cpuUsage();
+  const wallStart = Date.now();
+  const minimumMicros = MIN_SAMPLE_MS * 1000;
+  let elapsedMicros = 0;
   do {
     batch();
     batches++;
-    elapsed = process.hrtime.bigint() - start;
-  } while (elapsed < minimum);
-  return (batches * framesPerBatch) / (Number(elapsed) / 1e9);
+    const used = process.cpuUsage(start);
+    elapsedMicros = used.user + used.system;
+  } while (elapsedMicros < minimumMicros && Date.now() - wallStart < MAX_SAMPLE_WALL_MS);
+  return (batches * framesPerBatch) / (elapsedMicros / 1e6);
 }
 
 interface Contender {
@@ -300,7 +310,7 @@ if (process.env.FRAMECAST_BENCH_CHILD === '1') {
   const wsVersion = (require('ws/package.json') as { version: string }).version;
   const cpus = readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length;
   console.log(`${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ws ${wsVersion}, ${cpuModel()} (${cpus} CPUs), ${ROUNDS} rounds`);
-  console.log('frames/s and MB/s (10^6 payload bytes) are medians over rounds; ratio = framecast / ws, median of per-round ratios.');
+  console.log('frames/s and MB/s (10^6 payload bytes) per CPU-second, medians over rounds; ratio = framecast / ws, median of per-round ratios.');
   console.log('');
   printTable(runChild(false));
   printTable(runChild(true));
