@@ -641,7 +641,7 @@ const limits: Section = {
       t.send(binaryPayload(limit + 1));
       const late = await t.next(t.settings.caseTimeout / 2);
       if (late === undefined) t.fail('neither refused nor echoed a message over the limit');
-      if (late.kind === 'message') t.fail(`echoed a message of ${late.data.length} bytes, over the limit of ${limit} given to the suite`);
+      if (late.kind === 'message') t.fail(`echoed a message of ${late.data.length} bytes, over the limit of ${limit} given to the suite (is --max-message-size the server's limit?)`);
       t.nonStrict('refused the message only after reading its whole payload (RFC 6455 10.4)');
       await t.judgeFailureEvent(late, TOO_BIG_FAILURE);
     }),
