@@ -211,7 +211,7 @@ describe.skipIf(skip)('a node started before Redis is reachable', () => {
   });
 });
 
-describe.skipIf(skip)('a connection lost while a SUBSCRIBE is on its way', () => {
+describe.skipIf(skip)('a connection lost while a SUBSCRIBE or UNSUBSCRIBE is on its way', () => {
   let redis: RedisProcess | undefined;
   let proxy: DelayingProxy | undefined;
   let node: ClusterNode | undefined;
@@ -244,5 +244,19 @@ describe.skipIf(skip)('a connection lost while a SUBSCRIBE is on its way', () =>
     await waitUntil('the member has the push', () => latecomer.messages.length >= 1);
     await pause(QUIET_PERIOD_MS);
     expect(latecomer.texts()).toEqual(['made it']);
+  });
+
+  it('unsubscribes after reconnecting from a channel whose last member left while the UNSUBSCRIBE was on its way', async () => {
+    const reconnectsBefore = await metricOf(node!, 'framecast_broker_reconnects_total');
+    const latecomer = clients[0];
+    latecomer.client.close();
+    await closed(latecomer.client);
+    // The UNSUBSCRIBE is now held in the proxy: cut the connections under it.
+    await pause(QUIET_PERIOD_MS);
+    proxy!.dropConnections();
+    await waitUntil('the node reconnects', async () => (await metricOf(node!, 'framecast_broker_reconnects_total'))! > reconnectsBefore!, RECONNECT_TIMEOUT_MS);
+    // Only the channel for pushes to everyone is left, on the node and in Redis.
+    await waitUntil('the node drops the channel', async () => (await metricOf(node!, 'framecast_broker_subscriptions')) === 1, RECONNECT_TIMEOUT_MS);
+    await waitUntil('Redis agrees', async () => (await subscriberCount(redis!.url, 'framecast:channel:inflight')) === 0 && (await subscriberCount(redis!.url, 'framecast:all')) === 1, RECONNECT_TIMEOUT_MS);
   });
 });
