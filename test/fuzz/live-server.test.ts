@@ -29,6 +29,8 @@ const PATIENT_MS = 1_000;
 const RUNS_PER_PROPERTY = 120;
 const TIME_LIMIT_PER_PROPERTY = 8_000;
 const PROBE_INTERVAL = 20;
+/** Generous for a loaded 2-core machine; a server stalled by a bad peer would take far longer. */
+const MAX_ECHO_DELAY = 2_000;
 
 const replaySeed = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 const replayPath = process.env.FUZZ_PATH;
@@ -51,6 +53,9 @@ class Bystander {
   sent = 0;
   received = 0;
   problem: string | undefined;
+  /** The slowest echo so far, in ms: the server must not stall a good client while it fends off bad ones. */
+  slowestEcho = 0;
+  private readonly sentAt: number[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(readonly client: WebSocket) {
@@ -58,13 +63,16 @@ class Bystander {
       const expected = `probe ${this.received}`;
       const text = String(data);
       if (text !== expected && this.problem === undefined) this.problem = `expected echo ${JSON.stringify(expected)}, got ${JSON.stringify(text)}`;
+      this.slowestEcho = Math.max(this.slowestEcho, Date.now() - (this.sentAt[this.received] ?? Date.now()));
       this.received++;
     });
     client.on('close', (code) => {
       this.problem ??= `the well-behaved client was closed with ${code}`;
     });
     this.timer = setInterval(() => {
-      if (client.readyState === client.OPEN) client.send(`probe ${this.sent++}`);
+      if (client.readyState !== client.OPEN) return;
+      this.sentAt.push(Date.now());
+      client.send(`probe ${this.sent++}`);
     }, PROBE_INTERVAL);
   }
 
@@ -302,6 +310,8 @@ describe('fuzzing the echo endpoint of a running server', () => {
     expect(bystander.problem).toBeUndefined();
     expect(bystander.sent).toBeGreaterThan(10);
     expect(bystander.received).toBe(bystander.sent);
+    console.log(`[fuzz] the well-behaved client sent ${bystander.sent} messages; slowest echo ${bystander.slowestEcho} ms`);
+    expect(bystander.slowestEcho).toBeLessThan(MAX_ECHO_DELAY);
     const deadline = Date.now() + 2_000;
     while (running.framecast.echo.clients.size > 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(running.framecast.echo.clients.size).toBe(1);
