@@ -196,7 +196,7 @@ describe('RFC 6455 5.5.1: properties of Close bodies', () => {
           expect(kept.length + nextLength).toBeGreaterThan(123);
         }
       }),
-      { numRuns: 500 },
+      { numRuns: 300 },
     );
   });
 

@@ -363,7 +363,7 @@ describe('RFC 6455 5.4, 5.5.2: any messages, any fragmentation, pings between fr
         const events = receive(stream, { role }, cuts.map((c) => c % (stream.length + 1)));
         expect(events).toEqual(expected);
       }),
-      { numRuns: 200 },
+      { numRuns: 150 },
     );
   });
 });
