@@ -4,6 +4,10 @@
 //
 // Each frame report has `parsed` (the parser's values as read) and `derived` (computed from
 // them for display: the header bytes rebuilt, the masked payload recomputed as payload XOR key).
+//
+// With "Negotiate permessage-deflate" ticked the page connects to /inspect?deflate=on: the
+// server accepts the browser's permessage-deflate offer (RFC 7692), so each message the browser
+// sends is DEFLATE data with RSV1 set on its first frame, and the report adds the inflated message.
 
 import { sha1Bytes } from './sha1.js';
 
@@ -29,9 +33,11 @@ const payloadInput = $('payload');
 const kindSelect = $('kind');
 const payloadSize = $('payload-size');
 const sendNote = $('send-note');
+const deflateToggle = $('deflate');
 
 let socket = null;
 let reconnectDelay = RECONNECT_MIN_MS;
+let reconnectTimer = null;
 let reportCount = 0;
 /** What this page sent, oldest first: reports come back in the same order. */
 const sentQueue = [];
@@ -97,28 +103,53 @@ function setStatus(state, text) {
   statusText.textContent = text;
 }
 
+/** The endpoint: /inspect, or /inspect?deflate=on to have permessage-deflate negotiated. */
+function endpoint() {
+  return deflateToggle.checked ? '/inspect?deflate=on' : '/inspect';
+}
+
 function connect() {
-  const url = new URL('/inspect', location.href);
+  reconnectTimer = null;
+  const path = endpoint();
+  const url = new URL(path, location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  setStatus('connecting', 'connecting to /inspect…');
+  setStatus('connecting', `connecting to ${path}…`);
   const ws = new WebSocket(url);
   ws.binaryType = 'arraybuffer';
   socket = ws;
   ws.addEventListener('open', () => {
     reconnectDelay = RECONNECT_MIN_MS;
-    setStatus('open', 'open: /inspect');
+    setStatus('open', `open: ${path}${ws.extensions ? ` (extensions: ${ws.extensions})` : ''}`);
   });
   ws.addEventListener('message', (event) => {
     if (typeof event.data === 'string') onReport(JSON.parse(event.data));
   });
   ws.addEventListener('close', (event) => {
+    if (socket !== ws) return; // replaced on purpose (the compression toggle): nothing to report
     socket = null;
     sentQueue.length = 0;
     const seconds = Math.round(reconnectDelay / 1000);
     setStatus('reconnecting', `closed (${event.code}${event.reason ? `: ${event.reason}` : ''}); reconnecting in ${seconds} s`);
-    setTimeout(connect, reconnectDelay);
+    reconnectTimer = setTimeout(connect, reconnectDelay);
     reconnectDelay = Math.min(RECONNECT_MAX_MS, reconnectDelay * 2);
   });
+}
+
+/** The compression toggle: remember it in the address, and connect again with or without it. */
+function onDeflateToggle() {
+  const address = new URL(location.href);
+  if (deflateToggle.checked) address.searchParams.set('deflate', 'on');
+  else address.searchParams.delete('deflate');
+  history.replaceState(null, '', address);
+  if (reconnectTimer !== null) clearTimeout(reconnectTimer);
+  const previous = socket;
+  socket = null;
+  sentQueue.length = 0;
+  previous?.close(1000, 'reconnecting to change permessage-deflate');
+  reconnectDelay = RECONNECT_MIN_MS;
+  delete handshakeBox.dataset.key;
+  handshakeBox.replaceChildren(h('p', { class: 'hint' }, 'Waiting for the server\'s report…'));
+  connect();
 }
 
 function onReport(report) {
@@ -172,17 +203,41 @@ async function renderHandshake(report) {
   handshakeBox.dataset.computedAccept = computed;
 }
 
-/** Browsers offer permessage-deflate; the server accepts no extension, so none is in use (RFC 6455 9.1). */
+/** What the answer's permessage-deflate parameters mean (RFC 7692 7.1). */
+const DEFLATE_PARAMETERS = new Map([
+  ['server_no_context_takeover', 'the server compresses each message on its own, keeping no LZ77 window between messages (RFC 7692 7.1.1.1)'],
+  ['client_no_context_takeover', 'the browser must do the same, so each message it sends can be inflated by itself (RFC 7692 7.1.1.2)'],
+  ['server_max_window_bits', 'the largest LZ77 window the server compresses with, as a power of two (RFC 7692 7.1.2.1)'],
+  ['client_max_window_bits', 'the largest LZ77 window the browser may compress with (RFC 7692 7.1.2.2)'],
+]);
+
+/**
+ * Browsers offer permessage-deflate. On /inspect the server accepts no extension, so none is in
+ * use (RFC 6455 9.1); on /inspect?deflate=on it accepts permessage-deflate (RFC 7692 7.1).
+ */
 function extensionNote(report) {
   const offered = report.request.headers.find(([name]) => name.toLowerCase() === 'sec-websocket-extensions');
   if (offered === undefined) return null;
-  const accepted = /^sec-websocket-extensions:/im.test(report.response);
+  if (report.extensions === '') {
+    return h(
+      'p',
+      { class: 'hint', 'data-part': 'extensions' },
+      `The browser offered the extensions "${offered[1]}"; the response names none, so no extension is in use and RSV1-3 stay 0 in every frame (RFC 6455 5.2, 9.1). Tick "Negotiate permessage-deflate" above to see compressed frames.`,
+    );
+  }
+  const [, ...parameters] = report.extensions.split(';').map((part) => part.trim());
   return h(
-    'p',
-    { class: 'hint' },
-    accepted
-      ? `The browser offered the extensions "${offered[1]}" and the server accepted some (RFC 6455 9.1).`
-      : `The browser offered the extensions "${offered[1]}"; the response names none, so no extension is in use and RSV1-3 stay 0 in every frame (RFC 6455 5.2, 9.1).`,
+    'div',
+    { 'data-part': 'extensions' },
+    h(
+      'p',
+      { class: 'hint' },
+      `The browser offered "${offered[1]}" and the server answered Sec-WebSocket-Extensions: ${report.extensions}. ` +
+        'permessage-deflate is in use (RFC 7692 5, 7.1): a compressed message has RSV1 set on its first frame (RFC 7692 6.1).',
+    ),
+    parameters.length === 0
+      ? null
+      : h('ul', { class: 'hint' }, ...parameters.map((parameter) => h('li', {}, h('code', {}, parameter), `: ${DEFLATE_PARAMETERS.get(parameter.split('=')[0]) ?? 'a parameter of RFC 7692 7.1'}`))),
   );
 }
 
@@ -244,10 +299,11 @@ function renderMessage(report, sent) {
   let check = null;
   if (sent !== undefined) {
     const ok = sent.length === report.messageLength && sent.binary === report.isBinary;
+    const received = report.compressed ? `${report.messageLength} once inflated` : String(report.messageLength);
     check = h(
       'p',
       { class: ok ? 'match-ok' : 'match-bad' },
-      ok ? `✓ This page sent ${sent.length} bytes as ${kind}; the server received ${report.messageLength}.` : `✗ This page sent ${sent.length} bytes as ${sent.binary ? 'binary' : 'text'}; the server reports ${report.messageLength} as ${kind}.`,
+      ok ? `✓ This page sent ${sent.length} bytes as ${kind}; the server received ${received}.` : `✗ This page sent ${sent.length} bytes as ${sent.binary ? 'binary' : 'text'}; the server reports ${received} as ${kind}.`,
     );
   }
   const article = h(
@@ -257,9 +313,35 @@ function renderMessage(report, sent) {
     check,
     report.frameCount > 1 ? h('p', { class: 'hint' }, 'The message came in fragments: the first frame carries the opcode, the others are continuation frames (opcode 0x0), and only the last has FIN set (RFC 6455 5.4).') : null,
   );
-  report.frames.forEach((frame, i) => article.append(renderFrame(frame, `Frame ${i + 1} of ${report.frameCount}`)));
+  if (report.compressed) article.append(compressionNote(report));
+  report.frames.forEach((frame, i) => article.append(renderFrame(frame, `Frame ${i + 1} of ${report.frameCount}`, report.compressed)));
   if (report.frames.length < report.frameCount) article.append(h('p', { class: 'hint' }, `… ${report.frameCount - report.frames.length} more frames not described.`));
+  if (report.compressed) article.append(inflatedMessage(report));
   addReport(article);
+}
+
+/** A compressed message: what crossed the wire against what it inflates to (RFC 7692 6.1, 7.2). */
+function compressionNote(report) {
+  const percent = report.messageLength === 0 ? 0 : (report.wireLength / report.messageLength) * 100;
+  return h(
+    'p',
+    { class: 'hint', 'data-part': 'compression', 'data-wire-length': String(report.wireLength), 'data-message-length': String(report.messageLength) },
+    `Compressed with permessage-deflate (RSV1 = 1 on the first frame, RFC 7692 6.1): ${report.wireLength} payload bytes crossed the wire ` +
+      `for a ${report.messageLength}-byte message (${percent.toFixed(1)}%). The payload below is DEFLATE data, not the message.`,
+  );
+}
+
+/** The message after inflating: the sender removed the DEFLATE tail 00 00 ff ff; the server put it back and inflated (RFC 7692 7.2.2). */
+function inflatedMessage(report) {
+  const bytes = hexToBytes(report.messagePreviewHex).subarray(0, DUMP_PAYLOAD_BYTES);
+  const more = bytes.length < report.messageLength ? ` (first ${bytes.length} of ${report.messageLength} bytes)` : '';
+  return h(
+    'div',
+    { 'data-part': 'inflated' },
+    h('p', { class: 'hint' }, `The message inflated by the server${more}: it appended the 4 bytes 00 00 ff ff that the sender removed and ran INFLATE (RFC 7692 7.2.2).`),
+    dump([{ field: 'inflated', cls: 'f-inflated', bytes, offset: 0 }], 'Message inflated, in hex'),
+    h('pre', { class: 'inflated-text' }, report.textPreview !== null ? report.textPreview.slice(0, DUMP_PAYLOAD_BYTES) : Array.from(bytes, printable).join('')),
+  );
 }
 
 function renderControl(report) {
@@ -308,7 +390,7 @@ function bitGrid(byte, captions, cls) {
   return grid;
 }
 
-function renderFrame(frame, title) {
+function renderFrame(frame, title, compressed = false) {
   const { parsed, derived } = frame;
   const { header, groups, extLength } = frameLayout(frame);
   const b0 = header[0];
@@ -319,7 +401,19 @@ function renderFrame(frame, title) {
 
   const rows = [
     ['fin', 'b0', 'FIN', 'byte 0, bit 0', String(bit(b0, 0)), parsed.fin ? '1: the final frame of its message' : '0: more fragments follow', '5.2, 5.4'],
-    ['rsv1', 'b0', 'RSV1', 'byte 0, bit 1', String(bit(b0, 1)), parsed.rsv1 ? '1: set by a negotiated extension' : '0: no extension uses it', '5.2'],
+    [
+      'rsv1',
+      'b0',
+      'RSV1',
+      'byte 0, bit 1',
+      String(bit(b0, 1)),
+      parsed.rsv1
+        ? '1: permessage-deflate: this message is compressed (RFC 7692 6.1: "per-message compressed" bit, on the first frame only)'
+        : compressed
+          ? '0: a continuation of a compressed message (RFC 7692 6.1: RSV1 is set on the first frame only)'
+          : '0: no extension uses it (or this message was sent uncompressed)',
+      parsed.rsv1 || compressed ? '5.2; RFC 7692 6.1' : '5.2',
+    ],
     ['rsv2', 'b0', 'RSV2', 'byte 0, bit 2', String(bit(b0, 2)), parsed.rsv2 ? '1: set by a negotiated extension' : '0', '5.2'],
     ['rsv3', 'b0', 'RSV3', 'byte 0, bit 3', String(bit(b0, 3)), parsed.rsv3 ? '1: set by a negotiated extension' : '0', '5.2'],
     ['opcode', 'b0', 'Opcode', 'byte 0, bits 4-7', bits8(b0).slice(4), `0x${parsed.opcode.toString(16)} ${OPCODES.get(parsed.opcode) ?? 'reserved'}`, '5.2, 11.8'],
@@ -349,7 +443,7 @@ function renderFrame(frame, title) {
     'Payload',
     `bytes ${payloadOffset}-${payloadOffset + parsed.payloadLength - 1}`,
     `${parsed.payloadLength} bytes`,
-    parsed.masked ? 'masked: byte i XOR masking key [i mod 4]' : 'not masked',
+    (parsed.masked ? 'masked: byte i XOR masking key [i mod 4]' : 'not masked') + (compressed ? '; once unmasked, DEFLATE data (RFC 7692 7.2.1)' : ''),
     '5.3, 5.6',
   ]);
 
@@ -385,7 +479,7 @@ function renderFrame(frame, title) {
     h('div', {}, bitGrid(b0, ['FIN', 'R1', 'R2', 'R3', 'op', 'op', 'op', 'op'], 'byte f-b0'), bitGrid(b1, ['MASK', 'len', 'len', 'len', 'len', 'len', 'len', 'len'], 'byte f-b1')),
     table,
   );
-  if (parsed.masked && parsed.payloadLength > 0) box.append(xorTable(frame), unmaskedDump(frame, shown));
+  if (parsed.masked && parsed.payloadLength > 0) box.append(xorTable(frame), unmaskedDump(frame, shown, compressed));
   linkHighlights(box);
   return box;
 }
@@ -410,13 +504,14 @@ function xorTable(frame) {
   return table;
 }
 
-function unmaskedDump(frame, shown) {
+function unmaskedDump(frame, shown, compressed) {
   const plain = hexToBytes(frame.parsed.unmaskedPayloadHex).subarray(0, shown);
   const text = Array.from(plain, printable).join('');
+  const what = compressed ? 'compressed DEFLATE bytes, the message comes out of inflating them (below)' : 'as the parser delivered it';
   return h(
     'div',
     {},
-    h('p', { class: 'hint' }, `The payload unmasked, as the parser delivered it${shown < frame.parsed.payloadLength ? ` (first ${shown} bytes)` : ''}:`),
+    h('p', { class: 'hint' }, `The payload unmasked, ${what}${shown < frame.parsed.payloadLength ? ` (first ${shown} bytes)` : ''}:`),
     dump([{ field: 'plain', cls: 'f-plain', bytes: plain, offset: 0 }], 'Payload unmasked, in hex'),
     h('pre', { class: 'ascii' }, text),
   );
@@ -436,5 +531,7 @@ function linkHighlights(box) {
   }
 }
 
+deflateToggle.checked = new URLSearchParams(location.search).get('deflate') === 'on';
+deflateToggle.addEventListener('change', onDeflateToggle);
 updateSize();
 connect();

@@ -49,6 +49,8 @@ export interface ConnectionOptions {
   observeFrame?: ReceiverOptions['observeFrame'];
   /** permessage-deflate, when negotiated. */
   compression?: ConnectionCompression;
+  /** The handshake's Sec-WebSocket-Extensions answer, if it had one (see `WebSocketConnection.extensions`). */
+  extensions?: string;
 }
 
 /** permessage-deflate for one connection, as negotiated (RFC 7692). */
@@ -145,6 +147,12 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   /** A number unique within this process, for logs. */
   readonly id = nextConnectionId++;
   readonly protocol: string | undefined;
+  /**
+   * The extensions in use: the Sec-WebSocket-Extensions value the server answered with
+   * (RFC 6455 9.1), e.g. `permessage-deflate; server_no_context_takeover; client_no_context_takeover`,
+   * or '' when none was agreed.
+   */
+  readonly extensions: string;
   readonly remoteAddress: string | undefined;
   readyState: ReadyState = ReadyState.Open;
   /** Set by the server's heartbeat: false until the peer sends something after the last ping. */
@@ -173,6 +181,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     super();
     this.socket = socket;
     this.protocol = options.protocol;
+    this.extensions = options.extensions ?? '';
     this.remoteAddress = socket.remoteAddress;
     this.metrics = options.metrics;
     this.sendHighWaterMark = options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark;

@@ -20,6 +20,13 @@
  *   fields, and the masked payload recomputed as payload XOR key (the parser unmasks in place,
  *   so the masked bytes are no longer in memory; XOR is its own inverse, so they are exact).
  * Payload bytes are shown up to `InspectorDefaults.payloadPreviewBytes` per frame.
+ *
+ * `GET /inspect?deflate=on` negotiates permessage-deflate (RFC 7692) with framecast's default
+ * answer, which includes client_no_context_takeover, so every message the browser compresses
+ * can be inflated on its own. Its frames then have RSV1 set (RFC 7692 6.1) and the payloads
+ * described are the DEFLATE bytes that crossed the wire; the message report adds the inflated
+ * length and the start of the inflated message. Plain `GET /inspect` negotiates no extension,
+ * so the frames shown are plain RFC 6455 (RSV1-3 zero, payloads as sent).
  */
 import type { IncomingMessage } from 'node:http';
 import {
@@ -106,15 +113,23 @@ export interface HandshakeReport {
   accept: string;
   /** The 101 response head the server wrote, rebuilt by the same pure function that wrote it. */
   response: string;
+  /** The Sec-WebSocket-Extensions answer (RFC 6455 9.1), '' when no extension was agreed. */
+  extensions: string;
 }
 
 export interface MessageReport {
   type: 'message';
   isBinary: boolean;
-  /** The whole message's length, over all its frames. */
+  /** The whole message's length, over all its frames (inflated, when compressed). */
   messageLength: number;
-  /** For text, the start of the message. */
+  /** RSV1 was set on its first frame: the payload is compressed with permessage-deflate (RFC 7692 6.1). */
+  compressed: boolean;
+  /** Payload bytes of all its frames as they crossed the wire: the compressed size, when compressed. */
+  wireLength: number;
+  /** For text, the start of the message (inflated, when compressed). */
   textPreview: string | null;
+  /** The first `payloadPreviewBytes` of the message as delivered (inflated, when compressed), as hex. */
+  messagePreviewHex: string;
   frameCount: number;
   /** The first `maxFramesPerMessage` frames. */
   frames: FrameDescription[];
@@ -196,6 +211,10 @@ interface Session {
   /** The data frames of the message in progress (the first `maxFramesPerMessage`). */
   frames: FrameDescription[];
   frameCount: number;
+  /** RSV1 of the message's first frame (RFC 7692 6.1: set on the first frame of a compressed message). */
+  compressed: boolean;
+  /** Payload bytes of the message's frames so far, as on the wire. */
+  wireLength: number;
   /** The Ping or Pong just read, reported on the event that follows it. */
   control: FrameDescription | undefined;
 }
@@ -205,7 +224,7 @@ const sessions = new WeakMap<WebSocketConnection, Session>();
 function sessionOf(connection: WebSocketConnection): Session {
   let session = sessions.get(connection);
   if (session === undefined) {
-    session = { frames: [], frameCount: 0, control: undefined };
+    session = { frames: [], frameCount: 0, compressed: false, wireLength: 0, control: undefined };
     sessions.set(connection, session);
   }
   return session;
@@ -220,7 +239,9 @@ function observeFrame(connection: WebSocketConnection, header: FrameHeader, payl
     session.control = describeFrame(header, payload);
     return;
   }
+  if (session.frameCount === 0) session.compressed = header.rsv1;
   session.frameCount++;
+  session.wireLength += payload.length;
   if (session.frames.length < InspectorDefaults.maxFramesPerMessage) session.frames.push(describeFrame(header, payload));
 }
 
@@ -231,14 +252,19 @@ function report(connection: WebSocketConnection, body: InspectorReport): void {
 /** A complete message: report the frames it came in. */
 function onMessage(this: WebSocketConnection, data: Buffer, isBinary: boolean): void {
   const session = sessionOf(this);
-  const { frames, frameCount } = session;
+  const { frames, frameCount, compressed, wireLength } = session;
   session.frames = [];
   session.frameCount = 0;
+  session.compressed = false;
+  session.wireLength = 0;
   report(this, {
     type: 'message',
     isBinary,
     messageLength: data.length,
+    compressed,
+    wireLength,
     textPreview: isBinary ? null : data.toString('utf8').slice(0, InspectorDefaults.textPreviewChars),
+    messagePreviewHex: data.toString('hex', 0, Math.min(data.length, InspectorDefaults.payloadPreviewBytes)),
     frameCount,
     frames,
   });
@@ -253,8 +279,11 @@ function onControl(this: WebSocketConnection): void {
   report(this, { type: 'control', frames: [frame] });
 }
 
-/** The handshake as this request made it: the key received and the Accept answered (RFC 6455 4.2.2). */
-export function describeHandshake(request: IncomingMessage): HandshakeReport | undefined {
+/**
+ * The handshake as this request made it: the key received and the Accept answered (RFC 6455
+ * 4.2.2), and `extensions`, the Sec-WebSocket-Extensions answer the server gave ('' for none).
+ */
+export function describeHandshake(request: IncomingMessage, extensions = ''): HandshakeReport | undefined {
   const raw = request.rawHeaders;
   const headers: Array<[string, string]> = [];
   for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i], raw[i + 1]]);
@@ -267,15 +296,23 @@ export function describeHandshake(request: IncomingMessage): HandshakeReport | u
     key: accepted.key,
     guid: WEBSOCKET_GUID,
     accept: accepted.accept,
-    response: buildAcceptResponse(accepted),
+    response: buildAcceptResponse(accepted, extensions === '' ? undefined : extensions),
+    extensions,
   };
+}
+
+/** `?deflate=on` in the upgrade request's target asks the inspector to negotiate permessage-deflate. */
+export function wantsDeflate(request: IncomingMessage): boolean {
+  const target = request.url ?? '';
+  const query = target.indexOf('?');
+  return query !== -1 && new URLSearchParams(target.slice(query + 1)).get('deflate') === 'on';
 }
 
 /**
  * Creates the inspector's WebSocketServer (attach it with `.attach(httpServer, '/inspect')`).
- * It takes the limits and policies of the server's common `options`, named one by one: no
- * extension is ever negotiated here, so the frames shown are plain RFC 6455 (RSV1-3 zero,
- * payloads as sent). The message size limit is the inspector's own.
+ * It takes the limits and policies of the server's common `options`, named one by one. An
+ * extension is negotiated only when asked for with `?deflate=on`: permessage-deflate with the
+ * default answer (no context takeover either way). The message size limit is the inspector's own.
  */
 export function createInspector(options: WebSocketServerOptions = {}): WebSocketServer {
   const inspector = new WebSocketServer({
@@ -288,13 +325,14 @@ export function createInspector(options: WebSocketServerOptions = {}): WebSocket
     metrics: options.metrics,
     logger: options.logger,
     maxMessageSize: Math.min(options.maxMessageSize ?? InspectorDefaults.maxMessageSize, InspectorDefaults.maxMessageSize),
+    perMessageDeflate: wantsDeflate,
     observeFrame,
   });
   inspector.on('connection', (connection: WebSocketConnection, request: IncomingMessage) => {
     connection.on('message', onMessage);
     connection.on('ping', onControl);
     connection.on('pong', onControl);
-    const handshake = describeHandshake(request);
+    const handshake = describeHandshake(request, connection.extensions);
     if (handshake !== undefined) report(connection, handshake);
   });
   return inspector;

@@ -77,9 +77,13 @@ export interface WebSocketServerOptions {
    * permessage-deflate (RFC 7692): off unless given. `true` accepts with the defaults: no
    * compression context kept between messages in either direction, so a connection holds no
    * zlib state; messages under `threshold` bytes (default 1 KiB) are sent uncompressed.
+   * A function decides per upgrade request (the inspector offers compression on request).
    */
-  perMessageDeflate?: boolean | (DeflateServerOptions & { threshold?: number });
+  perMessageDeflate?: PerMessageDeflateSetting | ((request: IncomingMessage) => PerMessageDeflateSetting);
 }
+
+/** Whether and how to accept permessage-deflate: see `WebSocketServerOptions.perMessageDeflate`. */
+export type PerMessageDeflateSetting = boolean | (DeflateServerOptions & { threshold?: number });
 
 /** Host of a URL origin or Host header, lower-cased, with the scheme's default port dropped. */
 function normalizeHost(host: string, scheme: 'http:' | 'https:' | 'ws:' | 'wss:'): string {
@@ -219,7 +223,7 @@ export class WebSocketServer extends EventEmitter {
   ): void {
     if (socket.destroyed) return;
     socket.removeListener('error', ignoreHandshakeSocketError);
-    const deflate = this.negotiateCompression(accepted);
+    const deflate = this.negotiateCompression(request, accepted);
     socket.write(buildAcceptResponse(accepted, deflate?.response));
     const observe = this.options.observeFrame;
     const connection: WebSocketConnection = new WebSocketConnection(socket, head, {
@@ -230,6 +234,7 @@ export class WebSocketServer extends EventEmitter {
       closeTimeout: this.options.closeTimeout,
       metrics: this.metrics,
       compression: deflate?.compression,
+      extensions: deflate?.response,
       // Frames are read on a later tick than this constructor, so `connection` is set by then.
       observeFrame: observe === undefined ? undefined : (header, payload) => observe(connection, header, payload),
     });
@@ -244,8 +249,12 @@ export class WebSocketServer extends EventEmitter {
   }
 
   /** Accepts the client's first acceptable permessage-deflate offer, if compression is enabled. */
-  private negotiateCompression(accepted: HandshakeAccepted): { response: string; compression: ConnectionCompression } | undefined {
-    const setting = this.options.perMessageDeflate;
+  private negotiateCompression(
+    request: IncomingMessage,
+    accepted: HandshakeAccepted,
+  ): { response: string; compression: ConnectionCompression } | undefined {
+    const option = this.options.perMessageDeflate;
+    const setting = typeof option === 'function' ? option(request) : option;
     if (setting === undefined || setting === false) return undefined;
     const policy = setting === true ? {} : setting;
     const negotiated = negotiateDeflate(accepted.extensionOffers, policy);

@@ -3,11 +3,15 @@
  * framecast: what people see, in the order they see it. Every test leaves a screenshot of each
  * page in test-results/e2e/.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { IncomingMessage } from 'node:http';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Page } from 'playwright-core';
+import { MessageDeflater } from '../../src/protocol/index.js';
 import { createFramecast } from '../../src/server/app.js';
+import type { WebSocketConnection } from '../../src/server/connection.js';
 import { startFramecast, type RunningFramecast } from '../helpers/framecast.js';
 import { type Browser, browserTestsEnabled, launchBrowser } from './browser.js';
+import { readUpgradeStream, startRecordingProxy, upgradeConnection } from './recording-proxy.js';
 
 /** How long to wait for something the page should show promptly. */
 const SHOWN_WITHIN_MS = 5_000;
@@ -166,6 +170,60 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
         expect(texts).toEqual(['deploy finished', 'binary message, 3 bytes: 01 02 fe', 'later in news']);
       }
       expect((await entries(outsider)).map((entry) => entry.text)).toEqual(['only for elsewhere']);
+    });
+  });
+
+  describe('permessage-deflate, negotiated by default (RFC 7692)', () => {
+    it('both pages\' connections compress; a large chat message and a large push arrive intact on both, each compressed once', async () => {
+      // The pages load through a recording proxy: the bytes Chromium sends are witnessed.
+      const proxy = await startRecordingProxy(service.port);
+      const connections: WebSocketConnection[] = [];
+      const onConnection = (connection: WebSocketConnection, request: IncomingMessage): void => {
+        if (request.url === '/chat?channel=deflate') connections.push(connection);
+      };
+      service.framecast.chat.on('connection', onConnection);
+      const compress = vi.spyOn(MessageDeflater.prototype, 'compress');
+      try {
+        const baseUrl = `http://127.0.0.1:${proxy.port}`;
+        const alice = await openChat(browser, baseUrl, 'channel=deflate');
+        const bob = await openChat(browser, baseUrl, 'channel=deflate');
+        // Chromium offers permessage-deflate; framecast's answer (RFC 7692 7.1) binds both sides
+        // to no context takeover.
+        expect(connections.map((connection) => connection.extensions)).toEqual([
+          'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+          'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+        ]);
+
+        const words = ['deploy', 'staging', 'finished', 'in', 'minutes', 'logs', 'are', 'clean', 'rollback', 'not', 'needed', 'thanks', 'all'];
+        const chatText = Array.from({ length: 600 }, (_, i) => words[(i * 7) % words.length]).join(' ').slice(0, 3990);
+        await send(alice, chatText);
+        const records = Array.from({ length: 2500 }, (_, i) => ({ id: i, status: i % 3 === 0 ? 'shipped' : 'pending', owner: `user-${i % 17}` }));
+        const pushBody = JSON.stringify({ type: 'orders.updated', records });
+        expect(pushBody.length).toBeGreaterThan(100_000);
+        // The push waits until the chat message has been relayed, so both pages see the same order.
+        await waitForEntries(alice, 1);
+        const response = await fetch(`${service.httpUrl}/push?channel=deflate`, { method: 'POST', body: pushBody });
+        expect(await response.json()).toEqual({ channel: 'deflate', recipients: 2 });
+
+        for (const page of [alice, bob]) {
+          const [chat, push] = await waitForEntries(page, 2);
+          expect(chat).toMatchObject({ kind: 'chat', text: chatText });
+          expect(push).toMatchObject({ kind: 'push', text: pushBody });
+        }
+        // One compress per message, the same bytes to both pages (neither keeps context, RFC 7692 7.1.1).
+        expect(compress).toHaveBeenCalledTimes(2);
+
+        // What Chromium sent for the chat message: one frame, RSV1 set (RFC 7692 6.1), and fewer
+        // payload bytes than the text alone.
+        const sentByAlice = readUpgradeStream(upgradeConnection(proxy, '/chat?channel=deflate') ?? Buffer.alloc(0)).frames.filter((frame) => frame.opcode === 0x1);
+        expect(sentByAlice).toHaveLength(1);
+        expect(sentByAlice[0].header[0] & 0x40).toBe(0x40);
+        expect(sentByAlice[0].payloadLength).toBeLessThan(chatText.length / 2);
+      } finally {
+        compress.mockRestore();
+        service.framecast.chat.off('connection', onConnection);
+        await proxy.close();
+      }
     });
   });
 

@@ -4,6 +4,7 @@
  * and every field of the server's report can be checked against them.
  */
 import { createHash } from 'node:crypto';
+import { constants, inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
@@ -74,6 +75,7 @@ describe('the handshake report (RFC 6455 1.3, 4.2.2)', () => {
     const offer = handshake.request.headers.find(([name]) => name.toLowerCase() === 'sec-websocket-extensions');
     expect(offer?.[1]).toContain('permessage-deflate');
     expect(handshake.response).not.toMatch(/sec-websocket-extensions/i);
+    expect(handshake.extensions).toBe('');
     expect(client.extensions).toBe('');
   });
 });
@@ -136,6 +138,65 @@ describe('a message report: each frame as the parser read it (RFC 6455 5.2, 5.3)
     const next = nextMessages(client, 1);
     client.send('x');
     expect((parse((await next)[0][0]) as MessageReport).messageLength).toBe(1);
+  });
+});
+
+describe('GET /inspect?deflate=on: permessage-deflate negotiated (RFC 7692)', () => {
+  const ANSWER = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
+  let deflateClient: WebSocket;
+  let deflateHandshake: HandshakeReport;
+
+  beforeAll(async () => {
+    deflateClient = new WebSocket(`${service.wsUrl}/inspect?deflate=on`, {
+      generateMask: (mask: Buffer) => KEY.copy(mask),
+      perMessageDeflate: { threshold: 0 },
+    });
+    const first = new Promise<Buffer>((resolve, reject) => {
+      deflateClient.once('message', (data: Buffer) => resolve(data));
+      deflateClient.once('error', reject);
+    });
+    deflateHandshake = parse(await first) as HandshakeReport;
+  });
+
+  afterAll(() => deflateClient?.terminate());
+
+  it('answers the offer with no context takeover either way, and the handshake report shows that answer', () => {
+    expect(deflateClient.extensions).toBe('permessage-deflate');
+    expect(deflateHandshake.extensions).toBe(ANSWER);
+    expect(deflateHandshake.request.target).toBe('/inspect?deflate=on');
+    expect(deflateHandshake.response).toContain(`Sec-WebSocket-Extensions: ${ANSWER}\r\n`);
+  });
+
+  it('reports a compressed message: RSV1 set, the DEFLATE bytes as on the wire, and the inflated message', async () => {
+    const text = 'compress me, '.repeat(150);
+    const reply = nextMessages(deflateClient, 1);
+    deflateClient.send(text);
+    const report = parse((await reply)[0][0]) as MessageReport;
+    expect(report).toMatchObject({ type: 'message', isBinary: false, compressed: true, messageLength: text.length, frameCount: 1 });
+    expect(report.textPreview).toBe(text.slice(0, 200));
+    expect(report.messagePreviewHex).toBe(Buffer.from(text).subarray(0, 256).toString('hex'));
+    const [frame] = report.frames;
+    // RFC 7692 6.1: the first frame of a compressed message has RSV1 set.
+    expect(frame.parsed).toMatchObject({ fin: true, rsv1: true, rsv2: false, rsv3: false, opcode: 1, masked: true });
+    expect(report.wireLength).toBe(frame.parsed.payloadLength);
+    expect(report.wireLength).toBeLessThan(text.length / 10);
+    expect(frame.derived.headerHex.slice(0, 2)).toBe('c1'); // FIN + RSV1 + text
+    // The payload shown is all of it here, and it is DEFLATE data: with the 4 tail bytes put
+    // back (RFC 7692 7.2.2), node's zlib inflates it to the message.
+    expect(frame.derived.payloadBytesShown).toBe(frame.parsed.payloadLength);
+    const wire = Buffer.from(frame.parsed.unmaskedPayloadHex, 'hex');
+    const inflated = inflateRawSync(Buffer.concat([wire, Buffer.from([0x00, 0x00, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH });
+    expect(inflated.toString()).toBe(text);
+    expect(frame.derived.maskedPayloadHex).toBe(Buffer.from(wire.map((byte, i) => byte ^ KEY[i % 4])).toString('hex'));
+  });
+
+  it('reports a message sent uncompressed on the same connection with RSV1 clear and the wire length equal to the message', async () => {
+    const text = 'sent as is, '.repeat(20);
+    const reply = nextMessages(deflateClient, 1);
+    deflateClient.send(text, { compress: false });
+    const report = parse((await reply)[0][0]) as MessageReport;
+    expect(report).toMatchObject({ compressed: false, messageLength: text.length, wireLength: text.length });
+    expect(report.frames[0].parsed.rsv1).toBe(false);
   });
 });
 
