@@ -263,8 +263,11 @@ export function parseResponseHead(bytes: Buffer): ResponseHead | Error | undefin
   if (!statusLine.startsWith('HTTP/1.') || statusLine.charCodeAt(8) !== 0x20) {
     return new Error(`malformed status line ${JSON.stringify(statusLine.slice(0, 80))}`);
   }
-  const status = Number(statusLine.slice(9, 12));
-  if (!Number.isInteger(status) || status < 100 || status > 599) {
+  // status-line = HTTP-version SP status-code SP reason-phrase, status-code = 3DIGIT (RFC 7230 3.1.2).
+  const code = statusLine.slice(9, 12);
+  const status = isThreeDigits(code) ? Number(code) : Number.NaN;
+  const afterCode = statusLine.charCodeAt(12); // NaN at the end of the line: tolerate a missing SP.
+  if (!(status >= 100 && status <= 599) || !(Number.isNaN(afterCode) || afterCode === 0x20)) {
     return new Error(`malformed status line ${JSON.stringify(statusLine.slice(0, 80))}`);
   }
   const raw: string[] = [];
@@ -274,6 +277,15 @@ export function parseResponseHead(bytes: Buffer): ResponseHead | Error | undefin
     raw.push(lines[i].slice(0, colon).trim(), lines[i].slice(colon + 1).trim());
   }
   return { status, headers: headerMapFromRaw(raw), headLength: end + HEAD_END.length };
+}
+
+function isThreeDigits(text: string): boolean {
+  if (text.length !== 3) return false;
+  for (let i = 0; i < 3; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }
 
 /** What a client learns from a server's valid 101 answer. */

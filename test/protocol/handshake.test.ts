@@ -513,11 +513,27 @@ describe('HTTP/1.1 response heads for the client (RFC 7230 3.1.2, 3.2)', () => {
     expect(parseResponseHead(long)).toBeInstanceOf(Error);
   });
 
-  for (const statusLine of ['HTTP/2 101 Switching Protocols', 'HTTP/1.1 abc Nope', 'ICY 200 OK', 'HTTP/1.1  101', 'HTTP/1.1 099 Low']) {
+  for (const statusLine of [
+    'HTTP/2 101 Switching Protocols',
+    'HTTP/1.1 abc Nope',
+    'ICY 200 OK',
+    'HTTP/1.1  101',
+    'HTTP/1.1 099 Low',
+    // status-code = 3DIGIT, then SP (RFC 7230 3.1.2): not four digits, not a number in another notation.
+    'HTTP/1.1 1011 Switching Protocols',
+    'HTTP/1.1 1e2 Continue',
+    'HTTP/1.1 +99 Plus',
+    'HTTP/1.1 10',
+  ]) {
     it(`a malformed status line ${JSON.stringify(statusLine)} is an Error`, () => {
       expect(parseResponseHead(Buffer.from(`${statusLine}\r\nUpgrade: websocket\r\n\r\n`))).toBeInstanceOf(Error);
     });
   }
+
+  it('a status line with no reason phrase is read (the reason may be empty)', () => {
+    expect(parseResponseHead(Buffer.from('HTTP/1.1 101 \r\n\r\n'))).toMatchObject({ status: 101 });
+    expect(parseResponseHead(Buffer.from('HTTP/1.1 101\r\n\r\n'))).toMatchObject({ status: 101 });
+  });
 
   it('a header line without a colon is an Error', () => {
     expect(parseResponseHead(Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade websocket\r\n\r\n'))).toBeInstanceOf(Error);
