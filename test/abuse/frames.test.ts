@@ -12,7 +12,7 @@ import { MemorySampler, MIB, retainedBytes } from './memory.js';
 
 const MAX_MESSAGE_SIZE = 64 * 1024;
 /** "At once": a reply that needs no more input comes well within this. */
-const AT_ONCE_MS = 500;
+const AT_ONCE_MS = 1_000;
 
 let running: RunningFramecast | undefined;
 afterEach(async () => {
@@ -170,11 +170,12 @@ describe('a connection that never sends anything after the handshake', () => {
     const lively = await openClient(`${server.wsUrl}/ws`); // ws answers pings by itself
     const silent = await connect(server);
     const started = Date.now();
-    const closed = await silent.waitForTcpClose(heartbeatInterval * 5);
+    const closed = await silent.waitForTcpClose(heartbeatInterval * 2 + 1_500);
     const elapsed = Date.now() - started;
     expect(closed).toBe(true);
     expect(elapsed).toBeGreaterThanOrEqual(heartbeatInterval - 20);
-    expect(elapsed).toBeLessThan(heartbeatInterval * 3 + 200);
+    // Two intervals, plus room for a busy machine; a server without the heartbeat would never drop it.
+    expect(elapsed).toBeLessThan(heartbeatInterval * 2 + 1_500);
     expect(lively.readyState).toBe(lively.OPEN);
     // The server's own 'close' comes a moment after ours.
     const deadline = Date.now() + 500;

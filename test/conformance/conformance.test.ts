@@ -18,7 +18,9 @@ let settings: Settings;
 
 beforeAll(async () => {
   running = await startFramecast({ maxMessageSize: MAX_MESSAGE_SIZE, heartbeatInterval: 0, closeTimeout: 1_000 });
-  settings = resolveSettings(`${running.wsUrl}/ws`, { maxMessageSize: MAX_MESSAGE_SIZE });
+  // Generous waits: framecast answers at once, so they cost nothing unless a case is about to fail,
+  // and they keep a busy CI machine from turning a slow answer into a verdict.
+  settings = resolveSettings(`${running.wsUrl}/ws`, { maxMessageSize: MAX_MESSAGE_SIZE, replyTimeout: 3_000, caseTimeout: 10_000 });
 });
 
 afterAll(async () => {
