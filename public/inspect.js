@@ -39,6 +39,8 @@ let socket = null;
 let reconnectDelay = RECONNECT_MIN_MS;
 let reconnectTimer = null;
 let reportCount = 0;
+/** The extensions the server agreed to on this connection ('' for none), from its handshake report. */
+let extensionsInUse = '';
 /** What this page sent, oldest first: reports come back in the same order. */
 const sentQueue = [];
 
@@ -198,6 +200,7 @@ async function renderHandshake(report) {
     h('pre', { 'data-part': 'response' }, report.response.trimEnd()),
     extensionNote(report),
   );
+  extensionsInUse = report.extensions ?? '';
   handshakeBox.dataset.key = report.key;
   handshakeBox.dataset.accept = report.accept;
   handshakeBox.dataset.computedAccept = computed;
@@ -411,7 +414,9 @@ function renderFrame(frame, title, compressed = false) {
         ? '1: permessage-deflate: this message is compressed (RFC 7692 6.1: "per-message compressed" bit, on the first frame only)'
         : compressed
           ? '0: a continuation of a compressed message (RFC 7692 6.1: RSV1 is set on the first frame only)'
-          : '0: no extension uses it (or this message was sent uncompressed)',
+          : extensionsInUse !== ''
+            ? '0: this message was sent uncompressed (permessage-deflate lets the sender choose per message, RFC 7692 6)'
+            : '0: no extension uses it',
       parsed.rsv1 || compressed ? '5.2; RFC 7692 6.1' : '5.2',
     ],
     ['rsv2', 'b0', 'RSV2', 'byte 0, bit 2', String(bit(b0, 2)), parsed.rsv2 ? '1: set by a negotiated extension' : '0', '5.2'],
