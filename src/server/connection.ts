@@ -167,7 +167,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   private readonly compression: ConnectionCompression | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private closeFrameSent = false;
-  /** The socket is corked until the end of the tick for broadcasts (see `sendPrepared`). */
+  /** The socket is corked for broadcasts until this turn of the event loop ends (see `sendPrepared`). */
   private corkedForBroadcast = false;
   private needDrain = false;
   private closeCode: number = CloseCode.AbnormalClosure;
@@ -242,15 +242,16 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
 
   /**
    * Sends a message framed once by `prepareMessage` (a broadcast): the same bytes to every
-   * recipient. Broadcasts are corked until the end of the tick, so several published to this
-   * peer in one tick leave in one write system call rather than one each.
+   * recipient. Broadcasts are corked until the end of this turn of the event loop (setImmediate),
+   * after every socket read in it was handled: several messages published to this peer in the
+   * meantime leave in one write system call rather than one each.
    */
   sendPrepared(message: PreparedMessage): boolean {
     if (this.readyState !== ReadyState.Open) return false;
     if (!this.corkedForBroadcast) {
       this.corkedForBroadcast = true;
       this.socket.cork();
-      if (corkedConnections.push(this) === 1) process.nextTick(uncorkBroadcasts);
+      if (corkedConnections.push(this) === 1) setImmediate(uncorkBroadcasts);
     }
     const compression = this.compression;
     if (compression === undefined || !message.compressible || message.payloadLength < compression.threshold) {
@@ -443,7 +444,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     this.emit('close', this.closeCode, this.closeReason);
   }
 
-  /** @internal The tick that corked this socket for broadcasts is over: write what they queued. */
+  /** @internal The turn of the event loop that corked this socket for broadcasts is over: write what they queued. */
   uncorkBroadcast(): void {
     this.corkedForBroadcast = false;
     this.socket.uncork();
@@ -466,7 +467,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   }
 }
 
-/** Connections whose sockets `sendPrepared` corked in the current tick. */
+/** Connections whose sockets `sendPrepared` corked in this turn of the event loop. */
 const corkedConnections: WebSocketConnection[] = [];
 
 function uncorkBroadcasts(): void {
