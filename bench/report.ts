@@ -263,9 +263,15 @@ export function svgChart(reports: readonly CaseReport[], goals: readonly GoalRep
   const bars = reports.flatMap((report) =>
     report.targets.filter((t) => t.ratioToWs !== undefined).map((t) => ({ report, target: t })),
   );
-  const maxRatio = Math.max(2.5, ...bars.map((bar) => bar.target.ratioToWs?.max ?? 0)) * 1.05;
-  const plotWidth = SVG_WIDTH - LABEL_WIDTH - MARGIN * 2;
-  const x = (value: number): number => LABEL_WIDTH + MARGIN + (Math.min(value, maxRatio) / maxRatio) * plotWidth;
+  // A log scale: ratios are multiplicative, 0.5x is as far from 1x as 2x, and one case at 20x
+  // must not squash the rest. Bars grow from the 1x line (plain ws) to the median.
+  const lowest = Math.min(0.25, ...bars.map((bar) => bar.target.ratioToWs?.min ?? 1));
+  const highest = Math.max(4, ...bars.map((bar) => bar.target.ratioToWs?.max ?? 1));
+  const minTick = 2 ** Math.floor(Math.log2(lowest));
+  const maxTick = 2 ** Math.ceil(Math.log2(highest));
+  const plotWidth = SVG_WIDTH - LABEL_WIDTH - MARGIN * 2 - 40;
+  const x = (value: number): number =>
+    LABEL_WIDTH + MARGIN + (Math.log2(Math.max(minTick, Math.min(value, maxTick)) / minTick) / Math.log2(maxTick / minTick)) * plotWidth;
   const parts: string[] = [];
   let y = 56;
   let previousCase = '';
@@ -279,7 +285,8 @@ export function svgChart(reports: readonly CaseReport[], goals: readonly GoalRep
     const r = target.ratioToWs as Summary;
     const color = COLORS[target.target] ?? '#718096';
     parts.push(`<text x="${MARGIN + 12}" y="${y + 12}">${escapeXml(target.label)}</text>`);
-    parts.push(`<rect x="${x(0)}" y="${y + 3}" width="${Math.max(1, x(r.median) - x(0)).toFixed(1)}" height="${ROW_HEIGHT - 6}" fill="${color}"/>`);
+    const barStart = Math.min(x(1), x(r.median));
+    parts.push(`<rect x="${barStart.toFixed(1)}" y="${y + 3}" width="${Math.max(1, Math.abs(x(r.median) - x(1))).toFixed(1)}" height="${ROW_HEIGHT - 6}" fill="${color}"/>`);
     parts.push(`<line x1="${x(r.min).toFixed(1)}" x2="${x(r.max).toFixed(1)}" y1="${y + 9}" y2="${y + 9}" stroke="#1a202c"/>`);
     parts.push(`<text x="${(x(r.max) + 6).toFixed(1)}" y="${y + 12}">${r.median.toFixed(2)}x</text>`);
     const goal = goals.find((g) => g.caseId === report.id && g.versus === 'ws' && target.target === 'framecast');
@@ -290,7 +297,7 @@ export function svgChart(reports: readonly CaseReport[], goals: readonly GoalRep
   }
   const height = y + MARGIN + 16;
   const axis: string[] = [];
-  for (let tick = 0; tick <= maxRatio; tick += 0.5) {
+  for (let tick = minTick; tick <= maxTick; tick *= 2) {
     axis.push(`<line x1="${x(tick).toFixed(1)}" x2="${x(tick).toFixed(1)}" y1="56" y2="${y}" stroke="${tick === 1 ? '#1a202c' : '#e2e8f0'}"/>`);
     axis.push(`<text x="${x(tick).toFixed(1)}" y="${y + 14}" text-anchor="middle">${tick}x</text>`);
   }
