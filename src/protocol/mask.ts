@@ -46,8 +46,10 @@ export function maskRange(data: Uint8Array, start: number, end: number, key: Uin
   for (; i < head; i++) data[start + i] ^= key[i & 3];
 
   // 2. The aligned middle as 64-bit words, each XORed with the key twice over. The key is
-  //    rotated so that the word starting at byte i lines up with key[i % 4].
-  const wordKey = keyAsWord(key[i & 3], key[(i + 1) & 3], key[(i + 2) & 3], key[(i + 3) & 3]);
+  //    rotated so that the word starting at byte i lines up with key[i % 4]. (BigInt.asUintN
+  //    tells V8 the key fits 64 bits, so the loop runs on machine words, not BigInt objects,
+  //    whether or not keyAsWord is inlined here.)
+  const wordKey = BigInt.asUintN(64, keyAsWord(key[i & 3], key[(i + 1) & 3], key[(i + 2) & 3], key[(i + 3) & 3]));
   const wordCount = (length - i) >>> 3;
   const words = new BigUint64Array(data.buffer, data.byteOffset + start + i, wordCount);
   // Four words per turn of the loop: V8 does not unroll loops, and for large payloads this
