@@ -114,6 +114,8 @@ export class InProcessHub implements Hub {
   }
 
   publish(channel: string | undefined, data: string | Uint8Array, isBinary: boolean): Promise<number> {
+    // A channel nobody is in: nothing to frame.
+    if (channel !== undefined && this.local.memberCount(channel) === 0) return Promise.resolve(0);
     return Promise.resolve(this.local.deliver(channel, prepareMessage(data, isBinary)));
   }
 
