@@ -18,6 +18,7 @@ import {
   type FailureExpectation,
   type Section,
 } from './suite.js';
+import { deflateSection } from './deflate-cases.js';
 import { buildFrame, describeEvent, frame, type RawResponse } from './wire.js';
 
 // --- Close codes (RFC 6455 7.4) -------------------------------------------------------------
@@ -862,5 +863,10 @@ const handshake: Section = {
   ],
 };
 
-/** Every section, in report order. */
-export const SECTIONS: readonly Section[] = [framing, pings, reservedBits, opcodes, fragmentation, utf8, closeHandling, limits, masking, handshake];
+/** Every section, in report order; the permessage-deflate echo cases over the quick set of sizes. */
+export const SECTIONS: readonly Section[] = [framing, pings, reservedBits, opcodes, fragmentation, utf8, closeHandling, limits, masking, handshake, deflateSection()];
+
+/** Every section, with the permessage-deflate echo cases over `deflateSizes` (e.g. the full set). */
+export function sectionsWith(deflateSizes: readonly number[]): readonly Section[] {
+  return [...SECTIONS.slice(0, -1), deflateSection(deflateSizes)];
+}

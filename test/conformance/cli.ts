@@ -5,7 +5,8 @@
  * when any case FAILED, 2 on bad usage.
  */
 import { parseSize } from '../../src/server/cli-options.js';
-import { SECTIONS } from './cases.js';
+import { SECTIONS, sectionsWith } from './cases.js';
+import { FULL_DEFLATE_SIZES } from './deflate-cases.js';
 import { startWsReference } from './reference-server.js';
 import { type CaseResult, formatMarkdown, formatResult, formatSummary, runSuite, type Section, type SuiteOptions, tally, Verdict } from './suite.js';
 
@@ -25,8 +26,11 @@ Options:
   --case ID                run only case ID and the cases under it (repeatable), e.g. --case 6.8
   --timeout MS             upper bound for one case (default 5000)
   --reply-timeout MS       how long "at once" is, e.g. for the Close after a violation (default 1000)
+  --deflate-full           permessage-deflate echo cases (11.4) over every size: 16 B to 256 KiB,
+                           rather than the quick set (16 B, 1 KiB, 16 KiB, 64 KiB)
   --markdown               print the results as Markdown tables
-  --ws-reference           start an echo server on the ws package and test it instead of a URL
+  --ws-reference           start an echo server on the ws package (permessage-deflate enabled)
+                           and test it instead of a URL
   --help                   show this help
 `;
 
@@ -34,11 +38,12 @@ interface CliArguments {
   url: string | undefined;
   wsReference: boolean;
   markdown: boolean;
+  deflateFull: boolean;
   options: SuiteOptions;
 }
 
 function parseArguments(argv: readonly string[]): CliArguments | string {
-  const parsed: CliArguments = { url: undefined, wsReference: false, markdown: false, options: { maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE } };
+  const parsed: CliArguments = { url: undefined, wsReference: false, markdown: false, deflateFull: false, options: { maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE } };
   const only: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -71,6 +76,9 @@ function parseArguments(argv: readonly string[]): CliArguments | string {
         break;
       case '--ws-reference':
         parsed.wsReference = true;
+        break;
+      case '--deflate-full':
+        parsed.deflateFull = true;
         break;
       default:
         if (arg.startsWith('--')) return `unknown option ${arg}`;
@@ -112,7 +120,7 @@ async function main(): Promise<void> {
   let section: Section | undefined;
   let results: CaseResult[];
   try {
-    results = await runSuite(url, SECTIONS, {
+    results = await runSuite(url, parsed.deflateFull ? sectionsWith(FULL_DEFLATE_SIZES) : SECTIONS, {
       ...parsed.options,
       // Each case as it finishes, under its section's title.
       onResult(result) {

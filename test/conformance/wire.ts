@@ -4,9 +4,11 @@
  * a strict reader that judges every byte the server sends instead of trusting it.
  *
  * RFC 6455 sections: 4.1 (client handshake), 5.1-5.3 (framing and masking), 5.4 (fragmentation),
- * 5.5 (control frames), 7.4 (close codes), 8.1 (UTF-8).
+ * 5.5 (control frames), 7.4 (close codes), 8.1 (UTF-8). With permessage-deflate negotiated
+ * (RFC 7692), the reader also inflates the server's compressed messages (6.1, 7.2.2).
  */
 import { connect, type Socket } from 'node:net';
+import { constants as zlibConstants, createInflateRaw, type DeflateRaw, type InflateRaw } from 'node:zlib';
 import {
   applyMask,
   buildClientRequest,
@@ -19,6 +21,7 @@ import {
   parseResponseHead,
   PAYLOAD_LENGTH_MASK,
   type ResponseHead,
+  type ServerHandshake,
   verifyServerResponse,
 } from '../../src/protocol/index.js';
 
@@ -114,7 +117,8 @@ export const frame = {
 
 /** One thing observed on the connection, in order. */
 export type WireEvent =
-  | { kind: 'message'; binary: boolean; data: Buffer }
+  /** `compressed`: it came with RSV1 and was inflated (RFC 7692). */
+  | { kind: 'message'; binary: boolean; data: Buffer; compressed?: boolean }
   | { kind: 'ping'; data: Buffer }
   | { kind: 'pong'; data: Buffer }
   /** A Close frame; `code` undefined when its body was empty. */
@@ -127,7 +131,7 @@ export function describeEvent(event: WireEvent | undefined): string {
   if (event === undefined) return 'nothing (timed out)';
   switch (event.kind) {
     case 'message':
-      return `${event.binary ? 'binary' : 'text'} message of ${event.data.length} bytes`;
+      return `${event.compressed ? 'compressed ' : ''}${event.binary ? 'binary' : 'text'} message of ${event.data.length} bytes`;
     case 'ping':
     case 'pong':
       return `${event.kind} with ${event.data.length} bytes`;
@@ -153,8 +157,28 @@ export class StrictFrameReader {
   private fragments: Buffer[] = [];
   private closeSeen = false;
   private broken = false;
+  /** The agreed permessage-deflate parameters, once the case negotiated it. */
+  private deflate: ServerInflater | undefined;
+  /** Whether the message in progress had RSV1 on its first frame (RFC 7692 6.1: compressed). */
+  private messageCompressed = false;
+  /**
+   * Events wait here behind a message being inflated (zlib streams are asynchronous), so that
+   * the order the server sent things in is the order the case sees them.
+   */
+  private delivery: Promise<void> = Promise.resolve();
 
-  constructor(private readonly emit: (event: WireEvent) => void) {}
+  constructor(private readonly emitNow: (event: WireEvent) => void) {}
+
+  /** From now on the server may compress messages as agreed (RFC 7692 6). */
+  enableDeflate(agreement: DeflateAgreement): void {
+    this.deflate = new ServerInflater(agreement);
+  }
+
+  /** Delivers `event` after everything received before it. */
+  emit(event: WireEvent): void {
+    if (this.deflate === undefined) return this.emitNow(event);
+    this.delivery = this.delivery.then(() => this.emitNow(event));
+  }
 
   push(chunk: Buffer): void {
     if (this.broken) return;
@@ -239,13 +263,29 @@ export class StrictFrameReader {
     if (lengthNote !== undefined) this.violation(lengthNote);
     // RFC 6455 5.1: "A server MUST NOT mask any frames that it sends to the client."
     if (masked) this.violation('server sent a masked frame (RFC 6455 5.1)');
-    // RFC 6455 5.2: RSV bits "MUST be 0 unless an extension is negotiated"; the suite negotiates none.
-    if (rsv !== 0) this.violation(`server sent a frame with RSV bits 0b${rsv.toString(2).padStart(3, '0')} (RFC 6455 5.2)`);
-    this.judgeFrame(fin, opcode, payload);
+    this.judgeRsv(rsv, opcode);
+    this.judgeFrame(fin, opcode, payload, rsv === RSV1);
     return true;
   }
 
-  private judgeFrame(fin: boolean, opcode: number, payload: Buffer): void {
+  /**
+   * RFC 6455 5.2: RSV bits "MUST be 0 unless an extension is negotiated that defines meanings
+   * for non-zero values". permessage-deflate gives RSV1 a meaning on the first frame of a data
+   * message only (RFC 7692 6.1), and RSV2 and RSV3 none.
+   */
+  private judgeRsv(rsv: number, opcode: number): void {
+    if (rsv === 0) return;
+    const bits = `RSV bits 0b${rsv.toString(2).padStart(3, '0')}`;
+    if (this.deflate === undefined || rsv !== RSV1) {
+      this.violation(`server sent a frame with ${bits} (RFC 6455 5.2${this.deflate === undefined ? ': no extension was negotiated' : ''})`);
+    } else if ((opcode & 0x8) !== 0) {
+      this.violation('server sent a control frame with RSV1 (RFC 7692 6.1: the bit is for data messages)');
+    } else if (opcode === Opcode.Continuation) {
+      this.violation('server sent RSV1 on a continuation frame (RFC 7692 6.1: only on the first frame of a message)');
+    }
+  }
+
+  private judgeFrame(fin: boolean, opcode: number, payload: Buffer, rsv1: boolean): void {
     const isControl = (opcode & 0x8) !== 0;
     if (isControl) {
       // RFC 6455 5.5: control frames are at most 125 bytes and not fragmented.
@@ -256,7 +296,7 @@ export class StrictFrameReader {
       case Opcode.Text:
       case Opcode.Binary:
       case Opcode.Continuation:
-        return this.judgeDataFrame(fin, opcode, payload);
+        return this.judgeDataFrame(fin, opcode, payload, rsv1);
       case Opcode.Ping:
         return this.emit({ kind: 'ping', data: payload });
       case Opcode.Pong:
@@ -269,7 +309,7 @@ export class StrictFrameReader {
     }
   }
 
-  private judgeDataFrame(fin: boolean, opcode: number, payload: Buffer): void {
+  private judgeDataFrame(fin: boolean, opcode: number, payload: Buffer, rsv1: boolean): void {
     // RFC 6455 5.5.1: "after sending a Close frame, the endpoint MUST NOT send any more data frames".
     if (this.closeSeen) this.violation('server sent a data frame after its Close frame (RFC 6455 5.5.1)');
     if (opcode === Opcode.Continuation) {
@@ -284,16 +324,36 @@ export class StrictFrameReader {
         this.fragments = [];
       }
       this.messageOpcode = opcode;
+      this.messageCompressed = rsv1 && this.deflate !== undefined;
     }
     this.fragments.push(payload);
     if (!fin) return;
     const data = this.fragments.length === 1 ? this.fragments[0] : Buffer.concat(this.fragments);
     const binary = this.messageOpcode === Opcode.Binary;
+    const compressed = this.messageCompressed;
     this.messageOpcode = -1;
+    this.messageCompressed = false;
     this.fragments = [];
-    // RFC 6455 5.6 and 8.1: a text message is UTF-8.
+    if (!compressed) return this.deliverMessage(binary, data);
+    // RFC 7692 7.2.2: the payload of a compressed message is inflated before it is a message.
+    const inflater = this.deflate as ServerInflater;
+    this.delivery = this.delivery.then(async () => {
+      const inflated = await inflater.inflate(data);
+      if (inflated instanceof Error) {
+        this.violation(`server sent a compressed message that does not inflate: ${inflated.message} (RFC 7692 7.2.2)`);
+        return;
+      }
+      this.deliverMessage(binary, inflated, true);
+    });
+  }
+
+  /** Checks and delivers a message; `now` (inside the delivery chain) for an inflated one. */
+  private deliverMessage(binary: boolean, data: Buffer, now = false): void {
+    // RFC 6455 5.6 and 8.1: a text message is UTF-8 (RFC 7692: once inflated).
     if (!binary && !isValidUtf8(data)) this.violation('server sent a text message that is not valid UTF-8 (RFC 6455 5.6, 8.1)');
-    this.emit({ kind: 'message', binary, data });
+    const event: WireEvent = now ? { kind: 'message', binary, data, compressed: true } : { kind: 'message', binary, data };
+    if (now) this.emitNow(event);
+    else this.emit(event);
   }
 
   private judgeClose(payload: Buffer): void {
@@ -312,6 +372,87 @@ export class StrictFrameReader {
     // RFC 6455 5.5.1: the reason is UTF-8.
     if (!isValidUtf8(reason)) this.violation('server sent a close reason that is not valid UTF-8 (RFC 6455 5.5.1)');
     this.emit({ kind: 'close', code, reason: reason.toString('utf8') });
+  }
+}
+
+// --- permessage-deflate on the suite's side (RFC 7692) ---------------------------------------
+
+/** RSV1 alone, as the 3 bits 0bXYZ: permessage-deflate's "Per-Message Compressed" bit (RFC 7692 6). */
+export const RSV1 = 0b100;
+/** RFC 7692 7.2.1/7.2.2: compressed payloads leave off the empty stored block's last four bytes. */
+export const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/** The largest LZ77 window, and the default of both directions (RFC 7692 7.1.2). */
+export const DEFAULT_WINDOW_BITS = 15;
+/** Largest message the suite inflates from a server; anything bigger is treated as an error. */
+const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
+
+/** What a server's answer agreed to (RFC 7692 7.1). */
+export interface DeflateAgreement {
+  /** The server compresses each message on its own (7.1.1.1). */
+  readonly serverNoContextTakeover: boolean;
+  /** The suite must compress each message on its own (7.1.1.2). */
+  readonly clientNoContextTakeover: boolean;
+  /** The window the server compresses with is at most 2^this (7.1.2.1). */
+  readonly serverMaxWindowBits: number;
+  /** The window the suite may compress with is at most 2^this (7.1.2.2). */
+  readonly clientMaxWindowBits: number;
+}
+
+/**
+ * Runs `bytes` through a zlib stream and flushes it (Z_SYNC_FLUSH), resolving with everything
+ * the stream produced for them, or the stream's error.
+ */
+export function throughZlib(stream: InflateRaw | DeflateRaw, bytes: Buffer, maxOutput = MAX_INFLATED_BYTES): Promise<Buffer | Error> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (result: Buffer | Error): void => {
+      stream.off('data', onData);
+      stream.off('error', finish);
+      resolve(result);
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > maxOutput) finish(new Error(`more than ${maxOutput} bytes`));
+    };
+    stream.on('data', onData);
+    stream.once('error', finish);
+    stream.write(bytes);
+    stream.flush(zlibConstants.Z_SYNC_FLUSH, () => finish(Buffer.concat(chunks, size)));
+  });
+}
+
+/**
+ * Inflates the server's compressed messages as agreed. With context takeover one continuous
+ * inflate stream reads every message of the connection, as the server's one deflate stream
+ * wrote them. With server_no_context_takeover each message gets a fresh stream, so a server
+ * that refers back to an earlier message anyway is caught (the data does not inflate). The
+ * stream's window is the agreed server_max_window_bits; zlib checks a distance against the
+ * window plus the output of the current call only, so with a window under 2^15 the stream
+ * works in zlib's smallest output chunks: a reference further back than the agreed window (by
+ * more than that chunk) is caught too ("invalid distance too far back").
+ */
+class ServerInflater {
+  private stream: InflateRaw | undefined;
+  private failed = false;
+
+  constructor(private readonly agreement: DeflateAgreement) {}
+
+  async inflate(compressed: Buffer): Promise<Buffer | Error> {
+    if (this.failed) return new Error('an earlier message already failed to inflate');
+    if (this.stream === undefined || this.agreement.serverNoContextTakeover) {
+      this.stream?.close();
+      const windowBits = this.agreement.serverMaxWindowBits;
+      this.stream = createInflateRaw({ windowBits, chunkSize: windowBits < DEFAULT_WINDOW_BITS ? zlibConstants.Z_MIN_CHUNK : undefined });
+    }
+    // RFC 7692 7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload".
+    const result = await throughZlib(this.stream, Buffer.concat([compressed, DEFLATE_TAIL]));
+    if (result instanceof Error) {
+      this.failed = true;
+      this.stream.close();
+    }
+    return result;
   }
 }
 
@@ -378,7 +519,8 @@ export class RawConnection {
       this.tcpClosed = true;
       this.headWaiter?.(new Error('connection closed before a complete HTTP response'));
       this.headWaiter = undefined;
-      this.push({ kind: 'tcp-closed', reset: hadError });
+      // After whatever the reader is still inflating.
+      this.reader.emit({ kind: 'tcp-closed', reset: hadError });
     });
   }
 
@@ -468,12 +610,26 @@ export class RawConnection {
    * `firstFrames` go out in the same write as the request. Resolves with an Error on refusal.
    */
   async handshake(target: Target, timeoutMs: number, firstFrames?: Buffer): Promise<undefined | Error> {
+    const result = await this.openingHandshake(target, timeoutMs, { firstFrames });
+    if (result instanceof Error) return result;
+    return result.verified instanceof Error ? result.verified : undefined;
+  }
+
+  /**
+   * The opening handshake with an optional Sec-WebSocket-Extensions offer: resolves with the
+   * response (101 or not) and the client's check of it (RFC 6455 4.1), or an Error when no
+   * response came.
+   */
+  async openingHandshake(
+    target: Target,
+    timeoutMs: number,
+    options: { extensions?: string; firstFrames?: Buffer } = {},
+  ): Promise<{ response: RawResponse; verified: ServerHandshake | Error } | Error> {
     const key = generateClientKey();
-    const request = Buffer.from(buildClientRequest({ host: target.authority, path: target.path, key }), 'latin1');
-    const response = await this.request(firstFrames === undefined ? request : Buffer.concat([request, firstFrames]), timeoutMs);
+    const request = Buffer.from(buildClientRequest({ host: target.authority, path: target.path, key, extensions: options.extensions }), 'latin1');
+    const response = await this.request(options.firstFrames === undefined ? request : Buffer.concat([request, options.firstFrames]), timeoutMs);
     if (response instanceof Error) return response;
-    const verified = verifyServerResponse(response.head, key);
-    return verified instanceof Error ? verified : undefined;
+    return { response, verified: verifyServerResponse(response.head, key, { extensions: options.extensions !== undefined }) };
   }
 
   /** The next event, or undefined after `timeoutMs`. Server Pings are skipped unless `includePings`. */
