@@ -279,7 +279,7 @@ describe('RFC 6455 5.4: a 4 MiB message in 65,536 fragments', () => {
   });
 });
 
-describe('observeFrame sees every frame before it is interpreted', () => {
+describe('RFC 6455 5.2 frames as read, before interpretation: the observeFrame hook (for the inspector)', () => {
   it('reports opcode, FIN and payload of each frame, control frames included', () => {
     const seen: string[] = [];
     const observeFrame = (header: FrameHeader, payload: Buffer) =>
