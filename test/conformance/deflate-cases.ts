@@ -8,11 +8,12 @@
  * that is not DEFLATE, text that inflates to invalid UTF-8, a small message that inflates past
  * the server's limit.
  *
- * RFC 7692 is not in the repository; the sections cited are 6 and 6.1 (RSV1, the "Per-Message
+ * RFC 7692 is not in the repository; the sections cited are 6 (Framing: RSV1, the "Per-Message
  * Compressed" bit, on the first frame of a data message only), 7.1 (negotiation: a server MUST
  * decline an offer with an unknown parameter, an invalid value or a repeated parameter; a
  * client MUST fail the connection on such an answer), 7.1.1.1/7.1.1.2 (the context takeover
- * parameters), 7.1.2.1/7.1.2.2 (the window bits), 7.2.1/7.2.2 (compressing and inflating).
+ * parameters), 7.1.2.1/7.1.2.2 (the window bits), 7.2.1/7.2.2 (compressing and inflating), 7.2.3 (examples of compressed
+ * payloads: one block, a block with no compression, a block with BFINAL set, two blocks).
  */
 import { randomBytes } from 'node:crypto';
 import { constants as zlibConstants, createDeflateRaw, type DeflateRaw, deflateRawSync } from 'node:zlib';
@@ -421,7 +422,7 @@ function echoCases(sizes: readonly number[]): ConformanceCase[] {
         deflateCase(
           `11.4.${i + 1}.${j + 1}`,
           `${sizeName(size)} messages (text and binary, compressible and random, compressed and not, ${ROUNDS} rounds) after: ${offer}`,
-          'every message echoed byte for byte; compressed echoes inflate as agreed: RSV1 on the first frame only, no context or window beyond the answer (RFC 7692 6.1, 7.1.1, 7.1.2, 7.2)',
+          'every message echoed byte for byte; compressed echoes inflate as agreed: RSV1 on the first frame only, no context or window beyond the answer (RFC 7692 6, 7.1.1, 7.1.2, 7.2)',
           (t) => echoMany(t, offer, size),
         ),
       );
@@ -436,7 +437,7 @@ function pieces(bytes: Buffer, count: number): Buffer[] {
   return Array.from({ length: count }, (_, i) => bytes.subarray(i * size, (i + 1) * size));
 }
 
-/** A compressed message as `count` frames: RSV1 on the first only (RFC 7692 6.1). */
+/** A compressed message as `count` frames: RSV1 on the first only (RFC 7692 6). */
 function fragmentedCompressed(opcode: number, compressed: Buffer, count: number, between: Buffer[] = []): Buffer[] {
   return pieces(compressed, count).flatMap((piece, i) => {
     const fin = i === count - 1;
@@ -452,7 +453,7 @@ function fragmentCases(): ConformanceCase[] {
   FRAGMENT_OFFERS.forEach((offer, i) => {
     const id = (n: number): string => `11.5.${i + 1}.${n}`;
     const after = `after: ${offer}`;
-    const rule = 'the compressed bytes of one message may be split over frames, RSV1 on the first only: echoed whole (RFC 7692 6.1, 6.2)';
+    const rule = 'the compressed bytes of one message may be split over frames, RSV1 on the first only: echoed whole (RFC 7692 6)';
     cases.push(
       deflateCase(id(1), `16 KiB text compressed, in 3 frames, ${after}`, rule, async (t) => {
         const deflater = await negotiateAccepted(t, offer);
@@ -478,7 +479,7 @@ function fragmentCases(): ConformanceCase[] {
         deflater.close();
         await t.closeNormally();
       }),
-      deflateCase(id(3), `compressed text in 4 frames with a ping between each, ${after}`, 'the pongs first, then the message whole: control frames may come between fragments (RFC 6455 5.4; RFC 7692 6.1)', async (t) => {
+      deflateCase(id(3), `compressed text in 4 frames with a ping between each, ${after}`, 'the pongs first, then the message whole: control frames may come between fragments (RFC 6455 5.4; RFC 7692 6)', async (t) => {
         const deflater = await negotiateAccepted(t, offer);
         if (deflater === undefined) return;
         const text = compressibleText(3000);
@@ -492,7 +493,7 @@ function fragmentCases(): ConformanceCase[] {
         deflater.close();
         await t.closeNormally();
       }),
-      deflateCase(id(4), `compressed text whose first frame is empty, ${after}`, 'echoed whole: an empty first frame still carries RSV1 for the message (RFC 7692 6.1)', async (t) => {
+      deflateCase(id(4), `compressed text whose first frame is empty, ${after}`, 'echoed whole: an empty first frame still carries RSV1 for the message (RFC 7692 6)', async (t) => {
         const deflater = await negotiateAccepted(t, offer);
         if (deflater === undefined) return;
         const text = compressibleText(500);
@@ -512,8 +513,33 @@ function fragmentCases(): ConformanceCase[] {
       }),
     );
   });
+  RFC_EXAMPLES.forEach(([name, hex], i) => {
+    cases.push(
+      deflateCase(`11.5.3.${i + 1}`, `"Hello" as ${name}, then a compressed message`, 'both echoed: a receiver inflates any valid DEFLATE data, as in the examples of RFC 7692 7.2.3', async (t) => {
+        const deflater = await negotiateAccepted(t, 'permessage-deflate');
+        if (deflater === undefined) return;
+        // The next message is compressed on its own: the suite's deflate stream has not seen "Hello".
+        const after = compressibleText(1500);
+        t.send(frame.text(Buffer.from(hex, 'hex'), { rsv: RSV1 }), frame.text(compressAlone(after), { rsv: RSV1 }));
+        await t.expectEvents([
+          { kind: 'message', binary: false, data: Buffer.from('Hello') },
+          { kind: 'message', binary: false, data: after },
+        ]);
+        deflater.close();
+        await t.closeNormally();
+      }),
+    );
+  });
   return cases;
 }
+
+/** "Hello" compressed in the ways RFC 7692 7.2.3 shows, without the 00 00 ff ff tail. */
+const RFC_EXAMPLES: ReadonlyArray<readonly [string, string]> = [
+  ['one compressed DEFLATE block', 'f248cdc9c90700'],
+  ['a DEFLATE block with no compression', '000500faff48656c6c6f00'],
+  ['a DEFLATE block with BFINAL set to 1', 'f348cdc9c9070000'],
+  ['two DEFLATE blocks', 'f24805000000ffffcac9c90700'],
+];
 
 // --- Failures -----------------------------------------------------------------------------------
 
@@ -542,19 +568,19 @@ function failureCases(): ConformanceCase[] {
     });
   const hello = compressAlone(Buffer.from('Hello, compressed'));
   return [
-    withDeflate('11.6.1', 'RSV1 on a continuation frame of a compressed message', 'fail with 1002: RSV1 belongs to the first frame of a message only (RFC 7692 6.1)', async (t) => {
+    withDeflate('11.6.1', 'RSV1 on a continuation frame of a compressed message', 'fail with 1002: RSV1 belongs to the first frame of a message only (RFC 7692 6)', async (t) => {
       t.send(frame.text(hello.subarray(0, 4), { fin: false, rsv: RSV1 }), frame.continuation(hello.subarray(4), { rsv: RSV1 }));
       await t.expectFailure(PROTOCOL_FAILURE);
     }),
-    withDeflate('11.6.2', 'RSV1 on a continuation frame of an uncompressed message', 'fail with 1002 (RFC 7692 6.1)', async (t) => {
+    withDeflate('11.6.2', 'RSV1 on a continuation frame of an uncompressed message', 'fail with 1002 (RFC 7692 6)', async (t) => {
       t.send(frame.text('plain ', { fin: false }), frame.continuation('text', { rsv: RSV1 }));
       await t.expectFailure(PROTOCOL_FAILURE);
     }),
-    withDeflate('11.6.3', 'RSV1 on a ping', 'fail with 1002: permessage-deflate gives RSV1 no meaning on control frames (RFC 7692 6.1; RFC 6455 5.2)', async (t) => {
+    withDeflate('11.6.3', 'RSV1 on a ping', 'fail with 1002: permessage-deflate gives RSV1 no meaning on control frames (RFC 7692 6; RFC 6455 5.2)', async (t) => {
       t.send(frame.ping('compressed?', { rsv: RSV1 }));
       await t.expectFailure(PROTOCOL_FAILURE);
     }),
-    withDeflate('11.6.4', 'RSV1 on a Close frame', 'fail with 1002 (RFC 7692 6.1; RFC 6455 5.2)', async (t) => {
+    withDeflate('11.6.4', 'RSV1 on a Close frame', 'fail with 1002 (RFC 7692 6; RFC 6455 5.2)', async (t) => {
       t.send(frame.close(1000, '', { rsv: RSV1 }));
       await t.expectFailure(PROTOCOL_FAILURE);
     }),
@@ -572,11 +598,11 @@ function failureCases(): ConformanceCase[] {
       t.send(frame.binary(NOT_DEFLATE, { rsv: RSV1 }));
       await t.expectFailure(BAD_DEFLATE_FAILURE);
     }),
-    withDeflate('11.6.8', 'compressed text that inflates to invalid UTF-8', 'fail with 1007: the inflated text is not UTF-8 (RFC 6455 8.1; RFC 7692 6.2)', async (t) => {
+    withDeflate('11.6.8', 'compressed text that inflates to invalid UTF-8', 'fail with 1007: the inflated text is not UTF-8 (RFC 6455 8.1; RFC 7692 6)', async (t) => {
       t.send(frame.text(compressAlone(Buffer.from([0x48, 0x69, 0xed, 0xa0, 0x80, 0x21])), { rsv: RSV1 }));
       await t.expectFailure(UTF8_FAILURE);
     }),
-    withDeflate('11.6.9', 'compressed text, fragmented, whose inflated bytes are invalid UTF-8', 'fail with 1007 (RFC 6455 8.1; RFC 7692 6.2)', async (t) => {
+    withDeflate('11.6.9', 'compressed text, fragmented, whose inflated bytes are invalid UTF-8', 'fail with 1007 (RFC 6455 8.1; RFC 7692 6)', async (t) => {
       const compressed = compressAlone(Buffer.concat([compressibleText(1000), Buffer.from([0xc0, 0xaf])]));
       t.send(...fragmentedCompressed(Opcode.Text, compressed, 3));
       await t.expectFailure(UTF8_FAILURE);
@@ -600,6 +626,19 @@ function failureCases(): ConformanceCase[] {
         { kind: 'pong', data: Buffer.from('after') },
       ]);
       await t.closeNormally();
+    }),
+    deflateCase('11.6.12', 'RSV1 on a compressed message after the server declined the offer (one with an unknown parameter)', 'fail with 1002: declined means not negotiated (RFC 6455 5.2; RFC 7692 7.1); a server that refused the handshake instead (11.2.1) leaves nothing to test (INFORMATIONAL)', async (t: CaseContext) => {
+      const offer = DECLINED_OFFERS[0][0];
+      const result = await t.connection.openingHandshake(t.settings.target, t.settings.caseTimeout / 2, { extensions: offer });
+      if (result instanceof Error) t.fail(`opening handshake failed: ${result.message}`);
+      if (result.response.head.status !== HTTP_SWITCHING_PROTOCOLS) {
+        t.inform(`refused the handshake with ${result.response.head.status} (judged in 11.2.1)`);
+        return;
+      }
+      if (result.verified instanceof Error) t.fail(`invalid 101 answer: ${result.verified.message}`);
+      if (result.verified.extensions !== undefined) t.fail(`accepted ${result.verified.extensions} (judged in 11.2.1)`);
+      t.send(frame.text(hello, { rsv: RSV1 }));
+      await t.expectFailure(PROTOCOL_FAILURE);
     }),
   ];
 }

@@ -5,7 +5,7 @@
  *
  * RFC 6455 sections: 4.1 (client handshake), 5.1-5.3 (framing and masking), 5.4 (fragmentation),
  * 5.5 (control frames), 7.4 (close codes), 8.1 (UTF-8). With permessage-deflate negotiated
- * (RFC 7692), the reader also inflates the server's compressed messages (6.1, 7.2.2).
+ * (RFC 7692), the reader also inflates the server's compressed messages (6, 7.2.2).
  */
 import { connect, type Socket } from 'node:net';
 import { constants as zlibConstants, createInflateRaw, type DeflateRaw, type InflateRaw } from 'node:zlib';
@@ -159,7 +159,7 @@ export class StrictFrameReader {
   private broken = false;
   /** The agreed permessage-deflate parameters, once the case negotiated it. */
   private deflate: ServerInflater | undefined;
-  /** Whether the message in progress had RSV1 on its first frame (RFC 7692 6.1: compressed). */
+  /** Whether the message in progress had RSV1 on its first frame (RFC 7692 6: compressed). */
   private messageCompressed = false;
   /**
    * Events wait here behind a message being inflated (zlib streams are asynchronous), so that
@@ -271,7 +271,7 @@ export class StrictFrameReader {
   /**
    * RFC 6455 5.2: RSV bits "MUST be 0 unless an extension is negotiated that defines meanings
    * for non-zero values". permessage-deflate gives RSV1 a meaning on the first frame of a data
-   * message only (RFC 7692 6.1), and RSV2 and RSV3 none.
+   * message only (RFC 7692 6), and RSV2 and RSV3 none.
    */
   private judgeRsv(rsv: number, opcode: number): void {
     if (rsv === 0) return;
@@ -279,9 +279,9 @@ export class StrictFrameReader {
     if (this.deflate === undefined || rsv !== RSV1) {
       this.violation(`server sent a frame with ${bits} (RFC 6455 5.2${this.deflate === undefined ? ': no extension was negotiated' : ''})`);
     } else if ((opcode & 0x8) !== 0) {
-      this.violation('server sent a control frame with RSV1 (RFC 7692 6.1: the bit is for data messages)');
+      this.violation('server sent a control frame with RSV1 (RFC 7692 6: the bit is for data messages)');
     } else if (opcode === Opcode.Continuation) {
-      this.violation('server sent RSV1 on a continuation frame (RFC 7692 6.1: only on the first frame of a message)');
+      this.violation('server sent RSV1 on a continuation frame (RFC 7692 6: only on the first frame of a message)');
     }
   }
 
