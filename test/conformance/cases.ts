@@ -3,7 +3,7 @@
  * the difference between OK and NON-STRICT). Each case names the behaviour it expects and the
  * section that requires it. Sections follow the Autobahn test suite's: framing, pings and
  * pongs, reserved bits, opcodes, fragmentation, UTF-8, close handling, limits, plus masking and
- * the opening handshake.
+ * the opening handshake; section 11, permessage-deflate (RFC 7692), is in deflate-cases.ts.
  *
  * Every case runs on its own connection. Cases that end healthy finish with the closing
  * handshake, so the close is judged everywhere too; and every frame the server sends in any

@@ -16,8 +16,8 @@ const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
 const USAGE = `Usage: npm run conformance -- <ws://host:port/path> [options]
        npm run conformance -- --ws-reference [options]
 
-Runs the RFC 6455 conformance suite against a WebSocket echo endpoint (every message sent
-back with the same opcode). One connection per case; results are OK, NON-STRICT, FAILED or
+Runs the RFC 6455 conformance suite (and permessage-deflate, RFC 7692, in section 11) against
+a WebSocket echo endpoint (every message sent back with the same opcode). One connection per case; results are OK, NON-STRICT, FAILED or
 INFORMATIONAL. Exits 1 if any case FAILED.
 
 Options:
