@@ -627,7 +627,19 @@ function failureCases(): ConformanceCase[] {
       ]);
       await t.closeNormally();
     }),
-    deflateCase('11.6.12', 'RSV1 on a compressed message after the server declined the offer (one with an unknown parameter)', 'fail with 1002: declined means not negotiated (RFC 6455 5.2; RFC 7692 7.1); a server that refused the handshake instead (11.2.1) leaves nothing to test (INFORMATIONAL)', async (t: CaseContext) => {
+    withDeflate('11.6.12', 'a compressed message that inflates to exactly the limit', 'echoed: the limit applies to the inflated size, and a message of exactly the limit is within it (as in 8.1; RFC 6455 10.4)', async (t) => {
+      const limit = t.settings.maxMessageSize;
+      if (limit === undefined) {
+        t.inform('not run: no --max-message-size given');
+        await t.closeNormally();
+        return;
+      }
+      const data = compressibleBinary(limit);
+      t.send(frame.binary(compressAlone(data), { rsv: RSV1 }));
+      await t.expectEvents([{ kind: 'message', binary: true, data }], t.settings.replyTimeout * 4);
+      await t.closeNormally();
+    }),
+    deflateCase('11.6.13', 'RSV1 on a compressed message after the server declined the offer (one with an unknown parameter)', 'fail with 1002: declined means not negotiated (RFC 6455 5.2; RFC 7692 7.1); a server that refused the handshake instead (11.2.1) leaves nothing to test (INFORMATIONAL)', async (t: CaseContext) => {
       const offer = DECLINED_OFFERS[0][0];
       const result = await t.connection.openingHandshake(t.settings.target, t.settings.caseTimeout / 2, { extensions: offer });
       if (result instanceof Error) t.fail(`opening handshake failed: ${result.message}`);
