@@ -6,7 +6,8 @@
  * - `server_no_context_takeover`: the server compresses each message on its own, keeping no
  *   LZ77 window between messages. A server may announce it even when not asked (7.1.1.1).
  * - `client_no_context_takeover`: the same for the client; the server may demand it (7.1.1.2).
- * - `server_max_window_bits=N` (8-15): caps the server's window. Answered only if offered (7.1.2.1).
+ * - `server_max_window_bits=N` (8-15): caps the server's window; a server accepts it by answering
+ *   with the same or a smaller value (7.1.2.1). framecast answers it only when it was offered.
  * - `client_max_window_bits[=N]`: the client can cap its window; answered only if offered (7.1.2.2).
  *
  * RFC 7692 7.1: a server MUST decline an offer with an unknown parameter, an invalid value,

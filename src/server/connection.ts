@@ -234,8 +234,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     const opcode = binary ? Opcode.Binary : Opcode.Text;
     if (compression !== undefined && payload.length >= compression.threshold && options?.compress !== false) {
       // RFC 7692 6.1: a compressed message has RSV1 set on its first (here only) frame.
-      this.socket.write(encodeFrame(opcode, compression.deflater.compress(payload), { rsv1: true }));
-      return this.afterWrite(payload.length);
+      return this.writeMessage(encodeFrame(opcode, compression.deflater.compress(payload), { rsv1: true }), payload.length);
     }
     return this.sendPayload(opcode, payload);
   }
@@ -254,15 +253,16 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
       if (corkedConnections.push(this) === 1) setImmediate(uncorkBroadcasts);
     }
     const compression = this.compression;
+    let frame: Buffer;
     if (compression === undefined || !message.compressible || message.payloadLength < compression.threshold) {
-      this.socket.write(message.frame);
+      frame = message.frame;
     } else if (compression.deflater.noContextTakeover) {
-      this.socket.write(message.compressedFrame(compression.deflater));
+      frame = message.compressedFrame(compression.deflater);
     } else {
       // With context takeover each peer's compressor has its own history: compress for this one.
-      this.socket.write(encodeFrame(message.opcode, compression.deflater.compress(message.payload), { rsv1: true }));
+      frame = encodeFrame(message.opcode, compression.deflater.compress(message.payload), { rsv1: true });
     }
-    return this.afterWrite(message.payloadLength);
+    return this.writeMessage(frame, message.payloadLength);
   }
 
   /** Sends a Ping (RFC 6455 5.5.2); the peer must answer with a Pong. */
@@ -306,8 +306,9 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     // RFC 6455 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
     // response ... It SHOULD respond with Pong frame as soon as is practical." Same payload (5.5.3).
     if (this.readyState === ReadyState.Open) {
-      this.socket.write(encodeFrame(Opcode.Pong, payload));
-      this.checkSendBuffer(payload.length);
+      const pong = encodeFrame(Opcode.Pong, payload);
+      this.socket.write(pong);
+      this.checkSendBuffer(pong.length);
     }
     this.emit('ping', payload);
   }
@@ -351,33 +352,32 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   }
 
   private sendPayload(opcode: number, payload: Uint8Array): boolean {
-    if (payload.length < WRITE_PAYLOAD_SEPARATELY_BYTES) {
-      this.socket.write(encodeFrame(opcode, payload));
-    } else {
-      this.socket.cork();
-      this.socket.write(encodeFrameHeader(opcode, payload.length));
-      this.socket.write(payload);
-      this.socket.uncork();
-    }
-    return this.afterWrite(payload.length);
+    if (payload.length < WRITE_PAYLOAD_SEPARATELY_BYTES) return this.writeMessage(encodeFrame(opcode, payload), payload.length);
+    const header = encodeFrameHeader(opcode, payload.length);
+    this.socket.cork();
+    this.socket.write(header);
+    this.socket.write(payload);
+    this.socket.uncork();
+    return this.afterWrite(payload.length, header.length + payload.length);
   }
 
   private writeMessage(frame: Buffer, payloadLength: number): boolean {
     this.socket.write(frame);
-    return this.afterWrite(payloadLength);
+    return this.afterWrite(payloadLength, frame.length);
   }
 
-  private afterWrite(payloadLength: number): boolean {
+  /** Counts a sent message (`payloadLength` before compression) and checks the bytes just queued. */
+  private afterWrite(payloadLength: number, wireLength: number): boolean {
     if (this.metrics !== undefined) {
       this.metrics.messagesSent++;
       this.metrics.bytesSent += payloadLength;
     }
-    return this.checkSendBuffer(payloadLength);
+    return this.checkSendBuffer(wireLength);
   }
 
   /**
    * Enforces the send buffer bound; says whether the caller may keep sending. The bound applies
-   * to the bytes that were still waiting when `justQueued` payload bytes were added: a peer is
+   * to the bytes that were still waiting when the `justQueued` frame bytes were added: a peer is
    * slow when earlier messages have piled up, not because one message is larger than the bound
    * (a message of up to `maxMessageSize` can always be sent). So a connection holds at most
    * `maxSendBuffer` plus one message.
