@@ -3,10 +3,15 @@
  * `framecast`: runs the service until SIGINT or SIGTERM, then shuts down gracefully (every
  * WebSocket closed with 1001, up to 5 s to finish) and exits 0. Bad options exit 2.
  */
-import { createFramecast } from './app.js';
+import { createFramecast, type FramecastOptions } from './app.js';
 import { parseCli, usage } from './cli-options.js';
-import { createLogger } from './log.js';
-import { RedisHub } from './redis-hub.js';
+import { createLogger, type Logger } from './log.js';
+
+/** The Redis hub's constructor, loaded only when --redis asks for it: a single node never pays for the client. */
+async function redisHubFactory(url: string, logger: Logger): Promise<NonNullable<FramecastOptions['createHub']>> {
+  const { RedisHub } = await import('./redis-hub.js');
+  return (everyone) => new RedisHub(everyone, { url, logger });
+}
 
 async function main(): Promise<void> {
   const parsed = parseCli(process.argv.slice(2), process.env);
@@ -20,7 +25,8 @@ async function main(): Promise<void> {
   }
   const options = parsed.options;
   const logger = createLogger(options.logLevel);
-  const redisUrl = options.redis;
+  // The hub is chosen here, once: Redis pub/sub with --redis, else the in-process default.
+  const createHub = options.redis === undefined ? undefined : await redisHubFactory(options.redis, logger);
   const framecast = createFramecast({
     pushToken: options.pushToken,
     allowOrigins: options.allowOrigins,
@@ -29,8 +35,7 @@ async function main(): Promise<void> {
     maxConnections: options.maxConnections,
     perMessageDeflate: options.deflate,
     logger,
-    // The hub is chosen here, once: Redis pub/sub with --redis, else the in-process default.
-    createHub: redisUrl === undefined ? undefined : (everyone) => new RedisHub(everyone, { url: redisUrl, logger }),
+    createHub,
   });
   let address;
   try {
