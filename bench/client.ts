@@ -6,6 +6,9 @@
  */
 import { connect, type Socket } from 'node:net';
 import {
+  acceptDeflateResponse,
+  buildDeflateOffer,
+  type DeflateParameters,
   encodeFrame,
   encodeTextFrame,
   type FrameHandler,
@@ -14,6 +17,7 @@ import {
   buildClientRequest,
   Opcode,
   parseResponseHead,
+  RSV1_BIT,
   verifyServerResponse,
 } from '../src/protocol/index.js';
 
@@ -21,6 +25,15 @@ import {
 const CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** A handshake that takes longer than this fails the run. */
 export const HANDSHAKE_TIMEOUT_MS = 30_000;
+
+export interface ConnectOptions {
+  /**
+   * Offer permessage-deflate (RFC 7692, `buildDeflateOffer`) and call this with what the
+   * server's answer agreed (checked by `acceptDeflateResponse`), or undefined when the server
+   * declined, before any frame reaches `handler`. Frames may then carry RSV1 (compressed).
+   */
+  onDeflate?: (parameters: DeflateParameters | undefined) => void;
+}
 
 /**
  * Opens a WebSocket to `ws://host:port/path` and feeds every server frame to `handler`;
@@ -33,6 +46,7 @@ export function connectWebSocket(
   path: string,
   handler: FrameHandler,
   afterChunk?: () => void,
+  options: ConnectOptions = {},
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const key = generateClientKey();
@@ -46,7 +60,9 @@ export function connectWebSocket(
       socket.destroy();
       reject(error);
     }
-    socket.on('connect', () => socket.write(buildClientRequest({ host: `${host}:${port}`, path, key })));
+    const offerDeflate = options.onDeflate !== undefined;
+    const extensions = offerDeflate ? buildDeflateOffer() : undefined;
+    socket.on('connect', () => socket.write(buildClientRequest({ host: `${host}:${port}`, path, key, extensions })));
     socket.on('error', (error) => {
       if (parser === undefined) fail(error);
     });
@@ -60,10 +76,18 @@ export function connectWebSocket(
       const response = parseResponseHead(head);
       if (response === undefined) return;
       if (response instanceof Error) return fail(response);
-      const verdict = verifyServerResponse(response, key);
+      const verdict = verifyServerResponse(response, key, { extensions: offerDeflate });
       if (verdict instanceof Error) return fail(verdict);
+      let allowedRsvBits = 0;
+      if (options.onDeflate !== undefined) {
+        // RFC 7692 7.1: the answer must be a valid permessage-deflate agreement, or absent.
+        const agreed = verdict.extensions === undefined ? undefined : acceptDeflateResponse(verdict.extensions);
+        if (agreed instanceof Error) return fail(agreed);
+        if (agreed !== undefined) allowedRsvBits = RSV1_BIT; // RFC 7692 6: RSV1 marks a compressed message
+        options.onDeflate(agreed);
+      }
       clearTimeout(timer);
-      parser = new FrameParser(handler, { role: 'client', maxMessageSize: CLIENT_MAX_MESSAGE_BYTES });
+      parser = new FrameParser(handler, { role: 'client', maxMessageSize: CLIENT_MAX_MESSAGE_BYTES, allowedRsvBits });
       resolve(socket);
       // Bytes after the head are already frames (RFC 6455 4.1).
       if (response.headLength < head.length) {

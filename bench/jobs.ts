@@ -37,6 +37,11 @@ export interface FanoutJob extends JobBase {
   window: number;
   /** After publishing stops, how long to wait for the last deliveries. */
   drainMs: number;
+  /**
+   * Offer permessage-deflate from every subscriber (and require it) and publish 1-4 KiB JSON
+   * messages instead of 32-byte ones.
+   */
+  deflate?: boolean;
 }
 
 /** autocannon against an HTTP endpoint. */
@@ -87,6 +92,12 @@ export interface FanoutResult {
   reordered: number;
   /** Summed over subscribers: messages not from the publisher, or that could not be read. */
   malformed: number;
+  /** Bytes the subscribers' sockets read in the window (frame headers included), per delivery. */
+  wireBytesPerDelivery: number;
+  /** Uncompressed payload bytes per delivery in the window. */
+  payloadBytesPerDelivery: number;
+  /** Deliveries in the window that arrived compressed (RSV1). */
+  compressedDeliveries: number;
   loadgenCpu: number;
 }
 

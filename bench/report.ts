@@ -19,7 +19,7 @@ export interface TargetReport {
   target: TargetName;
   label: string;
   value: Summary;
-  /** Per round: this target's value over plain ws's in the same round. */
+  /** Per round: this target's value over the reference's (plain ws unless the case names another) in the same round. */
   ratioToWs?: Summary;
   /** The same over ws with its native addons. */
   ratioToAddons?: Summary;
@@ -37,6 +37,13 @@ export interface TargetReport {
   lost?: number;
   reordered?: number;
   malformed?: number;
+  /** Fan-out: bytes read by the subscribers' sockets per delivery, beside the payload's own size. */
+  wireBytesPerDelivery?: Summary;
+  payloadBytesPerDelivery?: Summary;
+  /** Fan-out: deliveries that arrived compressed, summed over rounds. */
+  compressedDeliveries?: number;
+  /** Server CPU time per delivery, in microseconds. */
+  serverCpuMicrosPerDelivery?: Summary;
   /** Memory: time to open every connection. */
   openMs?: Summary;
   rounds: number;
@@ -48,6 +55,8 @@ export interface CaseReport {
   title: string;
   unit: string;
   higherIsBetter: boolean;
+  /** The target the ratios are taken against. */
+  reference: TargetName;
   targets: TargetReport[];
 }
 
@@ -68,16 +77,18 @@ export function buildReports(plan: Plan, measurements: readonly Measurement[]): 
     const ofCase = measurements.filter((m) => m.caseId === spec.id);
     const byRound = (target: TargetName): Map<number, number> =>
       new Map(ofCase.flatMap((m) => (m.target === target && m.sample !== undefined ? [[m.round, spec.value(m.sample)] as const] : [])));
-    const ws = byRound('ws');
+    const reference = spec.reference ?? 'ws';
+    const ws = byRound(reference);
     const addons = byRound('ws-addons');
     const wsPerCpu = new Map(
-      ofCase.flatMap((m) => (m.target === 'ws' && m.sample !== undefined ? [[m.round, perCpu(spec, m.sample)] as const] : [])),
+      ofCase.flatMap((m) => (m.target === reference && m.sample !== undefined ? [[m.round, perCpu(spec, m.sample)] as const] : [])),
     );
     return {
       id: spec.id,
       title: spec.title,
       unit: spec.unit,
       higherIsBetter: spec.higherIsBetter,
+      reference,
       targets: spec.targets.map((target) => targetReport(spec, target, ofCase.filter((m) => m.target === target), ws, addons, wsPerCpu)),
     };
   });
@@ -103,6 +114,8 @@ function ratiosTo(
   return ratios.length === 0 ? undefined : summarize(ratios);
 }
 
+const MICROS_PER_SECOND = 1e6;
+
 function targetReport(
   spec: Case,
   target: TargetName,
@@ -112,14 +125,15 @@ function targetReport(
   wsPerCpu: Map<number, number>,
 ): TargetReport {
   const samples = mine.flatMap((m) => (m.sample === undefined ? [] : [m.sample]));
+  const reference = spec.reference ?? 'ws';
   const report: TargetReport = {
     target,
     label: TARGETS[target].label,
     value: summarize(samples.map(spec.value)),
-    ratioToWs: target === 'ws' ? undefined : ratiosTo(mine, ws, spec.value),
+    ratioToWs: target === reference ? undefined : ratiosTo(mine, ws, spec.value),
     ratioToAddons: target === 'ws-addons' ? undefined : ratiosTo(mine, addons, spec.value),
     perServerCpu: pick(samples, (s) => perCpu(spec, s)),
-    perServerCpuRatioToWs: target === 'ws' ? undefined : ratiosTo(mine, wsPerCpu, (s) => perCpu(spec, s)),
+    perServerCpuRatioToWs: target === reference ? undefined : ratiosTo(mine, wsPerCpu, (s) => perCpu(spec, s)),
     p50Ms: pick(samples, (s) => ('p50Ms' in s.result ? s.result.p50Ms : undefined)),
     p99Ms: pick(samples, (s) => ('p99Ms' in s.result ? s.result.p99Ms : undefined)),
     loadgenCpu: summarize(samples.map((s) => s.result.loadgenCpu)),
@@ -133,6 +147,12 @@ function targetReport(
     report.lost = fanouts.reduce((sum, r) => sum + r.lost, 0);
     report.reordered = fanouts.reduce((sum, r) => sum + r.reordered, 0);
     report.malformed = fanouts.reduce((sum, r) => sum + r.malformed, 0);
+    report.wireBytesPerDelivery = pick(samples, (s) => (s.result.kind === 'fanout' ? s.result.wireBytesPerDelivery : undefined));
+    report.payloadBytesPerDelivery = pick(samples, (s) => (s.result.kind === 'fanout' ? s.result.payloadBytesPerDelivery : undefined));
+    report.compressedDeliveries = fanouts.reduce((sum, r) => sum + r.compressedDeliveries, 0);
+    report.serverCpuMicrosPerDelivery = pick(samples, (s) =>
+      s.result.kind === 'fanout' && s.result.deliveriesPerSecond > 0 ? (s.serverCpu / s.result.deliveriesPerSecond) * MICROS_PER_SECOND : undefined,
+    );
   }
   return report;
 }
@@ -175,8 +195,17 @@ const ratio = (value: number): string => `${value.toFixed(2)}x`;
 const percent = (value: number): string => `${Math.round(value * 100)}%`;
 const milliseconds = (value: number): string => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
 
-function extraColumn(target: TargetReport): string {
-  if (target.lost !== undefined) return `lost ${target.lost}, reordered ${target.reordered}${target.malformed ? `, malformed ${target.malformed}` : ''}`;
+function extraColumn(report: CaseReport, target: TargetReport): string {
+  if (target.lost !== undefined) {
+    const integrity = `lost ${target.lost}, reordered ${target.reordered}${target.malformed ? `, malformed ${target.malformed}` : ''}`;
+    // Compressed fan-out: what went over the wire per delivery, and the server's CPU per delivery.
+    if (report.reference === 'ws') return integrity;
+    return (
+      `${integrity}; wire ${range(target.wireBytesPerDelivery, (v) => `${Math.round(v)} B`)}/msg ` +
+      `for ${range(target.payloadBytesPerDelivery, (v) => `${Math.round(v)} B`)} of payload; ` +
+      `server CPU ${range(target.serverCpuMicrosPerDelivery, (v) => `${v.toFixed(2)} µs`)}/delivery`
+    );
+  }
   if (target.openMs !== undefined) return `opened in ${range(target.openMs, (v) => `${Math.round(v)} ms`)}`;
   return '';
 }
@@ -187,14 +216,14 @@ function rows(report: CaseReport): string[][] {
   return report.targets.map((t) => [
     t.label,
     `${range(t.value)} ${report.unit}`,
-    t.target === 'ws' ? '1x' : range(t.ratioToWs, ratio),
+    t.target === report.reference ? '1x' : range(t.ratioToWs, ratio),
     t.target === 'ws-addons' ? '1x' : range(t.ratioToAddons, ratio),
-    t.target === 'ws' && report.higherIsBetter ? '1x' : range(t.perServerCpuRatioToWs, ratio),
+    t.target === report.reference && report.higherIsBetter ? '1x' : range(t.perServerCpuRatioToWs, ratio),
     range(t.p50Ms, milliseconds),
     range(t.p99Ms, milliseconds),
     range(t.loadgenCpu, percent),
     report.id.startsWith('memory') ? '-' : range(t.serverCpu, percent),
-    t.errors.length > 0 ? `FAILED ${t.errors.length}x` : extraColumn(t),
+    t.errors.length > 0 ? `FAILED ${t.errors.length}x` : extraColumn(report, t),
   ]);
 }
 
@@ -204,7 +233,8 @@ export function textTables(reports: readonly CaseReport[]): string {
   for (const report of reports) {
     const table = [COLUMNS, ...rows(report)];
     const widths = COLUMNS.map((_, column) => Math.max(...table.map((row) => row[column].length)));
-    out.push(`\n${report.title} [${report.id}]${report.higherIsBetter ? '' : ' (lower is better)'}`);
+    const versus = report.reference === 'ws' ? '' : ` ("vs ws" columns: against ${TARGETS[report.reference].label})`;
+    out.push(`\n${report.title} [${report.id}]${report.higherIsBetter ? '' : ' (lower is better)'}${versus}`);
     for (const row of table) out.push('  ' + row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
   }
   return out.join('\n');
@@ -224,7 +254,8 @@ export function goalLines(goals: readonly GoalReport[]): string {
 export function markdownTables(reports: readonly CaseReport[], goals: readonly GoalReport[]): string {
   const out: string[] = [];
   for (const report of reports) {
-    out.push(`**${report.title}** (\`${report.id}\`${report.higherIsBetter ? '' : ', lower is better'})`, '');
+    const versus = report.reference === 'ws' ? '' : `; "vs ws" columns: against ${TARGETS[report.reference].label}`;
+    out.push(`**${report.title}** (\`${report.id}\`${report.higherIsBetter ? '' : ', lower is better'}${versus})`, '');
     out.push(`| ${COLUMNS.slice(0, -1).join(' | ')} | notes |`, `|${COLUMNS.map(() => '---').join('|')}|`);
     for (const row of rows(report)) out.push(`| ${row.join(' | ')} |`);
     out.push('');
@@ -260,8 +291,9 @@ function escapeXml(text: string): string {
  * min-max whiskers, and each goal as a red tick on framecast's bar.
  */
 export function svgChart(reports: readonly CaseReport[], goals: readonly GoalReport[], subtitle: string): string {
+  // Only cases measured against plain ws: the chart's 1x line is plain ws.
   const bars = reports.flatMap((report) =>
-    report.targets.filter((t) => t.ratioToWs !== undefined).map((t) => ({ report, target: t })),
+    report.reference !== 'ws' ? [] : report.targets.filter((t) => t.ratioToWs !== undefined).map((t) => ({ report, target: t })),
   );
   // A log scale: ratios are multiplicative, 0.5x is as far from 1x as 2x, and one case at 20x
   // must not squash the rest. Bars grow from the 1x line (plain ws) to the median.

@@ -251,6 +251,11 @@ async function main(): Promise<number> {
       if ((t.lost ?? 0) > 0 || (t.reordered ?? 0) > 0 || (t.malformed ?? 0) > 0) {
         problems.push(`${report.id} ${t.target}: lost ${t.lost}, reordered ${t.reordered}, malformed ${t.malformed}: must all be 0`);
       }
+      // A compressed fan-out that received nothing compressed measured the wrong thing.
+      const job = plan.cases.find((c) => c.id === report.id)?.job;
+      if (job?.kind === 'fanout' && job.deflate === true && t.rounds > 0 && t.compressedDeliveries === 0) {
+        problems.push(`${report.id} ${t.target}: no message arrived compressed (permessage-deflate not in use)`);
+      }
     }
   }
 

@@ -14,7 +14,7 @@ export const HOST = '127.0.0.1';
 /** Root of the compiled tree (dist/): this file is dist/bench/servers.js. */
 export const BUILD_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
-export type TargetName = 'framecast' | 'framecast-baseline' | 'ws' | 'ws-addons' | 'tcp-floor' | 'http-floor';
+export type TargetName = 'framecast' | 'framecast-baseline' | 'ws' | 'ws-addons' | 'ws-deflate' | 'tcp-floor' | 'http-floor';
 
 export interface Target {
   readonly name: TargetName;
@@ -72,6 +72,13 @@ export const TARGETS: Readonly<Record<TargetName, Target>> = {
     script: join(BUILD_ROOT, 'bench/reference/ws-server.js'),
     args: listen,
     env: envWithAddons(),
+  },
+  'ws-deflate': {
+    name: 'ws-deflate',
+    label: 'ws + permessage-deflate',
+    script: join(BUILD_ROOT, 'bench/reference/ws-server.js'),
+    args: (port) => [...listen(port), '--per-message-deflate'],
+    env: { ...process.env, WS_NO_BUFFER_UTIL: '1', WS_NO_UTF_8_VALIDATE: '1' },
   },
   'tcp-floor': {
     name: 'tcp-floor',

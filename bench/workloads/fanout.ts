@@ -7,24 +7,28 @@
  * Pushes go as pipelined HTTP/1.1 requests on one keep-alive connection: the server handles
  * them in the order sent, so that order is the one every subscriber must see. (Pushes spread
  * over several connections would have no order to check.)
+ *
+ * With `deflate` (the compressed cases) the payloads are 1-4 KiB of JSON (./payloads.ts), the
+ * subscribers offer permessage-deflate (RFC 7692) and inflate what arrives compressed with a
+ * `MessageInflater` as the server's answer says (keeping the window between messages unless
+ * it announced server_no_context_takeover), and every payload is compared byte for byte with
+ * what was published. Bytes on the wire are what the subscribers' sockets read in the window.
  */
 import type { Socket } from 'node:net';
-import type { FrameHandler, FrameHeader, ProtocolError } from '../../src/protocol/index.js';
+import {
+  type DeflateParameters,
+  type FrameHandler,
+  type FrameHeader,
+  MessageInflater,
+  Opcode,
+  type ProtocolError,
+} from '../../src/protocol/index.js';
 import { connectTcp, connectWebSocket, maskedTextFrame } from '../client.js';
 import type { FanoutJob, FanoutResult } from '../jobs.js';
 import { Histogram } from '../stats.js';
 import { cpuSeconds, forEachLimited, sleep, type WorkloadEvents } from './events.js';
+import { jsonPayloads, type PayloadFormat, tinyPayloads } from './payloads.js';
 
-/**
- * The payload: 32 bytes of text, `SSSSSSSSSS TTTTTTTTTTTTTTT` + padding: a 10-digit sequence
- * number and a 15-digit timestamp in microseconds of the load generator's clock.
- */
-const PAYLOAD_BYTES = 32;
-const SEQ_DIGITS = 10;
-const TIME_DIGITS = 15;
-const TIME_OFFSET = SEQ_DIGITS + 1;
-const SPACE = 0x20;
-const DIGIT_ZERO = 0x30;
 /** Bound on messages per run; publishing stops there. */
 const MAX_MESSAGES = 1 << 22;
 const CONNECT_CONCURRENCY = 64;
@@ -32,31 +36,25 @@ const HEAD_END = '\r\n\r\n';
 const ACCEPTED = 202;
 const DRAIN_POLL_MS = 10;
 
-function encodePayload(seq: number, micros: number): string {
-  return `${String(seq).padStart(SEQ_DIGITS, '0')} ${String(micros).padStart(TIME_DIGITS, '0')}`.padEnd(PAYLOAD_BYTES, ' ');
-}
-
-/** Reads `digits` decimal digits at `offset`, or -1 if any byte is not a digit. */
-function readDecimal(payload: Buffer, offset: number, digits: number): number {
-  let value = 0;
-  for (let i = offset; i < offset + digits; i++) {
-    const digit = payload[i] - DIGIT_ZERO;
-    if (digit < 0 || digit > 9) return -1;
-    value = value * 10 + digit;
-  }
-  return value;
-}
+/** Largest message a subscriber inflates: well above the biggest JSON message. */
+const MAX_INFLATED_BYTES = 1024 * 1024;
 
 class FanoutState {
   published = 0;
   /** Messages delivered to every subscriber. */
   completed = 0;
   deliveries = 0;
+  /** Payload bytes (uncompressed) of the deliveries counted, and how many arrived compressed. */
+  payloadBytes = 0;
+  compressedDeliveries = 0;
   publishing = true;
   publishErrors = 0;
   readonly latency = new Histogram();
   readonly deliveredCount = new Uint32Array(MAX_MESSAGES);
-  constructor(readonly subscribers: number) {}
+  constructor(
+    readonly subscribers: number,
+    readonly format: PayloadFormat,
+  ) {}
 }
 
 /** One subscriber: counts what arrives and checks the order. */
@@ -65,24 +63,46 @@ class Subscriber implements FrameHandler {
   received = 0;
   reordered = 0;
   malformed = 0;
+  /** Set when permessage-deflate was agreed (RFC 7692 7.2.2). */
+  inflater: MessageInflater | undefined;
   private nextSeq = 0;
+  private readonly stamp = { micros: 0 };
 
   constructor(
     private readonly state: FanoutState,
     private readonly onComplete: () => void,
   ) {}
 
-  onFrame(header: FrameHeader, payload: Buffer): void {
-    const seq = readDecimal(payload, 0, SEQ_DIGITS);
-    const micros = readDecimal(payload, TIME_OFFSET, TIME_DIGITS);
-    if (payload.length !== PAYLOAD_BYTES || payload[SEQ_DIGITS] !== SPACE || seq < 0 || micros < 0 || seq >= this.state.published) {
+  /** The server's permessage-deflate answer: inflate with its window, as it keeps it. */
+  agreed(parameters: DeflateParameters | undefined): void {
+    if (parameters !== undefined) this.inflater = new MessageInflater(parameters.serverMaxWindowBits, parameters.serverNoContextTakeover);
+  }
+
+  onFrame(header: FrameHeader, frame: Buffer): void {
+    // Neither server fragments these messages; a fragment or a control frame is not ours.
+    if (!header.fin || header.opcode !== Opcode.Text) {
       this.malformed++;
       return;
     }
     const state = this.state;
+    let payload = frame;
+    if (header.rsv1) {
+      // RFC 7692 6.2: RSV1 on the first frame marks a compressed message.
+      if (this.inflater === undefined) throw new Error('compressed frame without permessage-deflate');
+      const inflated = this.inflater.decompress(frame, MAX_INFLATED_BYTES);
+      if (!Buffer.isBuffer(inflated)) throw new Error(`server sent a message that does not inflate: ${inflated.reason}`);
+      payload = inflated;
+      state.compressedDeliveries++;
+    }
+    const seq = state.format.read(payload, this.stamp);
+    if (seq < 0 || seq >= state.published) {
+      this.malformed++;
+      return;
+    }
     this.received++;
     state.deliveries++;
-    state.latency.recordMs(performance.now() - micros / 1000);
+    state.payloadBytes += payload.length;
+    state.latency.recordMs(performance.now() - this.stamp.micros / 1000);
     if (seq < this.nextSeq) this.reordered++;
     else this.nextSeq = seq + 1;
     if (++state.deliveredCount[seq] === state.subscribers) {
@@ -119,7 +139,7 @@ class PushPipeline {
   ) {
     this.requestHead =
       `POST /push?channel=${encodeURIComponent(job.channel)} HTTP/1.1\r\nHost: ${job.host}:${job.port}\r\n` +
-      `Content-Type: text/plain\r\nContent-Length: ${PAYLOAD_BYTES}\r\n\r\n`;
+      `Content-Type: ${state.format.contentType}\r\nContent-Length: `;
     socket.setEncoding('latin1');
     socket.on('data', (text: string) => this.onData(text));
     socket.on('error', () => state.publishErrors++);
@@ -128,7 +148,9 @@ class PushPipeline {
   push(count: number): void {
     let requests = '';
     for (let i = 0; i < count; i++) {
-      requests += this.requestHead + encodePayload(this.state.published++, Math.round(performance.now() * 1000));
+      // The payloads are ASCII: one byte per character.
+      const body = this.state.format.encode(this.state.published++, Math.round(performance.now() * 1000));
+      requests += `${this.requestHead}${body.length}\r\n\r\n${body}`;
     }
     this.socket.write(requests, 'latin1');
   }
@@ -152,7 +174,8 @@ class PushPipeline {
 }
 
 export async function runFanout(job: FanoutJob, events: WorkloadEvents): Promise<FanoutResult> {
-  const state = new FanoutState(job.subscribers);
+  const deflate = job.deflate === true;
+  const state = new FanoutState(job.subscribers, deflate ? jsonPayloads() : tinyPayloads());
   let publish: (count: number) => void = () => {};
   /** Tops the window up: publishes until `window` messages are outstanding. */
   const refill = (): void => {
@@ -163,7 +186,14 @@ export async function runFanout(job: FanoutJob, events: WorkloadEvents): Promise
   const subscribers = Array.from({ length: job.subscribers }, () => new Subscriber(state, refill));
   const path = `/chat?channel=${encodeURIComponent(job.channel)}`;
   await forEachLimited(subscribers.length, CONNECT_CONCURRENCY, async (i) => {
-    subscribers[i].socket = await connectWebSocket(job.host, job.port, path, subscribers[i]);
+    const subscriber = subscribers[i];
+    const onDeflate = deflate
+      ? (agreed: DeflateParameters | undefined) => {
+          if (agreed === undefined) throw new Error('the server declined permessage-deflate');
+          subscriber.agreed(agreed);
+        }
+      : undefined;
+    subscriber.socket = await connectWebSocket(job.host, job.port, path, subscriber, undefined, { onDeflate });
   });
 
   let publisherSocket: Socket | undefined;
@@ -173,7 +203,7 @@ export async function runFanout(job: FanoutJob, events: WorkloadEvents): Promise
     publish = (count) => {
       const frames: Buffer[] = [];
       const micros = Math.round(performance.now() * 1000);
-      for (let i = 0; i < count; i++) frames.push(maskedTextFrame(encodePayload(state.published++, micros)));
+      for (let i = 0; i < count; i++) frames.push(maskedTextFrame(state.format.encode(state.published++, micros)));
       socket.write(frames.length === 1 ? frames[0] : Buffer.concat(frames));
     };
   } else {
@@ -185,7 +215,10 @@ export async function runFanout(job: FanoutJob, events: WorkloadEvents): Promise
   refill();
   await sleep(job.warmupMs);
   state.deliveries = 0;
+  state.payloadBytes = 0;
+  state.compressedDeliveries = 0;
   state.latency.reset();
+  const bytesReadStart = bytesRead(subscribers);
   const cpuStart = cpuSeconds();
   const wallStart = performance.now();
   events.measureStart();
@@ -193,7 +226,10 @@ export async function runFanout(job: FanoutJob, events: WorkloadEvents): Promise
   events.measureEnd();
   const seconds = (performance.now() - wallStart) / 1000;
   const cpu = cpuSeconds() - cpuStart;
+  const wireBytes = bytesRead(subscribers) - bytesReadStart;
   const deliveries = state.deliveries;
+  const payloadBytes = state.payloadBytes;
+  const compressedDeliveries = state.compressedDeliveries;
   const p50Ms = state.latency.quantileMs(0.5);
   const p99Ms = state.latency.quantileMs(0.99);
 
@@ -224,6 +260,16 @@ export async function runFanout(job: FanoutJob, events: WorkloadEvents): Promise
     lost,
     reordered,
     malformed,
+    wireBytesPerDelivery: wireBytes / deliveries,
+    payloadBytesPerDelivery: payloadBytes / deliveries,
+    compressedDeliveries,
     loadgenCpu: cpu / seconds,
   };
+}
+
+/** Bytes the subscribers' sockets have read so far (frames, headers included). */
+function bytesRead(subscribers: readonly Subscriber[]): number {
+  let total = 0;
+  for (const subscriber of subscribers) total += subscriber.socket?.bytesRead ?? 0;
+  return total;
 }

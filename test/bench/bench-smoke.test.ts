@@ -126,7 +126,7 @@ describe('the benchmark runs end to end on tiny settings', () => {
   });
 
   it('measures every target of every case once per round, with no error', () => {
-    expect(output.cases.map((c) => c.id)).toEqual(['echo-small-2', 'fanout-5-push', 'fanout-5-chat', 'http-push', 'memory-20']);
+    expect(output.cases.map((c) => c.id)).toEqual(['echo-small-2', 'fanout-5-push', 'fanout-5-chat', 'fanout-deflate-5-push', 'http-push', 'memory-20']);
     for (const c of output.cases) {
       for (const target of c.targets) {
         expect(target.errors, `${c.id} ${target.target}`).toEqual([]);
@@ -162,6 +162,32 @@ describe('every figure comes from real traffic', () => {
         expect(result.published, `${id} ${m.target}`).toBeGreaterThan(0);
         expect(result.deliveries, `${id} ${m.target}`).toBeGreaterThan(0);
       }
+    }
+  });
+
+  it('compressed fan-out: framecast and ws with perMessageDeflate delivered every JSON message compressed, intact and in order', () => {
+    const id = 'fanout-deflate-5-push';
+    const compressed = caseById(id);
+    expect(compressed.targets.map((t) => t.target)).toEqual(['framecast', 'ws-deflate']);
+    for (const target of compressed.targets) {
+      expect(target.value.median, target.target).toBeGreaterThan(0);
+      expect({ lost: target.lost, reordered: target.reordered, malformed: target.malformed }, target.target).toEqual({
+        lost: 0,
+        reordered: 0,
+        malformed: 0,
+      });
+    }
+    for (const m of output.measurements.filter((m) => m.caseId === id)) {
+      const result = m.sample?.result ?? {};
+      expect(result.deliveries, m.target).toBeGreaterThan(0);
+      // Every message is 1-4 KiB, at or above both servers' 1024-byte threshold: all compressed.
+      expect(result.compressedDeliveries, m.target).toBe(result.deliveries);
+      expect(result.payloadBytesPerDelivery, m.target).toBeGreaterThanOrEqual(1024);
+      expect(result.payloadBytesPerDelivery, m.target).toBeLessThanOrEqual(4096);
+      // JSON compresses: fewer bytes on the wire than the payload, frame headers included.
+      expect(result.wireBytesPerDelivery, m.target).toBeGreaterThan(0);
+      expect(result.wireBytesPerDelivery, m.target).toBeLessThan(result.payloadBytesPerDelivery as number);
+      expect(m.sample?.serverCpu, m.target).toBeGreaterThan(0);
     }
   });
 
