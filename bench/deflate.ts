@@ -32,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { MessageDeflater, MessageInflater } from '../src/protocol/message-compression.js';
 import type { ChildMessage, ParentMessage } from './deflate-server.js';
+import { seededRandom } from './workloads/payloads.js';
 
 const HOST = '127.0.0.1';
 const QUICK = process.argv.includes('--quick');
@@ -79,18 +80,6 @@ process.on('exit', () => {
 
 // --- Realistic messages -----------------------------------------------------------------------
 
-/** A small seeded PRNG (mulberry32), so every run sends the same messages. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
-  };
-}
-
 const WORDS = (
   'the deploy of build release staging production is done failed queued retry in minutes please check ' +
   'logs dashboard alert latency p99 error rate customer order shipped invoice paid refund ticket opened ' +
@@ -131,13 +120,13 @@ function makeMessage(next: () => number, seq: number, target: number): string {
 }
 
 function makeMessages(count: number, seed: number): string[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   return Array.from({ length: count }, (_, i) => makeMessage(next, i, MIN_MESSAGE_BYTES + Math.floor(next() * (MAX_MESSAGE_BYTES - MIN_MESSAGE_BYTES))));
 }
 
 /** About `size` bytes of the same traffic as one message (a batch of events, as JSON). */
 function largePayload(size: number): Buffer {
-  const next = random(size);
+  const next = seededRandom(size);
   const parts: string[] = [];
   let length = 2;
   for (let seq = 0; length < size; seq++) {

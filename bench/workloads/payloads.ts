@@ -95,8 +95,8 @@ const CHANNELS = ['general', 'random', 'ops', 'release', 'support', 'design', 'b
 const EMOJI = ['thumbsup', 'tada', 'eyes', 'rocket', 'heart', 'laughing', 'white_check_mark'];
 const MIME = ['image/png', 'image/jpeg', 'application/pdf', 'text/plain'];
 
-/** A small seeded generator (mulberry32): the same pool in every process. */
-function seededRandom(seed: number): () => number {
+/** A small seeded generator (mulberry32): the same numbers in every process and run. */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
