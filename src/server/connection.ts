@@ -226,13 +226,17 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   send(data: string | Uint8Array, binary: boolean = typeof data !== 'string', options?: SendOptions): boolean {
     if (this.readyState !== ReadyState.Open) return false;
     const compression = this.compression;
-    if (typeof data === 'string' && !binary && compression === undefined) {
+    // Text that will not be compressed is encoded straight into its frame: no intermediate copy.
+    // A UTF-16 code unit takes at most 3 bytes of UTF-8, which bounds the size without encoding.
+    const mayCompress =
+      compression !== undefined && options?.compress !== false && (typeof data !== 'string' || data.length * 3 >= compression.threshold);
+    if (typeof data === 'string' && !binary && !mayCompress) {
       const frame = encodeTextFrame(data);
       return this.writeMessage(frame, unmaskedPayloadLength(frame));
     }
     const payload = typeof data === 'string' ? Buffer.from(data) : data;
     const opcode = binary ? Opcode.Binary : Opcode.Text;
-    if (compression !== undefined && payload.length >= compression.threshold && options?.compress !== false) {
+    if (compression !== undefined && mayCompress && payload.length >= compression.threshold) {
       // RFC 7692 6.1: a compressed message has RSV1 set on its first (here only) frame.
       return this.writeMessage(encodeFrame(opcode, compression.deflater.compress(payload), { rsv1: true }), payload.length);
     }
