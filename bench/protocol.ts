@@ -2,7 +2,8 @@
  * Protocol benchmark: framecast's frame parsing and serialization against ws's, in the same
  * process and the same run, on the same bytes.
  *
- *   npm run bench:protocol            (BENCH_ROUNDS=n to change the number of rounds, default 7)
+ *   npm run bench:protocol            (BENCH_ROUNDS=n to change the number of rounds, default 7;
+ *                                      BENCH_SIZES=16B,64KiB to run only some sizes)
  *
  * - parse: masked binary frames (as a server receives them) of 16 B, 1 KiB, 64 KiB and 1 MiB,
  *   built once into one stream per implementation and fed in 64 KiB reads (a typical socket
@@ -58,6 +59,11 @@ const SIZES: ReadonlyArray<[string, number]> = [
   ['1 MiB', 1024 * 1024],
 ];
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 7));
+/** The sizes to run: all, or those named in BENCH_SIZES (labels without spaces, e.g. `16B,1MiB`). */
+const SELECTED_SIZES =
+  process.env.BENCH_SIZES === undefined
+    ? SIZES
+    : SIZES.filter(([label]) => process.env.BENCH_SIZES?.split(',').includes(label.replace(' ', '')));
 /** Each measurement runs for at least this much CPU time, repeating its batch as needed... */
 const MIN_SAMPLE_MS = 120;
 /** ...unless this much wall time has passed (a busy machine), after at least one batch. */
@@ -217,7 +223,7 @@ function runOnce(): RunResult {
     bufferutil = false;
   }
   const rows: Row[] = [];
-  for (const [label, size] of SIZES) {
+  for (const [label, size] of SELECTED_SIZES) {
     const setup = contendersFor(size, ws);
     for (const operation of ['parse', 'serialize'] as const) {
       const framesPerBatch = setup.framesPerBatch[operation];

@@ -43,28 +43,46 @@ export interface FrameOptions {
 const MASK_POOL_BYTES = 8192;
 const maskPool = Buffer.alloc(MASK_POOL_BYTES);
 let maskPoolOffset = MASK_POOL_BYTES;
-/** The current key, copied out of the pool: reused so that a small frame costs no extra object. */
-const currentMaskKey = Buffer.alloc(4);
 
-/** A fresh random 4-byte masking key. Valid until the next call: use it at once. */
-function nextMaskKey(): Buffer {
-  if (maskPoolOffset + 4 > MASK_POOL_BYTES) {
-    randomFillSync(maskPool);
-    maskPoolOffset = 0;
+/** Options for a final, unmasked frame without RSV1: what `encodeFrame(opcode, payload)` means. */
+const DEFAULT_FRAME_OPTIONS: FrameOptions = Object.freeze({});
+
+/** The key of the frame being written, reused from frame to frame so that a frame costs no extra object. */
+const frameMaskKey = Buffer.alloc(4);
+
+/**
+ * Writes the masking key at `offset` (RFC 6455 5.2: right after the length) and keeps it in
+ * `frameMaskKey` for masking the payload: a fresh random key for `true`, else the caller's.
+ */
+function writeMaskingKey(frame: Buffer, offset: number, mask: true | Uint8Array): void {
+  let source: Uint8Array;
+  let start = 0;
+  if (mask === true) {
+    if (maskPoolOffset === MASK_POOL_BYTES) refillMaskPool();
+    source = maskPool;
+    start = maskPoolOffset;
+    maskPoolOffset += 4;
+  } else {
+    if (mask.length !== 4) refuseMaskKey();
+    source = mask;
   }
-  currentMaskKey[0] = maskPool[maskPoolOffset];
-  currentMaskKey[1] = maskPool[maskPoolOffset + 1];
-  currentMaskKey[2] = maskPool[maskPoolOffset + 2];
-  currentMaskKey[3] = maskPool[maskPoolOffset + 3];
-  maskPoolOffset += 4;
-  return currentMaskKey;
+  frame[offset] = frameMaskKey[0] = source[start];
+  frame[offset + 1] = frameMaskKey[1] = source[start + 1];
+  frame[offset + 2] = frameMaskKey[2] = source[start + 2];
+  frame[offset + 3] = frameMaskKey[3] = source[start + 3];
 }
 
-function resolveMaskKey(mask: FrameOptions['mask']): Uint8Array | undefined {
-  if (mask === undefined || mask === false) return undefined;
-  if (mask === true) return nextMaskKey();
-  if (mask.length !== 4) throw new RangeError('a masking key is exactly 4 bytes (RFC 6455 5.2)');
-  return mask;
+// The rare paths live in functions of their own, so that the code V8 inlines into every
+// `encodeFrame` call stays small (its inlining budget is shared with Buffer.allocUnsafe and
+// the masking loop).
+
+function refillMaskPool(): void {
+  randomFillSync(maskPool);
+  maskPoolOffset = 0;
+}
+
+function refuseMaskKey(): never {
+  throw new RangeError('a masking key is exactly 4 bytes (RFC 6455 5.2)');
 }
 
 /** Bytes of header a frame needs for this payload length, with or without a masking key. */
@@ -73,13 +91,18 @@ export function frameHeaderLength(payloadLength: number, masked: boolean): numbe
   return 2 + lengthBytes + (masked ? 4 : 0);
 }
 
+/** Refuses what RFC 6455 does not allow to be written (the checks themselves are in `refuseFrame`). */
 function checkFrame(opcode: number, payloadLength: number, fin: boolean): void {
-  if (!isKnownOpcode(opcode)) throw new RangeError(`opcode 0x${opcode.toString(16)} is reserved (RFC 6455 5.2)`);
-  if (isControlOpcode(opcode)) {
-    // RFC 6455 5.5: control frames MUST NOT be fragmented and carry at most 125 bytes.
-    if (!fin) throw new RangeError('control frames must not be fragmented (RFC 6455 5.5)');
-    if (payloadLength > MAX_CONTROL_PAYLOAD) throw new RangeError('control frame payload over 125 bytes (RFC 6455 5.5)');
+  if (!isKnownOpcode(opcode) || (isControlOpcode(opcode) && (!fin || payloadLength > MAX_CONTROL_PAYLOAD))) {
+    refuseFrame(opcode, payloadLength, fin);
   }
+}
+
+function refuseFrame(opcode: number, payloadLength: number, fin: boolean): never {
+  if (!isKnownOpcode(opcode)) throw new RangeError(`opcode 0x${opcode.toString(16)} is reserved (RFC 6455 5.2)`);
+  // RFC 6455 5.5: control frames MUST NOT be fragmented and carry at most 125 bytes.
+  if (!fin) throw new RangeError('control frames must not be fragmented (RFC 6455 5.5)');
+  throw new RangeError(`control frame payload of ${payloadLength} bytes, over 125 (RFC 6455 5.5)`);
 }
 
 /**
@@ -101,70 +124,67 @@ function writeExtendedLength(target: Buffer, offset: number, payloadLength: numb
 }
 
 /**
- * Writes a frame header into `target` at `offset` and returns where the payload starts.
- * The length uses the shortest encoding that holds it (RFC 6455 5.2).
+ * Writes the first bytes of a frame header (RFC 6455 5.2): FIN, RSV1 and the opcode, then the
+ * MASK bit and the payload length in the shortest encoding that holds it. Returns where the
+ * masking key (if `masked`) or else the payload starts.
  */
-function writeHeader(
-  target: Buffer,
-  offset: number,
-  opcode: number,
-  payloadLength: number,
-  fin: boolean,
-  rsv1: boolean,
-  maskKey: Uint8Array | undefined,
-): number {
-  target[offset++] = (fin ? FIN_BIT : 0) | (rsv1 ? RSV1_BIT : 0) | opcode;
-  const maskBit = maskKey === undefined ? 0 : MASK_BIT;
-  if (payloadLength <= MAX_7BIT_LENGTH) {
-    target[offset++] = maskBit | payloadLength;
-  } else {
-    offset = writeExtendedLength(target, offset, payloadLength, maskBit);
-  }
-  if (maskKey !== undefined) {
-    target[offset++] = maskKey[0];
-    target[offset++] = maskKey[1];
-    target[offset++] = maskKey[2];
-    target[offset++] = maskKey[3];
-  }
-  return offset;
+function writeHeader(frame: Buffer, opcode: number, payloadLength: number, fin: boolean, rsv1: boolean, masked: boolean): number {
+  frame[0] = (fin ? FIN_BIT : 0) | (rsv1 ? RSV1_BIT : 0) | opcode;
+  const maskBit = masked ? MASK_BIT : 0;
+  if (payloadLength > MAX_7BIT_LENGTH) return writeExtendedLength(frame, 1, payloadLength, maskBit);
+  frame[1] = maskBit | payloadLength;
+  return 2;
 }
 
 /**
  * Just the header of an unmasked frame: for writing a large payload after it without
  * copying the payload (a server writes header and payload back to back).
  */
-export function encodeFrameHeader(opcode: number, payloadLength: number, options: FrameOptions = {}): Buffer {
-  const fin = options.fin ?? true;
+export function encodeFrameHeader(opcode: number, payloadLength: number, options: FrameOptions = DEFAULT_FRAME_OPTIONS): Buffer {
+  const fin = options.fin !== false;
   checkFrame(opcode, payloadLength, fin);
-  const maskKey = resolveMaskKey(options.mask);
-  if (maskKey !== undefined) throw new RangeError('encodeFrameHeader is for unmasked frames; use encodeFrame');
+  if (options.mask !== undefined && options.mask !== false) {
+    throw new RangeError('encodeFrameHeader is for unmasked frames; use encodeFrame');
+  }
   const header = Buffer.allocUnsafe(frameHeaderLength(payloadLength, false));
-  writeHeader(header, 0, opcode, payloadLength, fin, options.rsv1 ?? false, undefined);
+  writeHeader(header, opcode, payloadLength, fin, options.rsv1 === true, false);
   return header;
 }
 
 /** One complete frame, header and payload in a single buffer. `payload` is never modified. */
-export function encodeFrame(opcode: number, payload: Uint8Array, options: FrameOptions = {}): Buffer {
-  const fin = options.fin ?? true;
-  checkFrame(opcode, payload.length, fin);
-  const maskKey = resolveMaskKey(options.mask);
-  // Every byte of the frame is written below: the header, then the whole payload.
-  const frame = Buffer.allocUnsafe(frameHeaderLength(payload.length, maskKey !== undefined) + payload.length);
-  const payloadStart = writeHeader(frame, 0, opcode, payload.length, fin, options.rsv1 ?? false, maskKey);
-  if (maskKey === undefined) frame.set(payload, payloadStart);
-  else copyMasked(payload, frame, payloadStart, maskKey);
+export function encodeFrame(opcode: number, payload: Uint8Array, options: FrameOptions = DEFAULT_FRAME_OPTIONS): Buffer {
+  const fin = options.fin !== false;
+  const length = payload.length;
+  checkFrame(opcode, length, fin);
+  const mask = options.mask;
+  const masked = mask !== undefined && mask !== false;
+  // Every byte of the frame is written below: the header, the key, then the whole payload.
+  const frame = Buffer.allocUnsafe(frameHeaderLength(length, masked) + length);
+  const keyStart = writeHeader(frame, opcode, length, fin, options.rsv1 === true, masked);
+  if (!masked) {
+    frame.set(payload, keyStart);
+  } else {
+    writeMaskingKey(frame, keyStart, mask);
+    copyMasked(payload, frame, keyStart + 4, frameMaskKey);
+  }
   return frame;
 }
 
 /** A text frame straight from a string: the UTF-8 is written into the frame, with no copy between. */
-export function encodeTextFrame(text: string, options: FrameOptions = {}): Buffer {
-  const fin = options.fin ?? true;
+export function encodeTextFrame(text: string, options: FrameOptions = DEFAULT_FRAME_OPTIONS): Buffer {
+  const fin = options.fin !== false;
   const length = Buffer.byteLength(text, 'utf8');
-  const maskKey = resolveMaskKey(options.mask);
-  const frame = Buffer.allocUnsafe(frameHeaderLength(length, maskKey !== undefined) + length);
-  const payloadStart = writeHeader(frame, 0, Opcode.Text, length, fin, options.rsv1 ?? false, maskKey);
-  frame.write(text, payloadStart, length, 'utf8');
-  if (maskKey !== undefined) maskRange(frame, payloadStart, frame.length, maskKey);
+  const mask = options.mask;
+  const masked = mask !== undefined && mask !== false;
+  const frame = Buffer.allocUnsafe(frameHeaderLength(length, masked) + length);
+  const keyStart = writeHeader(frame, Opcode.Text, length, fin, options.rsv1 === true, masked);
+  if (!masked) {
+    frame.write(text, keyStart, length, 'utf8');
+  } else {
+    writeMaskingKey(frame, keyStart, mask);
+    frame.write(text, keyStart + 4, length, 'utf8');
+    maskRange(frame, keyStart + 4, frame.length, frameMaskKey);
+  }
   return frame;
 }
 

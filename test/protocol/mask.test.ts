@@ -148,6 +148,25 @@ describe('RFC 6455 5.3 Client-to-Server Masking: properties', () => {
     );
   });
 
+  it('buffers from one shared pool, masked one after another, each come out right', () => {
+    // Small buffers share Buffer.allocUnsafe's pool, at every alignment against 8 bytes.
+    const key = hex('37 fa 21 3d');
+    const payloads = Array.from({ length: 40 }, (_, n) => {
+      const bytes = Buffer.allocUnsafe(100 + n * 37);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + n) & 0xff;
+      return bytes;
+    });
+    for (const payload of payloads) {
+      const expected = Uint8Array.from(payload);
+      applyMaskReference(expected, key);
+      const copy = Buffer.allocUnsafe(payload.length + 6);
+      copyMasked(payload, copy, 6, key);
+      expect(Buffer.from(copy.subarray(6))).toEqual(Buffer.from(expected));
+      applyMask(payload, key);
+      expect(Buffer.from(payload)).toEqual(Buffer.from(expected));
+    }
+  });
+
   it('masking with an all-zero key changes nothing', () => {
     fc.assert(
       fc.property(dataArb, (data) => {
