@@ -97,7 +97,9 @@ function xorWords(source: Uint8Array, sourceStart: number, target: Uint8Array, t
   wordKeyBytes[1] = wordKeyBytes[5] = key[(head + 1) & 3];
   wordKeyBytes[2] = wordKeyBytes[6] = key[(head + 2) & 3];
   wordKeyBytes[3] = wordKeyBytes[7] = key[(head + 3) & 3];
-  const wordKey = wordKeyWord[0];
+  // (BigInt.asUintN tells V8 the value fits 64 bits, so the loop below runs on machine words
+  // rather than BigInt objects even where V8 cannot see where the value came from.)
+  const wordKey = BigInt.asUintN(64, wordKeyWord[0]);
   const wordCount = (length - i) >>> 3;
   const sourceWords = new BigUint64Array(source.buffer, sourceAddress + i, wordCount);
   const targetWords =
