@@ -8,8 +8,8 @@
  */
 
 /**
- * Below this many bytes the word-at-a-time path costs more than it saves (it builds a BigInt
- * key and a typed-array view); measured crossover on Node 20 is around 80.
+ * Below this many bytes the word-at-a-time path costs more than it saves (it builds a key
+ * word and a typed-array view); measured crossover on Node 20 is around 80.
  */
 const WORD_PATH_MIN_BYTES = 96;
 
@@ -34,18 +34,46 @@ export function applyMask(data: Uint8Array, key: Uint8Array): void {
  */
 export function maskRange(data: Uint8Array, start: number, end: number, key: Uint8Array): void {
   const length = end - start;
-  if (length >= WORD_PATH_MIN_BYTES) return xorWords(data, start, data, start, length, key);
-  for (let i = 0; i < length; i++) data[start + i] ^= key[i & 3];
+  if (length < WORD_PATH_MIN_BYTES) {
+    for (let i = 0; i < length; i++) data[start + i] ^= key[i & 3];
+    return;
+  }
+  // 1. Bytes up to the first 8-byte aligned address, one at a time.
+  let i = 0;
+  const head = (8 - ((data.byteOffset + start) & 7)) & 7;
+  for (; i < head; i++) data[start + i] ^= key[i & 3];
+
+  // 2. The aligned middle as 64-bit words, each XORed with the key twice over. After `head`
+  //    bytes the key has turned by `head`, so the word key starts at key[head % 4].
+  wordKeyBytes[0] = wordKeyBytes[4] = key[head & 3];
+  wordKeyBytes[1] = wordKeyBytes[5] = key[(head + 1) & 3];
+  wordKeyBytes[2] = wordKeyBytes[6] = key[(head + 2) & 3];
+  wordKeyBytes[3] = wordKeyBytes[7] = key[(head + 3) & 3];
+  // (BigInt.asUintN tells V8 the value fits 64 bits, so the loop runs on machine words rather
+  // than BigInt objects even where V8 cannot see where the value came from.)
+  const wordKey = BigInt.asUintN(64, wordKeyWord[0]);
+  const wordCount = (length - i) >>> 3;
+  xorWords(new BigUint64Array(data.buffer, data.byteOffset + start + i, wordCount), wordKey);
+  i += wordCount * 8;
+
+  // 3. The last 0-7 bytes.
+  for (; i < length; i++) data[start + i] ^= key[i & 3];
 }
 
 /**
  * Copies `source` into `target` at `offset`, masked, leaving `source` untouched: how a client
- * frames a payload it does not own (RFC 6455 5.3). One pass: each byte is read, XORed and
- * written once.
+ * frames a payload it does not own (RFC 6455 5.3).
  */
 export function copyMasked(source: Uint8Array, target: Uint8Array, offset: number, key: Uint8Array): void {
   const length = source.length;
-  if (length >= WORD_PATH_MIN_BYTES) return xorWords(source, 0, target, offset, length, key);
+  if (length >= WORD_PATH_MIN_BYTES) {
+    // A native copy, then the word loop over the copy. (Masking while copying, in one pass of
+    // JavaScript, measured slower for large payloads: the copy into freshly allocated memory
+    // is what costs, and the native copy does it best.)
+    target.set(source, offset);
+    maskRange(target, offset, offset + length, key);
+    return;
+  }
   // Small payloads, most client messages: four bytes to a turn with the key in locals. (The
   // loop sits here, not in a function of its own, so that V8 inlines it with copyMasked into
   // encodeFrame: for a 16-byte frame that is a quarter of the time.)
@@ -71,53 +99,22 @@ const wordKeyBytes = new Uint8Array(8);
 const wordKeyWord = new BigUint64Array(wordKeyBytes.buffer);
 
 /**
- * Payloads of WORD_PATH_MIN_BYTES and more: `target[targetStart + i] = source[sourceStart + i]
- * ^ key[i % 4]` for `i` below `length`, eight bytes at a time, in one pass when source and
- * target line up. Source and target are either the same bytes (in place) or do not overlap.
+ * `words[w] ^= wordKey` for every word: the loop where the time goes for large payloads (see
+ * bench/README.md). It is a function of its own so that V8 optimizes it as a whole: inside a
+ * larger function, a loop this long was compiled on the fly (on-stack replacement) before the
+ * lines after it had ever run, and the optimized code then threw itself away on every call
+ * when it reached them, leaving most of the loop to the interpreter (measured: one
+ * deoptimization per 1 MiB frame, half the speed).
  */
-function xorWords(source: Uint8Array, sourceStart: number, target: Uint8Array, targetStart: number, length: number, key: Uint8Array): void {
-  const sourceAddress = source.byteOffset + sourceStart;
-  const targetAddress = target.byteOffset + targetStart;
-  if ((targetAddress & 7) !== (sourceAddress & 7)) {
-    // Source and target sit differently against 8-byte boundaries, so no pair of word views
-    // lines up: a native copy, then the word loop over the copy in place.
-    target.set(source.subarray(sourceStart, sourceStart + length), targetStart);
-    xorWords(target, targetStart, target, targetStart, length, key);
-    return;
-  }
-
-  // 1. Bytes up to the first 8-byte aligned address, one at a time.
-  let i = 0;
-  const head = (8 - (targetAddress & 7)) & 7;
-  for (; i < head; i++) target[targetStart + i] = source[sourceStart + i] ^ key[i & 3];
-
-  // 2. The aligned middle as 64-bit words, each XORed with the key twice over. After `head`
-  //    bytes the key has turned by `head`, so the word key starts at key[head % 4].
-  wordKeyBytes[0] = wordKeyBytes[4] = key[head & 3];
-  wordKeyBytes[1] = wordKeyBytes[5] = key[(head + 1) & 3];
-  wordKeyBytes[2] = wordKeyBytes[6] = key[(head + 2) & 3];
-  wordKeyBytes[3] = wordKeyBytes[7] = key[(head + 3) & 3];
-  // (BigInt.asUintN tells V8 the value fits 64 bits, so the loop below runs on machine words
-  // rather than BigInt objects even where V8 cannot see where the value came from.)
-  const wordKey = BigInt.asUintN(64, wordKeyWord[0]);
-  const wordCount = (length - i) >>> 3;
-  const sourceWords = new BigUint64Array(source.buffer, sourceAddress + i, wordCount);
-  const targetWords =
-    source === target && sourceStart === targetStart
-      ? sourceWords
-      : new BigUint64Array(target.buffer, targetAddress + i, wordCount);
-  // Four words per turn of the loop: V8 does not unroll loops, and for large payloads this
-  // loop is where the time goes (see bench/README.md).
+function xorWords(words: BigUint64Array, wordKey: bigint): void {
+  const wordCount = words.length;
+  // Four words per turn: V8 does not unroll loops.
   let w = 0;
   for (const unrolledEnd = wordCount - (wordCount & 3); w < unrolledEnd; w += 4) {
-    targetWords[w] = sourceWords[w] ^ wordKey;
-    targetWords[w + 1] = sourceWords[w + 1] ^ wordKey;
-    targetWords[w + 2] = sourceWords[w + 2] ^ wordKey;
-    targetWords[w + 3] = sourceWords[w + 3] ^ wordKey;
+    words[w] ^= wordKey;
+    words[w + 1] ^= wordKey;
+    words[w + 2] ^= wordKey;
+    words[w + 3] ^= wordKey;
   }
-  for (; w < wordCount; w++) targetWords[w] = sourceWords[w] ^ wordKey;
-  i += wordCount * 8;
-
-  // 3. The last 0-7 bytes.
-  for (; i < length; i++) target[targetStart + i] = source[sourceStart + i] ^ key[i & 3];
+  for (; w < wordCount; w++) words[w] ^= wordKey;
 }
