@@ -35,7 +35,11 @@ import type { Metrics } from './metrics.js';
 export const ReadyState = { Open: 1, Closing: 2, Closed: 3 } as const;
 export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
 
-/** Options of one connection; the server fills them from its own. */
+/**
+ * Options of one connection; the server fills them from its own. The connection keeps this
+ * object and reads it as it goes (so one object can serve many connections): don't change it
+ * afterwards.
+ */
 export interface ConnectionOptions {
   maxMessageSize?: number;
   sendHighWaterMark?: number;
@@ -133,6 +137,9 @@ interface ConnectionSocket extends Socket {
 
 let nextConnectionId = 1;
 
+/** The options of a connection created without any: every default. */
+const NO_OPTIONS: ConnectionOptions = {};
+
 /**
  * An open WebSocket connection.
  *
@@ -146,25 +153,23 @@ let nextConnectionId = 1;
 export class WebSocketConnection extends EventEmitter implements ReceiverHandler {
   /** A number unique within this process, for logs. */
   readonly id = nextConnectionId++;
-  readonly protocol: string | undefined;
-  /**
-   * The extensions in use: the Sec-WebSocket-Extensions value the server answered with
-   * (RFC 6455 9.1), e.g. `permessage-deflate; server_no_context_takeover; client_no_context_takeover`,
-   * or '' when none was agreed.
-   */
-  readonly extensions: string;
   readonly remoteAddress: string | undefined;
   readyState: ReadyState = ReadyState.Open;
   /** Set by the server's heartbeat: false until the peer sends something after the last ping. */
   heardFrom = true;
 
   private readonly socket: ConnectionSocket;
-  private readonly receiver: Receiver;
-  private readonly metrics: Metrics | undefined;
-  private readonly sendHighWaterMark: number;
-  private readonly maxSendBuffer: number;
-  private readonly closeTimeout: number;
-  private readonly compression: ConnectionCompression | undefined;
+  /**
+   * The options as given, kept rather than copied field by field: a server passes one object
+   * shared by all its connections that negotiated nothing of their own (see WebSocketServer).
+   */
+  private readonly options: ConnectionOptions;
+  /**
+   * Created by the first bytes from the peer. An idle connection (a push subscriber that has
+   * not sent anything yet) holds no parser state: no frame header, chunk queue, fragment buffer
+   * or UTF-8 validator.
+   */
+  private receiver: Receiver | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private closeFrameSent = false;
   /** The socket is corked for broadcasts until this turn of the event loop ends (see `sendPrepared`). */
@@ -177,23 +182,11 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
    * Takes over `socket` right after the 101 response was written. `head` holds bytes that
    * arrived with the handshake, which are already frames.
    */
-  constructor(socket: Socket, head: Buffer, options: ConnectionOptions = {}) {
+  constructor(socket: Socket, head: Buffer, options: ConnectionOptions = NO_OPTIONS) {
     super();
     this.socket = socket;
-    this.protocol = options.protocol;
-    this.extensions = options.extensions ?? '';
+    this.options = options;
     this.remoteAddress = socket.remoteAddress;
-    this.metrics = options.metrics;
-    this.sendHighWaterMark = options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark;
-    this.maxSendBuffer = options.maxSendBuffer ?? ServerDefaults.maxSendBuffer;
-    this.closeTimeout = options.closeTimeout ?? ServerDefaults.closeTimeout;
-    this.compression = options.compression;
-    this.receiver = new Receiver(this, {
-      role: 'server',
-      maxMessageSize: options.maxMessageSize ?? ServerDefaults.maxMessageSize,
-      observeFrame: options.observeFrame,
-      inflater: options.compression?.inflater,
-    });
 
     this.socket[kConnection] = this;
     socket.setNoDelay(true);
@@ -206,10 +199,25 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     socket.on('close', onSocketClose);
     socket.on('error', onSocketError);
     socket.on('drain', onSocketDrain);
-    if (this.metrics !== undefined) {
-      this.metrics.connectionsOpen++;
-      this.metrics.connectionsOpened++;
+    const metrics = options.metrics;
+    if (metrics !== undefined) {
+      metrics.connectionsOpen++;
+      metrics.connectionsOpened++;
     }
+  }
+
+  /** The subprotocol agreed in the handshake. */
+  get protocol(): string | undefined {
+    return this.options.protocol;
+  }
+
+  /**
+   * The extensions in use: the Sec-WebSocket-Extensions value the server answered with
+   * (RFC 6455 9.1), e.g. `permessage-deflate; server_no_context_takeover; client_no_context_takeover`,
+   * or '' when none was agreed.
+   */
+  get extensions(): string {
+    return this.options.extensions ?? '';
   }
 
   /** Bytes written but not yet handed to the operating system. */
@@ -225,7 +233,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
    */
   send(data: string | Uint8Array, binary: boolean = typeof data !== 'string', options?: SendOptions): boolean {
     if (this.readyState !== ReadyState.Open) return false;
-    const compression = this.compression;
+    const compression = this.options.compression;
     // Text that will not be compressed is encoded straight into its frame: no intermediate copy.
     // A UTF-16 code unit takes at most 3 bytes of UTF-8, which bounds the size without encoding.
     const mayCompress =
@@ -256,7 +264,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
       this.socket.cork();
       if (corkedConnections.push(this) === 1) setImmediate(uncorkBroadcasts);
     }
-    const compression = this.compression;
+    const compression = this.options.compression;
     let frame: Buffer;
     if (compression === undefined || !message.compressible || message.payloadLength < compression.threshold) {
       frame = message.frame;
@@ -298,9 +306,10 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
 
   /** @internal */
   onMessage(data: Buffer, isBinary: boolean): void {
-    if (this.metrics !== undefined) {
-      this.metrics.messagesReceived++;
-      this.metrics.bytesReceived += data.length;
+    const metrics = this.options.metrics;
+    if (metrics !== undefined) {
+      metrics.messagesReceived++;
+      metrics.bytesReceived += data.length;
     }
     this.emit('message', data, isBinary);
   }
@@ -340,7 +349,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
 
   /** @internal */
   onError(error: ProtocolError): void {
-    this.metrics?.countProtocolError(error.code);
+    this.options.metrics?.countProtocolError(error.code);
     this.fail(error.closeCode, error.reason);
   }
 
@@ -349,10 +358,22 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   /** @internal Bytes from the socket. */
   receive(chunk: Buffer): void {
     this.heardFrom = true;
+    const receiver = this.receiver ?? this.createReceiver();
     // Replies produced while reading this chunk (echoes, pongs) leave in one write.
     this.socket.cork();
-    this.receiver.push(chunk);
+    receiver.push(chunk);
     this.socket.uncork();
+  }
+
+  private createReceiver(): Receiver {
+    const options = this.options;
+    this.receiver = new Receiver(this, {
+      role: 'server',
+      maxMessageSize: options.maxMessageSize ?? ServerDefaults.maxMessageSize,
+      observeFrame: options.observeFrame,
+      inflater: options.compression?.inflater,
+    });
+    return this.receiver;
   }
 
   private sendPayload(opcode: number, payload: Uint8Array): boolean {
@@ -372,9 +393,10 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
 
   /** Counts a sent message (`payloadLength` before compression) and checks the bytes just queued. */
   private afterWrite(payloadLength: number, wireLength: number): boolean {
-    if (this.metrics !== undefined) {
-      this.metrics.messagesSent++;
-      this.metrics.bytesSent += payloadLength;
+    const metrics = this.options.metrics;
+    if (metrics !== undefined) {
+      metrics.messagesSent++;
+      metrics.bytesSent += payloadLength;
     }
     return this.checkSendBuffer(wireLength);
   }
@@ -389,11 +411,11 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   private checkSendBuffer(justQueued: number): boolean {
     const buffered = this.socket.writableLength;
     // Checked before the high-water mark, so the bound holds even when it is set below that mark.
-    if (buffered - justQueued > this.maxSendBuffer) {
+    if (buffered - justQueued > (this.options.maxSendBuffer ?? ServerDefaults.maxSendBuffer)) {
       this.dropSlowConsumer();
       return false;
     }
-    if (buffered <= this.sendHighWaterMark) return true;
+    if (buffered <= (this.options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark)) return true;
     this.needDrain = true;
     return false;
   }
@@ -403,11 +425,11 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
    * megabytes it does not read, so the socket is destroyed at once and the close counted as 1008.
    */
   private dropSlowConsumer(): void {
-    if (this.metrics !== undefined) this.metrics.slowConsumersDropped++;
+    if (this.options.metrics !== undefined) this.options.metrics.slowConsumersDropped++;
     this.closeCode = CloseCode.PolicyViolation;
     this.closeReason = 'send buffer overflow: the client reads too slowly';
     this.readyState = ReadyState.Closing;
-    this.receiver.stop();
+    this.receiver?.stop();
     this.socket.destroy();
   }
 
@@ -417,7 +439,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     this.closeReason = reason;
     if (!this.closeFrameSent) this.sendCloseFrame(code, reason);
     this.readyState = ReadyState.Closing;
-    this.receiver.stop();
+    this.receiver?.stop();
     this.socket.end();
     this.startCloseTimer();
   }
@@ -429,7 +451,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
 
   private startCloseTimer(): void {
     if (this.closeTimer !== undefined) return;
-    this.closeTimer = setTimeout(destroySocket, this.closeTimeout, this.socket);
+    this.closeTimer = setTimeout(destroySocket, this.options.closeTimeout ?? ServerDefaults.closeTimeout, this.socket);
     this.closeTimer.unref();
   }
 
@@ -439,11 +461,12 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     this.readyState = ReadyState.Closed;
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
     this.closeTimer = undefined;
-    this.receiver.stop();
+    this.receiver?.stop();
     this.socket[kConnection] = undefined;
-    if (this.metrics !== undefined) {
-      this.metrics.connectionsOpen--;
-      this.metrics.countClose(this.closeCode);
+    const metrics = this.options.metrics;
+    if (metrics !== undefined) {
+      metrics.connectionsOpen--;
+      metrics.countClose(this.closeCode);
     }
     this.emit('close', this.closeCode, this.closeReason);
   }
