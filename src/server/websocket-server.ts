@@ -32,7 +32,7 @@ import {
   validateUpgradeRequest,
 } from '../protocol/index.js';
 import { ServerDefaults } from './config.js';
-import { type ConnectionCompression, ReadyState, WebSocketConnection } from './connection.js';
+import { type ConnectionCompression, type ConnectionOptions, ReadyState, WebSocketConnection } from './connection.js';
 import { type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
 
@@ -135,6 +135,13 @@ export class WebSocketServer extends EventEmitter {
   private readonly options: WebSocketServerOptions;
   private readonly logger: Logger;
   private readonly allowOrigins: ReadonlySet<string>;
+  /** What every connection of this server shares; see `accept`. */
+  private readonly connectionOptions: ConnectionOptions;
+  /**
+   * The 'close' listener of every connection of this server: one function for all of them,
+   * rather than a closure (and a `once` wrapper) per connection. 'close' is emitted once.
+   */
+  private readonly connectionClosed: (this: WebSocketConnection, code: number, reason: string) => void;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
@@ -143,6 +150,17 @@ export class WebSocketServer extends EventEmitter {
     this.options = options;
     this.metrics = options.metrics ?? new Metrics();
     this.logger = options.logger ?? silentLogger;
+    this.connectionOptions = {
+      maxMessageSize: options.maxMessageSize,
+      sendHighWaterMark: options.sendHighWaterMark,
+      maxSendBuffer: options.maxSendBuffer,
+      closeTimeout: options.closeTimeout,
+      metrics: this.metrics,
+    };
+    const server = this;
+    this.connectionClosed = function connectionClosed(this: WebSocketConnection, code: number, reason: string): void {
+      server.forget(this, code, reason);
+    };
     this.allowOrigins = new Set((options.allowOrigins ?? []).map((origin) => origin.toLowerCase().replace(/\/$/, '')));
     const interval = options.heartbeatInterval ?? ServerDefaults.heartbeatInterval;
     if (interval > 0) {
@@ -168,18 +186,23 @@ export class WebSocketServer extends EventEmitter {
     callback?: (connection: WebSocketConnection, request: IncomingMessage) => void,
   ): void {
     socket.on('error', ignoreHandshakeSocketError);
-    this.upgrade(request, socket, head, callback).catch((error: unknown) => {
-      this.logger.error(`upgrade failed: ${error instanceof Error ? error.message : String(error)}`);
-      this.reject(socket, 500, 'internal error during the handshake');
-    });
+    try {
+      this.upgrade(request, socket, head, callback);
+    } catch (error) {
+      this.upgradeFailed(socket, error);
+    }
   }
 
-  private async upgrade(
+  /**
+   * Checks the request and answers it. Synchronous unless an `authenticate` hook has to be
+   * waited for: most upgrades leave no promise behind.
+   */
+  private upgrade(
     request: IncomingMessage,
     socket: Duplex,
     head: Buffer,
     callback: ((connection: WebSocketConnection, request: IncomingMessage) => void) | undefined,
-  ): Promise<void> {
+  ): void {
     // Node fills `rawHeaders` from the request as sent; past `maxHeadersCount` headers are
     // dropped, so every header may be missing and the checks below treat it so.
     const headers = headerMapFromRaw(request.rawHeaders ?? []);
@@ -193,13 +216,35 @@ export class WebSocketServer extends EventEmitter {
       return this.reject(socket, 403, `origin ${JSON.stringify(result.origin)} is not allowed`);
     }
     if (!this.hasRoom()) return this.reject(socket, 503, 'too many connections');
-    if (this.options.authenticate !== undefined) {
-      const verdict = await this.options.authenticate(request);
-      if (verdict !== true) return this.reject(socket, verdict.status, verdict.reason);
-      if (socket.destroyed) return;
-      if (!this.hasRoom()) return this.reject(socket, 503, 'too many connections');
+    const authenticate = this.options.authenticate;
+    if (authenticate !== undefined) {
+      this.authenticateThenAccept(authenticate, request, socket, head, result, callback).catch((error: unknown) => {
+        this.upgradeFailed(socket, error);
+      });
+      return;
     }
     this.accept(request, socket as Socket, head, result, callback);
+  }
+
+  private async authenticateThenAccept(
+    authenticate: NonNullable<WebSocketServerOptions['authenticate']>,
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    accepted: HandshakeAccepted,
+    callback: ((connection: WebSocketConnection, request: IncomingMessage) => void) | undefined,
+  ): Promise<void> {
+    const verdict = await authenticate(request);
+    if (verdict !== true) return this.reject(socket, verdict.status, verdict.reason);
+    if (socket.destroyed) return;
+    if (!this.hasRoom()) return this.reject(socket, 503, 'too many connections');
+    this.accept(request, socket as Socket, head, accepted, callback);
+  }
+
+  /** Something threw while answering the handshake: answer 500 rather than leave the client waiting. */
+  private upgradeFailed(socket: Duplex, error: unknown): void {
+    this.logger.error(`upgrade failed: ${error instanceof Error ? error.message : String(error)}`);
+    this.reject(socket, 500, 'internal error during the handshake');
   }
 
   private hasRoom(): boolean {
@@ -226,26 +271,35 @@ export class WebSocketServer extends EventEmitter {
     const deflate = this.negotiateCompression(request, accepted);
     socket.write(buildAcceptResponse(accepted, deflate?.response));
     const observe = this.options.observeFrame;
-    const connection: WebSocketConnection = new WebSocketConnection(socket, head, {
-      protocol: accepted.protocol,
-      maxMessageSize: this.options.maxMessageSize,
-      sendHighWaterMark: this.options.sendHighWaterMark,
-      maxSendBuffer: this.options.maxSendBuffer,
-      closeTimeout: this.options.closeTimeout,
-      metrics: this.metrics,
-      compression: deflate?.compression,
-      extensions: deflate?.response,
-      // Frames are read on a later tick than this constructor, so `connection` is set by then.
-      observeFrame: observe === undefined ? undefined : (header, payload) => observe(connection, header, payload),
-    });
+    // A connection that agreed on nothing of its own (no subprotocol, no compression, no frame
+    // observer) gets the options object shared by all of them, and so keeps no copy.
+    let options = this.connectionOptions;
+    if (accepted.protocol !== undefined || deflate !== undefined || observe !== undefined) {
+      options = {
+        ...options,
+        protocol: accepted.protocol,
+        compression: deflate?.compression,
+        extensions: deflate?.response,
+        // Frames are read on a later tick than this constructor, so `connection` is set by then.
+        observeFrame: observe === undefined ? undefined : (header, payload) => observe(connection, header, payload),
+      };
+    }
+    const connection: WebSocketConnection = new WebSocketConnection(socket, head, options);
     this.clients.add(connection);
-    connection.once('close', (code: number, reason: string) => {
-      this.clients.delete(connection);
-      this.logger.info(`close id=${connection.id} code=${code}${reason === '' ? '' : ` reason=${JSON.stringify(reason)}`}`);
-    });
-    this.logger.info(`open id=${connection.id} path=${request.url ?? ''} remote=${connection.remoteAddress ?? '?'}`);
+    connection.on('close', this.connectionClosed);
+    if (this.logger.enabled('info')) {
+      this.logger.info(`open id=${connection.id} path=${request.url ?? ''} remote=${connection.remoteAddress ?? '?'}`);
+    }
     callback?.(connection, request);
     this.emit('connection', connection, request);
+  }
+
+  /** A connection of this server closed. */
+  private forget(connection: WebSocketConnection, code: number, reason: string): void {
+    this.clients.delete(connection);
+    if (this.logger.enabled('info')) {
+      this.logger.info(`close id=${connection.id} code=${code}${reason === '' ? '' : ` reason=${JSON.stringify(reason)}`}`);
+    }
   }
 
   /** Accepts the client's first acceptable permessage-deflate offer, if compression is enabled. */
