@@ -12,8 +12,7 @@ import {
   truncateUtf8,
 } from '../../src/protocol/close.js';
 import type { ProtocolError } from '../../src/protocol/errors.js';
-
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+import { hex } from '../helpers/bytes.js';
 
 function expectError(result: CloseInfo | ProtocolError): ProtocolError {
   if (!('closeCode' in result)) throw new Error(`expected a protocol error, got ${JSON.stringify(result)}`);

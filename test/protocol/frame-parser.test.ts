@@ -7,30 +7,20 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Opcode, RSV1_BIT, RSV2_BIT, RSV3_BIT } from '../../src/protocol/constants.js';
 import type { ProtocolError, ViolationCode } from '../../src/protocol/errors.js';
-import { FrameParser, type FrameParserOptions } from '../../src/protocol/frame-parser.js';
+import { FrameParser, type FrameHeader, type FrameParserOptions } from '../../src/protocol/frame-parser.js';
 import { encodeFrame, frameHeaderLength } from '../../src/protocol/frame-serializer.js';
-
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
-const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+import { hex, pseudoRandomBytes, pushInPieces, toHex } from '../helpers/bytes.js';
 
 /** The masking key of every masked example in RFC 6455 5.7. */
 const RFC_KEY = hex('37 fa 21 3d');
 
-/** What the parser reported, in order, with everything copied out of its reused objects. */
+/**
+ * What the parser reported, in order, with everything copied out of its reused objects: a
+ * frame's header fields, its masking key as hex (undefined when unmasked: the reused key then
+ * holds an earlier frame's bytes) and its payload as hex.
+ */
 type ParserEvent =
-  | {
-      kind: 'frame';
-      fin: boolean;
-      rsv1: boolean;
-      rsv2: boolean;
-      rsv3: boolean;
-      opcode: number;
-      masked: boolean;
-      maskKey: string | undefined;
-      payloadLength: number;
-      headerLength: number;
-      payload: string;
-    }
+  | ({ kind: 'frame' } & Omit<FrameHeader, 'maskKey'> & { maskKey: string | undefined; payload: string })
   | { kind: 'error'; code: ViolationCode; closeCode: number };
 
 function recordingParser(options: FrameParserOptions): { parser: FrameParser; events: ParserEvent[] } {
@@ -38,19 +28,7 @@ function recordingParser(options: FrameParserOptions): { parser: FrameParser; ev
   const parser = new FrameParser(
     {
       onFrame(header, payload) {
-        events.push({
-          kind: 'frame',
-          fin: header.fin,
-          rsv1: header.rsv1,
-          rsv2: header.rsv2,
-          rsv3: header.rsv3,
-          opcode: header.opcode,
-          masked: header.masked,
-          maskKey: header.masked ? toHex(header.maskKey) : undefined,
-          payloadLength: header.payloadLength,
-          headerLength: header.headerLength,
-          payload: toHex(payload),
-        });
+        events.push({ kind: 'frame', ...header, maskKey: header.masked ? toHex(header.maskKey) : undefined, payload: toHex(payload) });
       },
       onFrameError(error: ProtocolError) {
         events.push({ kind: 'error', code: error.code, closeCode: error.closeCode });
@@ -64,21 +42,8 @@ function recordingParser(options: FrameParserOptions): { parser: FrameParser; ev
 /** Feeds `bytes` (copied: the parser unmasks in place) in the given pieces and returns what was reported. */
 function parse(bytes: Uint8Array, options: FrameParserOptions, cuts: readonly number[] = []): ParserEvent[] {
   const { parser, events } = recordingParser(options);
-  for (const piece of splitAt(Buffer.from(bytes), cuts)) parser.push(piece);
+  pushInPieces(parser, bytes, cuts);
   return events;
-}
-
-/** Cuts `bytes` at the given offsets (any order, repeats allowed, clamped to its length). */
-function splitAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((a, b) => a - b);
-  const pieces: Buffer[] = [];
-  let start = 0;
-  for (const point of points) {
-    pieces.push(bytes.subarray(start, point));
-    start = point;
-  }
-  pieces.push(bytes.subarray(start));
-  return pieces;
 }
 
 /** Feeds `bytes` one byte at a time. */
@@ -431,19 +396,6 @@ describe('RFC 6455 7.1.7 Fail the WebSocket Connection: one error, then silence'
 // Properties.
 
 const ALL_RSV = RSV1_BIT | RSV2_BIT | RSV3_BIT;
-
-/** Deterministic filler bytes, so that large payloads cost no generation time. */
-function pseudoRandomBytes(length: number, seed: number): Buffer {
-  const bytes = Buffer.allocUnsafe(length);
-  let state = seed | 1;
-  for (let i = 0; i < length; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[i] = state & 0xff;
-  }
-  return bytes;
-}
 
 const payloadLengthArb = fc.oneof(
   fc.integer({ min: 0, max: 130 }),

@@ -14,9 +14,7 @@ import {
   encodeTextFrame,
   frameHeaderLength,
 } from '../../src/protocol/frame-serializer.js';
-
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
-const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+import { hex, toHex } from '../helpers/bytes.js';
 
 /** Byte-for-byte equality; fast for large buffers, with a hex diff when they differ. */
 function expectSameBytes(actual: Uint8Array, expected: Uint8Array): void {

@@ -6,8 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyMask, applyMaskReference, copyMasked, maskRange } from '../../src/protocol/mask.js';
-
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+import { hex } from '../helpers/bytes.js';
 
 /** The masking key of every masked example in RFC 6455 5.7. */
 const RFC_KEY = hex('37 fa 21 3d');

@@ -10,9 +10,7 @@ import type { ViolationCode } from '../../src/protocol/errors.js';
 import type { FrameHeader } from '../../src/protocol/frame-parser.js';
 import { encodeCloseFrame, encodeFragmentedMessage, encodeFrame, encodeTextFrame } from '../../src/protocol/frame-serializer.js';
 import { Receiver, type ReceiverOptions } from '../../src/protocol/receiver.js';
-
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
-const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+import { hex, pseudoRandomBytes, pushInPieces, toHex } from '../helpers/bytes.js';
 
 /** The masking key of every masked example in RFC 6455 5.7. */
 const RFC_KEY = hex('37 fa 21 3d');
@@ -40,23 +38,10 @@ function recordingReceiver(options: ReceiverOptions): { receiver: Receiver; even
   return { receiver, events };
 }
 
-/** Cuts `bytes` at the given offsets (any order, repeats allowed, clamped to its length). */
-function splitAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((a, b) => a - b);
-  const pieces: Buffer[] = [];
-  let start = 0;
-  for (const point of points) {
-    pieces.push(bytes.subarray(start, point));
-    start = point;
-  }
-  pieces.push(bytes.subarray(start));
-  return pieces;
-}
-
 /** Feeds a copy of `bytes` (the receiver unmasks in place) in pieces cut at `cuts`. */
 function receive(bytes: Uint8Array, options: ReceiverOptions, cuts: readonly number[] = []): ReceiverEvent[] {
   const { receiver, events } = recordingReceiver(options);
-  for (const piece of splitAt(Buffer.from(bytes), cuts)) receiver.push(piece);
+  pushInPieces(receiver, bytes, cuts);
   return events;
 }
 
@@ -301,19 +286,6 @@ describe('RFC 6455 5.2 frames as read, before interpretation: the observeFrame h
 
 // ---------------------------------------------------------------------------------------
 // Properties.
-
-/** Deterministic filler bytes, so that large payloads cost no generation time. */
-function pseudoRandomBytes(length: number, seed: number): Buffer {
-  const bytes = Buffer.allocUnsafe(length);
-  let state = seed | 1;
-  for (let i = 0; i < length; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[i] = state & 0xff;
-  }
-  return bytes;
-}
 
 const messageArb = fc.oneof(
   fc.record({ isBinary: fc.constant(false), text: fc.string({ unit: 'binary', maxLength: 300 }), length: fc.constant(0), seed: fc.constant(0) }),

@@ -6,8 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isValidUtf8, isValidUtf8Reference, Utf8Validator } from '../../src/protocol/utf8.js';
-
-const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+import { hex, splitAt } from '../helpers/bytes.js';
 
 /** The oracle: does a fatal WHATWG decoder accept the whole byte sequence? */
 function decoderAccepts(bytes: Uint8Array): boolean {
@@ -47,19 +46,6 @@ function validatorFirstFailure(pieces: readonly Uint8Array[]): number {
     if (!validator.write(pieces[i])) return i;
   }
   return validator.end() ? -1 : pieces.length;
-}
-
-/** Cuts `bytes` at the given offsets (any order, any repeats, clamped to its length). */
-function splitAt(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((a, b) => a - b);
-  const pieces: Uint8Array[] = [];
-  let start = 0;
-  for (const point of points) {
-    pieces.push(bytes.subarray(start, point));
-    start = point;
-  }
-  pieces.push(bytes.subarray(start));
-  return pieces;
 }
 
 /** Every way of cutting `bytes` into two pieces, and into single bytes. */
