@@ -6,11 +6,10 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { startFramecast, type RunningFramecast } from '../helpers/framecast.js';
-import { type Browser, browserTestsEnabled, launchBrowser } from './browser.js';
-import { readUpgradeStream, type RecordedFrame, type RecordingProxy, startRecordingProxy } from './recording-proxy.js';
+import { InspectorPage, SHOWN_WITHIN_MS } from '../helpers/inspector-page.js';
+import { browserTestsEnabled } from './browser.js';
+import { readUpgradeStream, type RecordedFrame } from './recording-proxy.js';
 
-const SHOWN_WITHIN_MS = 5_000;
 const RSV1 = 0x40;
 const OPCODE_TEXT = 0x1;
 /** Bytes of the inflated message the page draws. */
@@ -22,51 +21,27 @@ const ANSWER = 'permessage-deflate; server_no_context_takeover; client_no_contex
 const enabled = browserTestsEnabled('test/e2e/inspector-deflate.test.ts');
 
 describe.skipIf(!enabled)('the protocol inspector page with permessage-deflate (RFC 7692) in Chromium', () => {
-  let service: RunningFramecast;
-  let proxy: RecordingProxy;
-  let browser: Browser;
+  const inspector = new InspectorPage();
   let page: Page;
-  let reports = 0;
 
   /** The data frames Chromium sent on its latest connection to `target` (the toggle reconnects). */
   function sentFrames(target: string): RecordedFrame[] {
     const prefix = `GET ${target} `;
-    const matching = proxy.connections.map((chunks) => Buffer.concat(chunks)).filter((bytes) => bytes.subarray(0, prefix.length).toString('latin1') === prefix);
+    const matching = inspector.proxy.connections.map((chunks) => Buffer.concat(chunks)).filter((bytes) => bytes.subarray(0, prefix.length).toString('latin1') === prefix);
     if (matching.length === 0) throw new Error(`the proxy saw no upgrade to ${target}`);
     return readUpgradeStream(matching[matching.length - 1]).frames.filter((frame) => frame.opcode < 0x8);
   }
 
-  function cell(n: number, field: string, column: 'value' | 'bits'): Promise<string | null> {
-    return page.textContent(`[data-report="${n}"] tr[data-field="${field}"] td.${column}`);
-  }
-
-  /** Sends `text` from the page and waits for its report; returns the report's number. */
-  async function sendAndWait(text: string): Promise<number> {
-    await page.fill('#payload', text);
-    await page.click('#send');
-    const n = ++reports;
-    await page.waitForSelector(`[data-report="${n}"]`, { timeout: SHOWN_WITHIN_MS });
-    return n;
-  }
-
   beforeAll(async () => {
-    service = await startFramecast();
-    proxy = await startRecordingProxy(service.port);
-    browser = await launchBrowser();
-    page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${proxy.port}/inspect.html`);
-    await page.waitForSelector('[data-part="accept-check"]', { timeout: SHOWN_WITHIN_MS });
+    page = await inspector.open();
   });
 
   afterEach(async ({ task }) => {
-    await page.locator(reports > 0 ? `[data-report="${reports}"]` : '#handshake').scrollIntoViewIfNeeded();
-    await browser.screenshotAll(`inspector-deflate-${task.name}`);
+    await inspector.screenshot(`inspector-deflate-${task.name}`);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await proxy?.close();
-    await service?.close();
+    await inspector.close();
   });
 
   it('the toggle reconnects to /inspect?deflate=on, and the handshake shows the extension agreed', async () => {
@@ -84,7 +59,7 @@ describe.skipIf(!enabled)('the protocol inspector page with permessage-deflate (
   it(`a compressible ${MESSAGE_LENGTH}-byte text message: RSV1 = 1, fewer bytes on the wire than in the message, inflated intact`, async () => {
     const before = sentFrames('/inspect?deflate=on').length;
     const text = 'framecast '.repeat(MESSAGE_LENGTH / 10);
-    const n = await sendAndWait(text);
+    const n = await inspector.sendAndWait(text);
 
     // The frame Chromium really sent: one frame, RSV1 set (RFC 7692 6.1), a compressed payload.
     const sent = sentFrames('/inspect?deflate=on').slice(before);
@@ -97,9 +72,9 @@ describe.skipIf(!enabled)('the protocol inspector page with permessage-deflate (
 
     // What the page shows of it.
     expect(await page.textContent(`[data-report="${n}"] h3`)).toBe(`Message ${n}: text, ${MESSAGE_LENGTH} bytes, 1 frame`);
-    expect(await cell(n, 'rsv1', 'bits')).toBe('1');
-    expect(await cell(n, 'rsv1', 'value')).toContain('permessage-deflate: this message is compressed');
-    expect(await cell(n, 'payload-length', 'value')).toBe(String(frame.payloadLength));
+    expect(await inspector.cell(n, 'rsv1', 'bits')).toBe('1');
+    expect(await inspector.cell(n, 'rsv1', 'value')).toContain('permessage-deflate: this message is compressed');
+    expect(await inspector.cell(n, 'payload-length', 'value')).toBe(String(frame.payloadLength));
     const note = page.locator(`[data-report="${n}"] [data-part="compression"]`);
     expect(Number(await note.getAttribute('data-wire-length'))).toBe(frame.payloadLength);
     expect(Number(await note.getAttribute('data-message-length'))).toBe(MESSAGE_LENGTH);
@@ -118,12 +93,12 @@ describe.skipIf(!enabled)('the protocol inspector page with permessage-deflate (
     await page.waitForSelector('#status[data-state="open"]', { timeout: SHOWN_WITHIN_MS });
     expect(new URL(page.url()).searchParams.has('deflate')).toBe(false);
     const before = sentFrames('/inspect').length;
-    const n = await sendAndWait('framecast '.repeat(MESSAGE_LENGTH / 10));
+    const n = await inspector.sendAndWait('framecast '.repeat(MESSAGE_LENGTH / 10));
     const [frame] = sentFrames('/inspect').slice(before);
     expect(frame.header[0] & RSV1).toBe(0);
     expect(frame.payloadLength).toBe(MESSAGE_LENGTH);
-    expect(await cell(n, 'rsv1', 'bits')).toBe('0');
-    expect(await cell(n, 'payload-length', 'bits')).toBe('7+64');
+    expect(await inspector.cell(n, 'rsv1', 'bits')).toBe('0');
+    expect(await inspector.cell(n, 'payload-length', 'bits')).toBe('7+64');
     expect(await page.locator(`[data-report="${n}"] [data-part="compression"]`).count()).toBe(0);
   });
 });

@@ -7,12 +7,11 @@
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { startFramecast, type RunningFramecast } from '../helpers/framecast.js';
-import { type Browser, browserTestsEnabled, launchBrowser } from './browser.js';
-import { readUpgradeStream, type RecordedFrame, type RecordingProxy, startRecordingProxy, upgradeConnection } from './recording-proxy.js';
+import { InspectorPage } from '../helpers/inspector-page.js';
+import { browserTestsEnabled } from './browser.js';
+import { readUpgradeStream, type RecordedFrame, upgradeConnection } from './recording-proxy.js';
 
 const RFC_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const SHOWN_WITHIN_MS = 5_000;
 /** Payload bytes the page draws in a frame's dump. */
 const DUMP_PAYLOAD_BYTES = 64;
 const OPCODE_TEXT = 0x1;
@@ -22,48 +21,31 @@ const spacedHex = (bytes: Buffer): string => [...bytes].map((byte) => byte.toStr
 const enabled = browserTestsEnabled('test/e2e/inspector.test.ts');
 
 describe.skipIf(!enabled)('the protocol inspector page in Chromium', () => {
-  let service: RunningFramecast;
-  let proxy: RecordingProxy;
-  let browser: Browser;
+  const inspector = new InspectorPage();
   let page: Page;
-  let reports = 0;
 
   /** The data frames Chromium has sent on the /inspect connection so far, as recorded. */
   function recordedDataFrames(): RecordedFrame[] {
-    const bytes = upgradeConnection(proxy, '/inspect');
+    const bytes = upgradeConnection(inspector.proxy, '/inspect');
     if (bytes === undefined) throw new Error('the proxy saw no /inspect upgrade');
     return readUpgradeStream(bytes).frames.filter((frame) => frame.opcode < 0x8);
   }
 
-  /** A cell of a field row of report `n`. */
-  function cell(n: number, field: string, column: 'value' | 'bits'): Promise<string | null> {
-    return page.textContent(`[data-report="${n}"] tr[data-field="${field}"] td.${column}`);
-  }
-
   beforeAll(async () => {
-    service = await startFramecast();
-    proxy = await startRecordingProxy(service.port);
-    browser = await launchBrowser();
-    page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${proxy.port}/inspect.html`);
-    await page.waitForSelector('[data-part="accept-check"]', { timeout: SHOWN_WITHIN_MS });
+    page = await inspector.open();
   });
 
   afterEach(async ({ task }) => {
-    // The newest report is at the top of its list: show it.
-    await page.locator(reports > 0 ? `[data-report="${reports}"]` : '#handshake').scrollIntoViewIfNeeded();
-    await browser.screenshotAll(`inspector-${task.name}`);
+    await inspector.screenshot(`inspector-${task.name}`);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await proxy?.close();
-    await service?.close();
+    await inspector.close();
   });
 
   describe('the opening handshake (RFC 6455 1.3, 4.2.2)', () => {
     it('shows the Sec-WebSocket-Key Chromium sent and the Accept derived from it step by step', async () => {
-      const bytes = upgradeConnection(proxy, '/inspect');
+      const bytes = upgradeConnection(inspector.proxy, '/inspect');
       expect(bytes).toBeDefined();
       const key = readUpgradeStream(bytes as Buffer).headers.get('sec-websocket-key') ?? '';
       expect(key).toMatch(/^[A-Za-z0-9+/]{22}==$/);
@@ -87,10 +69,7 @@ describe.skipIf(!enabled)('the protocol inspector page in Chromium', () => {
       it(`a ${length}-byte text message: opcode, ${encoding}-bit length and masking key as sent`, async () => {
         const before = recordedDataFrames().length;
         const text = 'framecast '.repeat(Math.ceil(length / 10)).slice(0, length);
-        await page.fill('#payload', text);
-        await page.click('#send');
-        const n = ++reports;
-        await page.waitForSelector(`[data-report="${n}"]`, { timeout: SHOWN_WITHIN_MS });
+        const n = await inspector.sendAndWait(text);
 
         const sent = recordedDataFrames().slice(before);
         expect(sent).toHaveLength(1); // Chromium sends each message as one frame
@@ -99,17 +78,17 @@ describe.skipIf(!enabled)('the protocol inspector page in Chromium', () => {
         expect(frame.header).toHaveLength(2 + extendedBytes + 4);
 
         expect(await page.textContent(`[data-report="${n}"] h3`)).toBe(`Message ${n}: text, ${length} bytes, 1 frame`);
-        expect(await cell(n, 'fin', 'bits')).toBe('1');
-        expect(await cell(n, 'opcode', 'bits')).toBe('0001');
-        expect(await cell(n, 'opcode', 'value')).toBe('0x1 text');
-        expect(await cell(n, 'mask', 'bits')).toBe('1');
-        expect(await cell(n, 'payload-length', 'bits')).toBe(encoding);
-        expect(await cell(n, 'payload-length', 'value')).toBe(String(length));
-        expect(await cell(n, 'length7', 'bits')).toBe((frame.header[1] & 0x7f).toString(2).padStart(7, '0'));
-        expect(await cell(n, 'masking-key', 'value')).toBe(spacedHex(frame.maskingKey));
+        expect(await inspector.cell(n, 'fin', 'bits')).toBe('1');
+        expect(await inspector.cell(n, 'opcode', 'bits')).toBe('0001');
+        expect(await inspector.cell(n, 'opcode', 'value')).toBe('0x1 text');
+        expect(await inspector.cell(n, 'mask', 'bits')).toBe('1');
+        expect(await inspector.cell(n, 'payload-length', 'bits')).toBe(encoding);
+        expect(await inspector.cell(n, 'payload-length', 'value')).toBe(String(length));
+        expect(await inspector.cell(n, 'length7', 'bits')).toBe((frame.header[1] & 0x7f).toString(2).padStart(7, '0'));
+        expect(await inspector.cell(n, 'masking-key', 'value')).toBe(spacedHex(frame.maskingKey));
         if (extendedBytes > 0) {
           const extended = frame.header.subarray(2, 2 + extendedBytes);
-          expect(await cell(n, 'ext', 'bits')).toBe([...extended].map((byte) => byte.toString(2).padStart(8, '0')).join(' '));
+          expect(await inspector.cell(n, 'ext', 'bits')).toBe([...extended].map((byte) => byte.toString(2).padStart(8, '0')).join(' '));
         } else {
           expect(await page.locator(`[data-report="${n}"] tr[data-field="ext"]`).count()).toBe(0);
         }
@@ -133,7 +112,7 @@ describe.skipIf(!enabled)('the protocol inspector page in Chromium', () => {
     }
 
     it('lights up a field\'s bytes in the dump when its row has keyboard focus', async () => {
-      const n = reports;
+      const n = inspector.reports;
       // The pointer may rest over another row (hovering lights it too): move it off the page's content.
       await page.mouse.move(0, 0);
       await page.focus(`[data-report="${n}"] tr[data-field="masking-key"]`);
