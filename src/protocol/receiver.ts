@@ -91,8 +91,12 @@ export class Receiver implements FrameHandler {
   private fragmenting = false;
   private readonly inflater: MessageInflater | undefined;
   private readonly maxMessageSize: number;
-  private readonly fragments = new MessageAccumulator();
-  private readonly utf8 = new Utf8Validator();
+  /**
+   * The fragmented message in progress and the UTF-8 check across its fragments. Created by the
+   * first fragmented message (most connections never send one), so that an open connection
+   * costs as little memory as it can.
+   */
+  private fragmentState: { fragments: MessageAccumulator; utf8: Utf8Validator } | undefined;
 
   constructor(handler: ReceiverHandler, options: ReceiverOptions) {
     this.handler = handler;
@@ -123,7 +127,7 @@ export class Receiver implements FrameHandler {
 
   /** Bytes held for incomplete frames and fragmented messages: what this connection costs in memory now. */
   get bufferedBytes(): number {
-    return this.parser.bufferedBytes + this.fragments.size;
+    return this.parser.bufferedBytes + (this.fragmentState?.fragments.size ?? 0);
   }
 
   /** @internal FrameHandler: one frame from the parser. */
@@ -170,21 +174,23 @@ export class Receiver implements FrameHandler {
       this.fragmentedIsText = header.opcode === Opcode.Text;
       this.fragmentedIsCompressed = header.rsv1;
     }
+    this.fragmentState ??= { fragments: new MessageAccumulator(), utf8: new Utf8Validator() };
+    const { fragments, utf8 } = this.fragmentState;
     // 3. Fail fast: validate each text fragment as it arrives, not the message at its end.
     //    (Compressed text can only be validated once inflated.)
     if (this.fragmentedIsText && !this.fragmentedIsCompressed) {
-      if (!this.utf8.write(payload) || (header.fin && !this.utf8.end())) {
+      if (!utf8.write(payload) || (header.fin && !utf8.end())) {
         return this.fail(protocolError('INVALID_UTF8', 'text message is not valid UTF-8'));
       }
     }
-    this.fragments.append(payload);
+    fragments.append(payload);
     // 4. The final fragment completes the message.
     if (header.fin) {
       const isText = this.fragmentedIsText;
       this.fragmenting = false;
-      this.utf8.reset();
-      if (this.fragmentedIsCompressed) return this.deliverCompressed(this.fragments.take(), isText);
-      this.handler.onMessage(this.fragments.take(), !isText);
+      utf8.reset();
+      if (this.fragmentedIsCompressed) return this.deliverCompressed(fragments.take(), isText);
+      this.handler.onMessage(fragments.take(), !isText);
     }
   }
 
