@@ -159,19 +159,27 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     });
   }
 
+  /** Something threw while answering a request: answer 500 if still possible. */
+  function requestFailed(response: ServerResponse, error: unknown): void {
+    logger.error(`request failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+    if (!response.headersSent) {
+      response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      response.end('internal error\n');
+    } else {
+      response.destroy();
+    }
+  }
+
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    route(request, response).catch((error: unknown) => {
-      logger.error(`request failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
-      if (!response.headersSent) {
-        response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-        response.end('internal error\n');
-      } else {
-        response.destroy();
-      }
-    });
+    try {
+      route(request, response);
+    } catch (error) {
+      requestFailed(response, error);
+    }
   });
 
-  async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  /** Synchronous up to the handler, so that a push costs no promise on the way in. */
+  function route(request: IncomingMessage, response: ServerResponse): void {
     const url = parseUrl(request);
     if (url === undefined) {
       response.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
@@ -207,7 +215,8 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
         response.end('this endpoint speaks WebSocket: send a GET with Upgrade: websocket (RFC 6455 4.1)\n');
         return;
       default:
-        return serveStatic(publicDir, url.pathname, request, response);
+        serveStatic(publicDir, url.pathname, request, response).catch((error: unknown) => requestFailed(response, error));
+        return;
     }
   }
 

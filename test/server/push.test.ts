@@ -4,7 +4,7 @@
  * where (one channel, or every open WebSocket), and the limits (UTF-8, body size).
  */
 import { request as httpRequest } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { nextMessages, openClient, type RunningFramecast, startFramecast } from '../helpers/framecast.js';
@@ -160,6 +160,20 @@ describe('without a push token: loopback only', () => {
     expect(chunked.status).toBe(413);
     // Exactly the limit is fine.
     expect((await post(app.port, '/push?channel=big', tooBig.subarray(1))).status).toBe(202);
+  });
+
+  it('a client that goes away in the middle of its body: no answer is owed, and the server keeps serving', async () => {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const client = connect(app.port, '127.0.0.1', () => resolve(client));
+      client.once('error', reject);
+    });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write('POST /push?channel=gone HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n' + 'x'.repeat(10));
+    // Give the server the headers and the first bytes, then vanish.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.destroy();
+    await closed;
+    expect((await post(app.port, '/push?channel=gone', 'after')).status).toBe(202);
   });
 
   it('an invalid channel name: 400', async () => {
