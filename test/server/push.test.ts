@@ -7,6 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
+import { InProcessHub } from '../../src/server/hub.js';
 import { nextMessages, openClient, type RunningFramecast, startFramecast } from '../helpers/framecast.js';
 
 interface PushAnswer {
@@ -201,5 +202,32 @@ describe('without a push token: loopback only', () => {
     expect(answer.json).toEqual({ channel: null, recipients: clients.length });
     for (const [[data]] of await Promise.all(arrivals)) expect(data.toString()).toBe('to everyone');
     for (const client of clients) client.terminate();
+  });
+});
+
+describe('POST /push when the hub fails', () => {
+  /** A hub whose publish throws at once (a bug, not a rejection) or rejects, as told. */
+  let failing: 'throw' | 'reject' = 'throw';
+  let app: RunningFramecast;
+  beforeAll(async () => {
+    app = await startFramecast({
+      createHub: (everyone) => {
+        const hub = new InProcessHub(everyone);
+        hub.publish = () => {
+          if (failing === 'throw') throw new Error('hub exploded');
+          return Promise.reject(new Error('broker down'));
+        };
+        return hub;
+      },
+    });
+  });
+  afterAll(() => app.close());
+
+  it('a publish that throws or rejects is answered 503, and the server keeps answering', async () => {
+    failing = 'throw';
+    expect((await post(app.port, '/push?channel=x', 'one')).status).toBe(503);
+    failing = 'reject';
+    expect((await post(app.port, '/push?channel=x', 'two')).status).toBe(503);
+    expect((await fetch(`${app.httpUrl}/healthz`)).status).toBe(200);
   });
 });
