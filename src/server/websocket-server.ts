@@ -380,6 +380,11 @@ function routerFor(server: HttpServer): Map<string, WebSocketServer> {
       const target = table.get(pathOf(request.url));
       if (target === undefined) {
         socket.on('error', ignoreHandshakeSocketError);
+        // Counted once in each set of metrics the endpoints on this server report to (the
+        // endpoints of one service share one).
+        for (const metrics of new Set(Array.from(table.values(), (endpoint) => endpoint.metrics))) {
+          metrics.countRejectedHandshake(404);
+        }
         refuse(socket, 404, `no WebSocket endpoint at ${JSON.stringify(request.url ?? '')}`);
         return;
       }

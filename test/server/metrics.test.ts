@@ -128,6 +128,8 @@ describe('/metrics', () => {
       ['/ws', { Origin: 'https://elsewhere.example' }, 403],
       ['/chat', { 'Sec-WebSocket-Version': '7' }, 426],
       ['/chat?channel=no%20spaces', {}, 400],
+      // No endpoint at that path: the router's answer, counted once although three endpoints share the metrics.
+      ['/nowhere', {}, 404],
     ];
     for (const [path, headers, status] of refusals) {
       expect((await rawRequest(app.port, upgradeRequest(app.port, path, headers))).status).toBe(status);
@@ -138,6 +140,7 @@ describe('/metrics', () => {
     expect(delta(400)).toBe(3);
     expect(delta(403)).toBe(1);
     expect(delta(426)).toBe(1);
+    expect(delta(404)).toBe(1);
   });
 });
 
