@@ -47,6 +47,11 @@ let maskPoolOffset = MASK_POOL_BYTES;
 /** Options for a final, unmasked frame without RSV1: what `encodeFrame(opcode, payload)` means. */
 const DEFAULT_FRAME_OPTIONS: FrameOptions = Object.freeze({});
 
+/** Whether the `mask` option asks for a masked frame: `true` or a key given for it. */
+function wantsMask(mask: FrameOptions['mask']): mask is true | Uint8Array {
+  return mask !== undefined && mask !== false;
+}
+
 /** The key of the frame being written, reused from frame to frame so that a frame costs no extra object. */
 const frameMaskKey = Buffer.alloc(4);
 
@@ -143,9 +148,7 @@ function writeHeader(frame: Buffer, opcode: number, payloadLength: number, fin: 
 export function encodeFrameHeader(opcode: number, payloadLength: number, options: FrameOptions = DEFAULT_FRAME_OPTIONS): Buffer {
   const fin = options.fin !== false;
   checkFrame(opcode, payloadLength, fin);
-  if (options.mask !== undefined && options.mask !== false) {
-    throw new RangeError('encodeFrameHeader is for unmasked frames; use encodeFrame');
-  }
+  if (wantsMask(options.mask)) throw new RangeError('encodeFrameHeader is for unmasked frames; use encodeFrame');
   const header = Buffer.allocUnsafe(frameHeaderLength(payloadLength, false));
   writeHeader(header, opcode, payloadLength, fin, options.rsv1 === true, false);
   return header;
@@ -157,7 +160,7 @@ export function encodeFrame(opcode: number, payload: Uint8Array, options: FrameO
   const length = payload.length;
   checkFrame(opcode, length, fin);
   const mask = options.mask;
-  const masked = mask !== undefined && mask !== false;
+  const masked = wantsMask(mask);
   // Every byte of the frame is written below: the header, the key, then the whole payload.
   const frame = Buffer.allocUnsafe(frameHeaderLength(length, masked) + length);
   const keyStart = writeHeader(frame, opcode, length, fin, options.rsv1 === true, masked);
@@ -175,7 +178,7 @@ export function encodeTextFrame(text: string, options: FrameOptions = DEFAULT_FR
   const fin = options.fin !== false;
   const length = Buffer.byteLength(text, 'utf8');
   const mask = options.mask;
-  const masked = mask !== undefined && mask !== false;
+  const masked = wantsMask(mask);
   const frame = Buffer.allocUnsafe(frameHeaderLength(length, masked) + length);
   const keyStart = writeHeader(frame, Opcode.Text, length, fin, options.rsv1 === true, masked);
   if (!masked) {
