@@ -19,9 +19,10 @@ import { type Hub, InProcessHub } from './hub.js';
 import { createInspector } from './inspector.js';
 import { type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
-import { handlePush, isValidChannelName } from './push.js';
+import { handlePush, isValidChannelName, type PushOptions } from './push.js';
 import { serveStatic } from './static-files.js';
-import { pathOf, WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
+import { pathOf, queryParameter } from './request-target.js';
+import { WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
 
 /** The public/ folder of this package: beside the nearest package.json above this file (src/ or dist/src/). */
 function findPublicDir(): string {
@@ -77,8 +78,8 @@ export interface Framecast {
 }
 
 /** The chat channel named by a request's `channel` query parameter, or the default. */
-function channelOf(url: URL): string {
-  return url.searchParams.get('channel') ?? ServerDefaults.defaultChannel;
+function channelOf(request: IncomingMessage): string {
+  return queryParameter(request.url ?? '/', 'channel') ?? ServerDefaults.defaultChannel;
 }
 
 function parseUrl(request: IncomingMessage): URL | undefined {
@@ -127,8 +128,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
   const chat = new WebSocketServer({
     ...compressed,
     authenticate(request) {
-      const url = parseUrl(request);
-      if (url === undefined || !isValidChannelName(channelOf(url), maxChannel)) {
+      if (!isValidChannelName(channelOf(request), maxChannel)) {
         return { status: 400, reason: `channel names are 1-${maxChannel} letters, digits, '-', '_' or '.'` };
       }
       return true;
@@ -142,7 +142,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
 
   echo.on('connection', (connection: WebSocketConnection) => connection.on('message', echoMessage));
   chat.on('connection', (connection: WebSocketConnection, request: IncomingMessage) => {
-    const channel = channelOf(parseUrl(request) ?? new URL('http://localhost/'));
+    const channel = channelOf(request);
     chatChannelOf.set(connection, channel);
     hub.join(channel, connection);
     connection.on('message', chatMessage);
@@ -178,15 +178,22 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     }
   });
 
-  /** Synchronous up to the handler, so that a push costs no promise on the way in. */
+  const pushOptions: PushOptions = {
+    hub,
+    metrics,
+    logger,
+    pushToken: options.pushToken,
+    maxBody: options.maxPushBody ?? ServerDefaults.maxPushBody,
+  };
+
+  /**
+   * Synchronous up to the handler, so that a push costs no promise on the way in. Only static
+   * files need the target parsed as a URL (for its normalised path); the fixed routes match
+   * the path as sent and read the query with a scanner (request-target.ts).
+   */
   function route(request: IncomingMessage, response: ServerResponse): void {
-    const url = parseUrl(request);
-    if (url === undefined) {
-      response.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
-      response.end('bad request target\n');
-      return;
-    }
-    switch (pathOf(request.url)) {
+    const target = request.url ?? '/';
+    switch (pathOf(target)) {
       case '/healthz': {
         const body = JSON.stringify({ status: 'ok', connections: metrics.connectionsOpen, ...hub.health() }) + '\n';
         response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
@@ -198,14 +205,8 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
         response.end(metrics.render(hub.metricLines()));
         return;
       case '/push': {
-        const channel = url.searchParams.get('channel');
-        return handlePush(request, response, channel, channel !== null && isValidChannelName(channel, maxChannel), {
-          hub,
-          metrics,
-          logger,
-          pushToken: options.pushToken,
-          maxBody: options.maxPushBody ?? ServerDefaults.maxPushBody,
-        });
+        const channel = queryParameter(target, 'channel');
+        return handlePush(request, response, channel, channel !== null && isValidChannelName(channel, maxChannel), pushOptions);
       }
       case '/ws':
       case '/chat':
@@ -214,9 +215,16 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
         response.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
         response.end('this endpoint speaks WebSocket: send a GET with Upgrade: websocket (RFC 6455 4.1)\n');
         return;
-      default:
+      default: {
+        const url = parseUrl(request);
+        if (url === undefined) {
+          response.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+          response.end('bad request target\n');
+          return;
+        }
         serveStatic(publicDir, url.pathname, request, response).catch((error: unknown) => requestFailed(response, error));
         return;
+      }
     }
   }
 

@@ -35,6 +35,7 @@ import { ServerDefaults } from './config.js';
 import { type ConnectionCompression, type ConnectionOptions, ReadyState, WebSocketConnection } from './connection.js';
 import { type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
+import { pathOf } from './request-target.js';
 
 /** The answer of an `authenticate` hook: accept, or refuse with an HTTP status and reason. */
 export type AuthenticationResult = true | { status: number; reason: string };
@@ -392,11 +393,4 @@ function routerFor(server: HttpServer): Map<string, WebSocketServer> {
     });
   }
   return routes;
-}
-
-/** The path part of a request target, without the query string. */
-export function pathOf(url: string | undefined): string {
-  if (url === undefined) return '';
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
 }
