@@ -23,6 +23,7 @@ import {
   Opcode,
   RSV1_BIT,
 } from './constants.js';
+import { allocateFrame } from './frame-buffer.js';
 import { copyMasked, maskRange } from './mask.js';
 
 /** How to frame a payload. */
@@ -78,7 +79,7 @@ function writeMaskingKey(frame: Buffer, offset: number, mask: true | Uint8Array)
 }
 
 // The rare paths live in functions of their own, so that the code V8 inlines into every
-// `encodeFrame` call stays small (its inlining budget is shared with Buffer.allocUnsafe and
+// `encodeFrame` call stays small (its inlining budget is shared with allocateFrame and
 // the masking loop).
 
 function refillMaskPool(): void {
@@ -149,7 +150,7 @@ export function encodeFrameHeader(opcode: number, payloadLength: number, options
   const fin = options.fin !== false;
   checkFrame(opcode, payloadLength, fin);
   if (wantsMask(options.mask)) throw new RangeError('encodeFrameHeader is for unmasked frames; use encodeFrame');
-  const header = Buffer.allocUnsafe(frameHeaderLength(payloadLength, false));
+  const header = allocateFrame(frameHeaderLength(payloadLength, false));
   writeHeader(header, opcode, payloadLength, fin, options.rsv1 === true, false);
   return header;
 }
@@ -162,7 +163,7 @@ export function encodeFrame(opcode: number, payload: Uint8Array, options: FrameO
   const mask = options.mask;
   const masked = wantsMask(mask);
   // Every byte of the frame is written below: the header, the key, then the whole payload.
-  const frame = Buffer.allocUnsafe(frameHeaderLength(length, masked) + length);
+  const frame = allocateFrame(frameHeaderLength(length, masked) + length);
   const keyStart = writeHeader(frame, opcode, length, fin, options.rsv1 === true, masked);
   if (!masked) {
     frame.set(payload, keyStart);
@@ -179,7 +180,7 @@ export function encodeTextFrame(text: string, options: FrameOptions = DEFAULT_FR
   const length = Buffer.byteLength(text, 'utf8');
   const mask = options.mask;
   const masked = wantsMask(mask);
-  const frame = Buffer.allocUnsafe(frameHeaderLength(length, masked) + length);
+  const frame = allocateFrame(frameHeaderLength(length, masked) + length);
   const keyStart = writeHeader(frame, Opcode.Text, length, fin, options.rsv1 === true, masked);
   if (!masked) {
     frame.write(text, keyStart, length, 'utf8');
