@@ -33,11 +33,18 @@ let slabOffset = 0;
 
 /** A buffer of `length` bytes for a frame the caller fills completely. */
 export function allocateFrame(length: number): Buffer {
-  if (length >= SLAB_FRAME_LIMIT) return Buffer.allocUnsafe(length);
+  if (length >= SLAB_FRAME_LIMIT) return allocateOwnBuffer(length);
   if (length > SLAB_BYTES - slabOffset) startSlab();
   const frame = new SlabBuffer(slab, slabOffset, length) as unknown as Buffer;
   slabOffset = (slabOffset + length + ALIGN_MASK) & ~ALIGN_MASK;
   return frame;
+}
+
+// The rare paths are functions of their own, which keeps what V8 inlines into every
+// `encodeFrame` small (its inlining budget is shared with the header and masking code).
+
+function allocateOwnBuffer(length: number): Buffer {
+  return Buffer.allocUnsafe(length);
 }
 
 function startSlab(): void {
