@@ -7,7 +7,8 @@
  * 1. handshake.ts: the opening handshake (RFC 6455 section 4).
  * 2. frame-parser.ts: the frame layout, byte by byte (5.2), with mask.ts (5.3).
  * 3. receiver.ts: fragmentation and control frames (5.4, 5.5), with utf8.ts (8.1) and close.ts (5.5.1, 7.4).
- * 4. frame-serializer.ts: the same frames, written.
+ * 4. frame-serializer.ts: the same frames, written (into memory from frame-buffer.ts, a matter
+ *    of speed rather than of the RFC).
  */
 export {
   CloseCode,
