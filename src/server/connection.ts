@@ -371,10 +371,14 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     // server has many reads a turn and still batches; at 64 and 512 connections no cost was seen.)
     if (isFirstReadOfTurn()) this.corkAfterFirstReply = true;
     else this.socket.cork();
-    receiver.push(chunk);
-    // Still set: nothing was written, so nothing was corked.
-    if (this.corkAfterFirstReply) this.corkAfterFirstReply = false;
-    else this.socket.uncork();
+    try {
+      receiver.push(chunk);
+    } finally {
+      // Even when a 'message' listener threw, the socket must not stay corked.
+      // (Still set: nothing was written, so nothing was corked.)
+      if (this.corkAfterFirstReply) this.corkAfterFirstReply = false;
+      else this.socket.uncork();
+    }
   }
 
   /** Called after each reply written: in `receive`, corks the socket after the first one. */

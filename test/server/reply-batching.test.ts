@@ -86,6 +86,21 @@ describe('replies to one read leave together, but the first read of a turn sends
     expect(Buffer.concat(pair.received)).toEqual(Buffer.concat([Buffer.from([0x8a, 0x00]), threeEchoes]));
   });
 
+  it('a listener that throws leaves the socket uncorked, and the replies written before it leave', async () => {
+    await nextTurn();
+    pair.connection.receive(clientFrame(Opcode.Ping, ''));
+    let messages = 0;
+    pair.connection.on('message', () => {
+      if (++messages === 2) throw new Error('listener failed');
+    });
+    expect(() => pair.connection.receive(threeMessages())).toThrow('listener failed');
+    expect(pair.socket.writableCorked).toBe(0);
+    // The Pong, then the echoes of 'one' and 'two' (each echo listener ran before the thrower).
+    const expected = Buffer.concat([Buffer.from([0x8a, 0x00]), threeEchoes.subarray(0, 2 + 3 + 2 + 3)]);
+    await waitUntil(() => Buffer.concat(pair.received).length >= expected.length);
+    expect(Buffer.concat(pair.received)).toEqual(expected);
+  });
+
   it('a read that produces no reply leaves the socket uncorked', async () => {
     await nextTurn();
     pair.connection.receive(clientFrame(Opcode.Text, 'par', { fin: false }));
