@@ -33,6 +33,12 @@ export interface ConnectOptions {
    * declined, before any frame reaches `handler`. Frames may then carry RSV1 (compressed).
    */
   onDeflate?: (parameters: DeflateParameters | undefined) => void;
+  /**
+   * Hand `handler` data frames without their payloads (`FrameParserOptions.discardDataPayloads`):
+   * for a workload that only counts and sizes what comes back, so that the load generator does
+   * not spend its time gathering payloads it never reads.
+   */
+  discardDataPayloads?: boolean;
 }
 
 /**
@@ -87,7 +93,12 @@ export function connectWebSocket(
         options.onDeflate(agreed);
       }
       clearTimeout(timer);
-      parser = new FrameParser(handler, { role: 'client', maxMessageSize: CLIENT_MAX_MESSAGE_BYTES, allowedRsvBits });
+      parser = new FrameParser(handler, {
+        role: 'client',
+        maxMessageSize: CLIENT_MAX_MESSAGE_BYTES,
+        allowedRsvBits,
+        discardDataPayloads: options.discardDataPayloads,
+      });
       resolve(socket);
       // Bytes after the head are already frames (RFC 6455 4.1).
       if (response.headLength < head.length) {

@@ -71,6 +71,14 @@ export interface FrameParserOptions {
   maxMessageSize?: number;
   /** RSV bits that a negotiated extension has given a meaning (RFC 6455 5.2), e.g. `RSV1_BIT`. */
   allowedRsvBits?: number;
+  /**
+   * Drop the payload of every data frame (Text, Binary, Continuation) without copying or
+   * unmasking it, and hand `onFrame` an empty buffer; `header.payloadLength` still says how long
+   * it was. Every rule the header decides, and the size limit, are checked as usual, and control
+   * frames keep their payloads. For a reader that needs the frames but not their contents: the
+   * benchmark's load generator counts echoes by length this way. Off by default.
+   */
+  discardDataPayloads?: boolean;
 }
 
 /** The parts of a frame, in the order they appear on the wire (RFC 6455 5.2). */
@@ -100,6 +108,7 @@ export class FrameParser {
   private readonly requireMask: boolean;
   private readonly maxMessageSize: number;
   private readonly allowedRsvBits: number;
+  private readonly discardDataPayloads: boolean;
 
   private state: ParserState = ParserState.FrameHeader;
   /** Received bytes not consumed yet: `chunks[0]` from `headOffset` on, then the rest whole. */
@@ -130,6 +139,7 @@ export class FrameParser {
     this.requireMask = options.role === 'server';
     this.maxMessageSize = options.maxMessageSize ?? ProtocolDefaults.maxMessageSize;
     this.allowedRsvBits = options.allowedRsvBits ?? 0;
+    this.discardDataPayloads = options.discardDataPayloads === true;
   }
 
   /** Feeds received bytes. Frames completed by them are reported before this returns. */
@@ -303,8 +313,14 @@ export class FrameParser {
   /** Step 4: the payload, unmasked, then the frame goes to the handler. */
   private readPayload(): void {
     const header = this.header;
-    const payload = this.take(header.payloadLength);
-    if (header.masked) applyMask(payload, header.maskKey);
+    let payload: Buffer;
+    if (this.discardDataPayloads && !isControlOpcode(header.opcode)) {
+      this.drop(header.payloadLength);
+      payload = EMPTY;
+    } else {
+      payload = this.take(header.payloadLength);
+      if (header.masked) applyMask(payload, header.maskKey);
+    }
 
     if (!isControlOpcode(header.opcode)) {
       // Track the fragmented message in progress (RFC 6455 5.4).
@@ -337,6 +353,22 @@ export class FrameParser {
 
   private readUint32(): number {
     return ((this.readByte() << 24) | (this.readByte() << 16) | (this.readByte() << 8) | this.readByte()) >>> 0;
+  }
+
+  /** Removes `length` bytes from the queue without looking at them (see `discardDataPayloads`). */
+  private drop(length: number): void {
+    this.buffered -= length;
+    let left = length;
+    while (left > 0) {
+      const available = this.chunks[0].length - this.headOffset;
+      if (left < available) {
+        this.headOffset += left;
+        return;
+      }
+      left -= available;
+      this.chunks.shift();
+      this.headOffset = 0;
+    }
   }
 
   /** Removes `length` bytes from the queue: a view when they lie in one chunk, else one copy. */

@@ -537,4 +537,49 @@ describe('RFC 6455 5.2: properties of the parser', () => {
       { numRuns: 300 },
     );
   });
+
+  it('discardDataPayloads: the same frames and errors, split anywhere, with data payloads empty and control payloads kept', () => {
+    fc.assert(
+      fc.property(validStreamArb, fc.option(mutationsArb, { nil: undefined }), cutsArb, (valid, mutations, cuts) => {
+        const bytes = Buffer.from(valid);
+        for (const [position, value] of mutations ?? []) bytes[position % bytes.length] = value;
+        const options: FrameParserOptions = { role: 'server', maxMessageSize: 500 };
+        const delivered = parse(bytes, options);
+        const withoutDataPayloads = delivered.map((e) => (e.kind === 'frame' && (e.opcode & 0x8) === 0 ? { ...e, payload: '' } : e));
+        const discarding = { ...options, discardDataPayloads: true };
+        expect(parse(bytes, discarding, cuts.map((c) => c % (bytes.length + 1)))).toEqual(withoutDataPayloads);
+        expect(parse(bytes, discarding)).toEqual(withoutDataPayloads);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('discardDataPayloads: a reader that needs frames but not their contents', () => {
+  it('the RFC 6455 5.7 masked "Hello": its header, payloadLength 5, an empty payload; a masked Ping keeps "Hello"', () => {
+    const options: FrameParserOptions = { role: 'server', discardDataPayloads: true };
+    const text = hex('81 85 37 fa 21 3d 7f 9f 4d 51 58');
+    const ping = hex('89 85 37 fa 21 3d 7f 9f 4d 51 58');
+    expect(parseByteByByte(Buffer.concat([text, ping]), options)).toEqual([
+      frameEvent({ opcode: Opcode.Text, maskKey: toHex(RFC_KEY), payloadLength: 5, headerLength: 6, payload: '' }),
+      frameEvent({ opcode: Opcode.Ping, maskKey: toHex(RFC_KEY), payloadLength: 5, headerLength: 6, payload: HELLO }),
+    ]);
+  });
+
+  it('the size limit still holds: a declared length over maxMessageSize fails with 1009 after the header', () => {
+    const options: FrameParserOptions = { role: 'client', maxMessageSize: 1000, discardDataPayloads: true };
+    expect(parse(hex('82 7e 03 e9'), options)).toEqual([errorEvent('MESSAGE_TOO_BIG', 1009)]);
+  });
+
+  it('nothing of a dropped payload stays buffered', () => {
+    const { parser, events } = recordingParser({ role: 'client', discardDataPayloads: true });
+    parser.push(Buffer.concat([hex('82 7e 01 00'), Buffer.alloc(200)]));
+    expect(parser.bufferedBytes).toBe(204 - 4);
+    parser.push(Buffer.concat([Buffer.alloc(56), hex('8a 00')]));
+    expect(parser.bufferedBytes).toBe(0);
+    expect(events.map((e) => (e.kind === 'frame' ? [e.opcode, e.payloadLength, e.payload] : e))).toEqual([
+      [Opcode.Binary, 256, ''],
+      [Opcode.Pong, 0, ''],
+    ]);
+  });
 });
