@@ -264,7 +264,8 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     if (!this.corkedForBroadcast) {
       this.corkedForBroadcast = true;
       this.socket.cork();
-      if (corkedConnections.push(this) === 1) setImmediate(uncorkBroadcasts);
+      corkedConnections.push(this);
+      scheduleTurnEnd();
     }
     const compression = this.options.compression;
     let frame: Buffer;
@@ -519,25 +520,34 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   }
 }
 
-/** Whether a socket read was handled in this turn of the event loop (see `receive`). */
-let readThisTurn = false;
+// --- The end of a turn of the event loop -------------------------------------------------
+// Two things last until the poll phase of the current turn (every socket read in it) is over:
+// whether a read has been handled yet (see `receive`), and the sockets corked for broadcasts
+// (see `sendPrepared`). One setImmediate a turn ends both.
 
-/** True for the first socket read of a turn of the event loop; the flag is reset once its poll phase is over. */
+let turnEndScheduled = false;
+/** Whether a socket read was handled in this turn of the event loop. */
+let readThisTurn = false;
+/** Connections whose sockets `sendPrepared` corked in this turn of the event loop. */
+const corkedConnections: WebSocketConnection[] = [];
+
+function scheduleTurnEnd(): void {
+  if (turnEndScheduled) return;
+  turnEndScheduled = true;
+  setImmediate(endTurn);
+}
+
+/** True for the first socket read of a turn of the event loop. */
 function isFirstReadOfTurn(): boolean {
   if (readThisTurn) return false;
   readThisTurn = true;
-  setImmediate(endTurn);
+  scheduleTurnEnd();
   return true;
 }
 
 function endTurn(): void {
+  turnEndScheduled = false;
   readThisTurn = false;
-}
-
-/** Connections whose sockets `sendPrepared` corked in this turn of the event loop. */
-const corkedConnections: WebSocketConnection[] = [];
-
-function uncorkBroadcasts(): void {
   for (let i = 0; i < corkedConnections.length; i++) corkedConnections[i].uncorkBroadcast();
   corkedConnections.length = 0;
 }
