@@ -89,7 +89,8 @@ export function copyMasked(source: Uint8Array, target: Uint8Array, offset: numbe
  * one pass of JavaScript, measured slower for large payloads: the copy into freshly allocated
  * memory is what costs, and the native copy does it best.) A function of its own so that V8,
  * inlining `copyMasked` into `encodeFrame`, does not spend its inlining budget on this path
- * and on `maskRange` (measured: with them inlined, small frames took about a fifth longer).
+ * and on `maskRange` (measured together with the same move in frame-buffer.ts: 16-byte frames
+ * 98-104 ns against 116-118 ns before).
  */
 function copyThenMask(source: Uint8Array, target: Uint8Array, offset: number, key: Uint8Array): void {
   target.set(source, offset);
