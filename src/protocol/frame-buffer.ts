@@ -1,7 +1,8 @@
 /**
  * Memory for outgoing frames. Not an RFC 6455 rule: a matter of cost. Most frames are small
  * (a chat line, an echo, a pong), and for a 16-byte message `Buffer.allocUnsafe` was about
- * half the time of building the whole frame (bench:protocol).
+ * half the time of building the whole frame (50 of 114 ns, measured in a loop of encodeFrame
+ * calls beside a loop of allocations alone).
  *
  * So a small frame is cut from a slab of 8 KiB shared with the frames before it, the way
  * Node's `Buffer.allocUnsafe` cuts small buffers from its own pool, but without that
