@@ -15,6 +15,8 @@ export const ServerDefaults = {
    * Most bytes a connection may have waiting to be sent. A client that reads so slowly that
    * more than this is still waiting when another message is sent is dropped (counted as close
    * code 1008 and as a slow consumer). One message larger than this is still sent whole.
+   * What the server itself holds back to batch a turn's writes into one system call is handed
+   * to the operating system before the check, so it never counts against a client that reads.
    */
   maxSendBuffer: 4 * 1024 * 1024,
   /**

@@ -435,15 +435,32 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
    * `maxSendBuffer` plus one message.
    */
   private checkSendBuffer(justQueued: number): boolean {
-    const buffered = this.socket.writableLength;
+    const maxSendBuffer = this.options.maxSendBuffer ?? ServerDefaults.maxSendBuffer;
+    let buffered = this.socket.writableLength;
+    // Bytes our own cork holds back until the end of this turn (batched replies, broadcasts)
+    // say nothing about how fast the peer reads: hand them to the operating system first, and
+    // judge the peer by what is still waiting after that.
+    if (buffered - justQueued > maxSendBuffer && this.socket.writableCorked > 0) buffered = this.flushCorked();
     // Checked before the high-water mark, so the bound holds even when it is set below that mark.
-    if (buffered - justQueued > (this.options.maxSendBuffer ?? ServerDefaults.maxSendBuffer)) {
+    if (buffered - justQueued > maxSendBuffer) {
       this.dropSlowConsumer();
       return false;
     }
     if (buffered <= (this.options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark)) return true;
     this.needDrain = true;
     return false;
+  }
+
+  /**
+   * Writes out what the socket's cork holds back, then corks it again as deeply as before, so
+   * the rest of this turn still batches; returns the bytes still waiting after that.
+   */
+  private flushCorked(): number {
+    const socket = this.socket;
+    const depth = socket.writableCorked;
+    for (let i = 0; i < depth; i++) socket.uncork();
+    for (let i = 0; i < depth; i++) socket.cork();
+    return socket.writableLength;
   }
 
   /**

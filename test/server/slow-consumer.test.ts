@@ -4,6 +4,7 @@
  * close code 1008 and in framecast_slow_consumers_dropped_total), while a client that reads
  * keeps receiving every message, in order.
  */
+import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +131,36 @@ describe('a client that never reads is dropped; one that reads gets everything',
         `after a GC: arrayBuffers ${((after.arrayBuffers - baseline.arrayBuffers) / MIB).toFixed(1)} MiB, ` +
         `rss ${((after.rss - baseline.rss) / MIB).toFixed(1)} MiB over the start`,
     );
+    reader.terminate();
+  });
+});
+
+describe('bytes held back until the end of a turn of the event loop do not count against a client', () => {
+  it('delivers a burst of twice maxSendBuffer, published in one turn, to a client that reads, without dropping it', async () => {
+    const BURST = 8;
+    const MESSAGE_BYTES = (2 * MAX_SEND_BUFFER) / BURST;
+    const reader: WebSocket = await openClient(`${app.wsUrl}/chat?channel=burst`);
+    const droppedBefore = app.framecast.metrics.slowConsumersDropped;
+    const received = new Promise<number[]>((resolve) => {
+      const sequence: number[] = [];
+      reader.on('message', (data: Buffer) => {
+        sequence.push(data.length === MESSAGE_BYTES ? data.readUInt32BE(0) : -1);
+        if (sequence.length === BURST) resolve(sequence);
+      });
+    });
+
+    // One synchronous loop, so every broadcast is batched behind the socket's cork until the
+    // end of this turn: the sixth finds more than maxSendBuffer waiting, though the client reads.
+    const published: Promise<number>[] = [];
+    for (let i = 0; i < BURST; i++) {
+      const body = randomBytes(MESSAGE_BYTES); // incompressible: the client negotiates permessage-deflate
+      body.writeUInt32BE(i, 0);
+      published.push(app.framecast.hub.publish('burst', body, true));
+    }
+    expect(await Promise.all(published)).toEqual(new Array<number>(BURST).fill(1));
+    expect(await received).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(app.framecast.metrics.slowConsumersDropped).toBe(droppedBefore);
+    expect(reader.readyState).toBe(reader.OPEN);
     reader.terminate();
   });
 });
