@@ -238,6 +238,9 @@ export class WebSocketServer extends EventEmitter {
     const verdict = await authenticate(request);
     if (verdict !== true) return this.reject(socket, verdict.status, verdict.reason);
     if (socket.destroyed) return;
+    // `close()` may have run while the hook was awaited: it has already closed every client it
+    // knew of, so accepting now would leave this one open after the shutdown.
+    if (this.closing) return this.reject(socket, 503, 'server is shutting down');
     if (!this.hasRoom()) return this.reject(socket, 503, 'too many connections');
     this.accept(request, socket as Socket, head, accepted, callback);
   }

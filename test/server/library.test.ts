@@ -152,6 +152,35 @@ describe('authenticate: may refuse with any status, possibly after awaiting', ()
   });
 });
 
+describe('authenticate and shutdown: close() while a handshake awaits its hook', () => {
+  it('refuses the handshake with 503 once the hook settles, so no connection outlives close()', async () => {
+    const server = createServer();
+    let hookEntered: () => void = () => undefined;
+    const entered = new Promise<void>((resolve) => {
+      hookEntered = resolve;
+    });
+    let letThrough: () => void = () => undefined;
+    const wss = webSocketServer({
+      async authenticate(): Promise<AuthenticationResult> {
+        hookEntered();
+        await new Promise<void>((resolve) => {
+          letThrough = resolve;
+        });
+        return true;
+      },
+    }).attach(server, '/late');
+    const port = await listen(server);
+
+    const status = refusedStatus(`ws://127.0.0.1:${port}/late`);
+    await entered;
+    await wss.close(1001, 'shutting down', 1_000);
+    letThrough();
+    expect(await status).toBe(503);
+    expect(wss.clients.size).toBe(0);
+    expect(wss.metrics.handshakesRejectedByStatus.get(503)).toBe(1);
+  });
+});
+
 describe('bytes that arrive with the handshake are not lost', () => {
   it('frames sent right behind the request, before the 101 and during an async authenticate, are all read', async () => {
     const server = createServer();
