@@ -7,7 +7,9 @@
  * What the socket sends, each a JSON text message (see `InspectorReport`):
  * 1. On open, `{ "type": "handshake", ... }`: the upgrade request's headers as received, the
  *    Sec-WebSocket-Key, the GUID, and the Sec-WebSocket-Accept the server answered with
- *    (RFC 6455 1.3, 4.2.1, 4.2.2).
+ *    (RFC 6455 1.3, 4.2.1, 4.2.2). The values of credential headers (Cookie, Authorization,
+ *    Proxy-Authorization) are withheld: the browser sends HttpOnly cookies with the upgrade,
+ *    and echoing them to the page's script would hand them to any script running there.
  * 2. For each complete message, `{ "type": "message", ... }` with its frames (RFC 6455 5.2,
  *    5.3, 5.4); for each Ping or Pong, `{ "type": "control", ... }` with that frame.
  * One report per message or control frame received, never more: nothing is amplified.
@@ -103,7 +105,7 @@ export interface FrameDescription {
 
 export interface HandshakeReport {
   type: 'handshake';
-  /** The request line and headers as received (names as sent, in order). */
+  /** The request line and headers as received (names as sent, in order; credential values withheld). */
   request: { method: string; target: string; httpVersion: string; headers: Array<[string, string]> };
   /** Sec-WebSocket-Key as received (RFC 6455 4.2.1 item 5). */
   key: string;
@@ -279,6 +281,15 @@ function onControl(this: WebSocketConnection): void {
   report(this, { type: 'control', frames: [frame] });
 }
 
+/** Request headers whose values are secrets of the user's, never shown to the page (lower case). */
+const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['cookie', 'authorization', 'proxy-authorization']);
+
+/** A header's value as the handshake report shows it: credentials replaced by a note of their size. */
+function shownHeaderValue(name: string, value: string): string {
+  if (!CREDENTIAL_HEADERS.has(name.toLowerCase())) return value;
+  return `(withheld: ${Buffer.byteLength(value)} bytes)`;
+}
+
 /**
  * The handshake as this request made it: the key received and the Accept answered (RFC 6455
  * 4.2.2), and `extensions`, the Sec-WebSocket-Extensions answer the server gave ('' for none).
@@ -286,7 +297,7 @@ function onControl(this: WebSocketConnection): void {
 export function describeHandshake(request: IncomingMessage, extensions = ''): HandshakeReport | undefined {
   const raw = request.rawHeaders;
   const headers: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i], raw[i + 1]]);
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i], shownHeaderValue(raw[i], raw[i + 1])]);
   // The same pure check the server ran to accept this request: it gives the same answer again.
   const accepted = validateUpgradeRequest({ method: request.method ?? '', httpVersion: request.httpVersion, headers: headerMapFromRaw(raw) });
   if (!accepted.ok) return undefined;

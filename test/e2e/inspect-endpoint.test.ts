@@ -208,3 +208,23 @@ describe('the /inspect endpoint', () => {
     expect(await push.json()).toEqual({ channel: null, recipients: 0 });
   });
 });
+
+describe('the handshake report withholds credentials', () => {
+  it('shows Cookie, Authorization and Proxy-Authorization by size only, and every other header as sent', async () => {
+    const cookie = 'session=SECRET-httponly';
+    const authorization = 'Bearer SECRET-token';
+    const withCredentials = new WebSocket(`${service.wsUrl}/inspect`, {
+      headers: { Cookie: cookie, Authorization: authorization, 'Proxy-Authorization': 'Basic U0VDUkVU', 'X-Visible': 'shown' },
+    });
+    const [[raw]] = await nextMessages(withCredentials, 1);
+    withCredentials.terminate();
+    expect(raw.toString('utf8')).not.toContain('SECRET');
+    expect(raw.toString('utf8')).not.toContain('U0VDUkVU');
+    const report = parse(raw) as HandshakeReport;
+    const shown = new Map(report.request.headers.map(([name, value]) => [name.toLowerCase(), value]));
+    expect(shown.get('cookie')).toBe(`(withheld: ${cookie.length} bytes)`);
+    expect(shown.get('authorization')).toBe(`(withheld: ${authorization.length} bytes)`);
+    expect(shown.get('proxy-authorization')).toBe('(withheld: 14 bytes)');
+    expect(shown.get('x-visible')).toBe('shown');
+  });
+});
