@@ -4,6 +4,7 @@
  * RFC 6455 sections: 1.3 (the GUID), 5.2 (opcodes and length encodings), 7.4 (close codes),
  * 11.7 and the IANA "WebSocket Close Code Number Registry" (registered codes).
  */
+import { constants as bufferConstants } from 'node:buffer';
 
 /** The GUID a server appends to Sec-WebSocket-Key before hashing (RFC 6455 1.3, 4.2.2). */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -84,6 +85,12 @@ export const MAX_CONTROL_PAYLOAD = 125;
 
 /** A close frame's reason fits in what is left after the 2-byte code (RFC 6455 5.5, 5.5.1). */
 export const MAX_CLOSE_REASON_BYTES = MAX_CONTROL_PAYLOAD - 2;
+
+/**
+ * The largest message size limit there can be: a message is delivered as one Buffer, and Node's
+ * Buffers (and zlib's output, for compressed messages) stop at `buffer.constants.MAX_LENGTH`.
+ */
+export const MAX_MESSAGE_SIZE_LIMIT: number = bufferConstants.MAX_LENGTH;
 
 /**
  * Defaults for the limits the protocol core enforces. The server's own defaults

@@ -23,6 +23,7 @@ import {
   LENGTH_64_MARKER,
   MASK_BIT,
   MAX_CONTROL_PAYLOAD,
+  MAX_MESSAGE_SIZE_LIMIT,
   Opcode,
   OPCODE_MASK,
   PAYLOAD_LENGTH_MASK,
@@ -137,7 +138,7 @@ export class FrameParser {
   constructor(handler: FrameHandler, options: FrameParserOptions) {
     this.handler = handler;
     this.requireMask = options.role === 'server';
-    this.maxMessageSize = options.maxMessageSize ?? ProtocolDefaults.maxMessageSize;
+    this.maxMessageSize = checkedMaxMessageSize(options.maxMessageSize ?? ProtocolDefaults.maxMessageSize);
     this.allowedRsvBits = options.allowedRsvBits ?? 0;
     this.discardDataPayloads = options.discardDataPayloads === true;
   }
@@ -406,3 +407,15 @@ export class FrameParser {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * A message size limit, checked when a parser is made: a whole number of bytes no larger than
+ * one Buffer can hold. (A larger limit would let a peer declare a message that cannot be
+ * gathered, or, compressed, make zlib refuse every message.)
+ */
+export function checkedMaxMessageSize(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 0 || limit > MAX_MESSAGE_SIZE_LIMIT) {
+    throw new RangeError(`maxMessageSize must be a whole number of bytes from 0 to ${MAX_MESSAGE_SIZE_LIMIT}, not ${limit}`);
+  }
+  return limit;
+}

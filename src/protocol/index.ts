@@ -17,6 +17,7 @@ export {
   LENGTH_16_MARKER,
   LENGTH_64_MARKER,
   MASK_BIT,
+  MAX_MESSAGE_SIZE_LIMIT,
   Opcode,
   OPCODE_MASK,
   PAYLOAD_LENGTH_MASK,
@@ -32,6 +33,7 @@ export { applyMask, applyMaskReference } from './mask.js';
 export { isValidUtf8, isValidUtf8Reference, Utf8Validator } from './utf8.js';
 export { type CloseInfo, encodeClosePayload, isValidCloseCode, parseClosePayload, truncateUtf8 } from './close.js';
 export {
+  checkedMaxMessageSize,
   type FrameHandler,
   type FrameHeader,
   FrameParser,

@@ -2,6 +2,7 @@
  * The `framecast` command line: flags, their environment variables, and validation. Pure: it
  * returns options or a one-line error, and cli.ts does the I/O.
  */
+import { MAX_MESSAGE_SIZE_LIMIT } from '../protocol/index.js';
 import { ServerDefaults } from './config.js';
 import { type LogLevel, LogLevels } from './log.js';
 
@@ -155,6 +156,9 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliPa
   if (maxMessage !== undefined) {
     const value = parseSize(maxMessage);
     if (value === undefined || value < 1) return { error: `--max-message must be a size such as 1048576 or 16MiB, not ${JSON.stringify(maxMessage)}` };
+    if (value > MAX_MESSAGE_SIZE_LIMIT) {
+      return { error: `--max-message may be at most ${MAX_MESSAGE_SIZE_LIMIT} bytes (the largest Buffer Node makes), not ${JSON.stringify(maxMessage)}` };
+    }
     options.maxMessageSize = value;
   }
   const heartbeat = last('heartbeat');

@@ -19,6 +19,7 @@ import type { Socket } from 'node:net';
 import {
   buildAcceptResponse,
   buildRejectResponse,
+  checkedMaxMessageSize,
   CloseCode,
   DeflateDefaults,
   type DeflateServerOptions,
@@ -152,7 +153,8 @@ export class WebSocketServer extends EventEmitter {
     this.metrics = options.metrics ?? new Metrics();
     this.logger = options.logger ?? silentLogger;
     this.connectionOptions = {
-      maxMessageSize: options.maxMessageSize,
+      // Checked now, so that a bad limit fails here rather than at a connection's first bytes.
+      maxMessageSize: options.maxMessageSize === undefined ? undefined : checkedMaxMessageSize(options.maxMessageSize),
       sendHighWaterMark: options.sendHighWaterMark,
       maxSendBuffer: options.maxSendBuffer,
       closeTimeout: options.closeTimeout,

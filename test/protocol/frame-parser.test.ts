@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Opcode, RSV1_BIT, RSV2_BIT, RSV3_BIT } from '../../src/protocol/constants.js';
+import { MAX_MESSAGE_SIZE_LIMIT, Opcode, RSV1_BIT, RSV2_BIT, RSV3_BIT } from '../../src/protocol/constants.js';
 import type { ProtocolError, ViolationCode } from '../../src/protocol/errors.js';
 import { FrameParser, type FrameHeader, type FrameParserOptions } from '../../src/protocol/frame-parser.js';
 import { encodeFrame, frameHeaderLength } from '../../src/protocol/frame-serializer.js';
@@ -241,6 +241,14 @@ describe('RFC 6455 10.4: a declared length beyond any limit fails with 1009 with
     expect(events).toHaveLength(1);
     parser.push(hex('80 fe 01 91')); // continuation declaring 401 bytes
     expect(events[1]).toEqual(errorEvent('MESSAGE_TOO_BIG', 1009));
+  });
+
+  it('a limit no Buffer could hold (or not a whole number of bytes) is refused when the parser is made', () => {
+    const handler = { onFrame: () => undefined, onFrameError: () => undefined };
+    for (const maxMessageSize of [MAX_MESSAGE_SIZE_LIMIT + 1, -1, 1.5, Number.NaN]) {
+      expect(() => new FrameParser(handler, { role: 'server', maxMessageSize })).toThrow(RangeError);
+    }
+    expect(() => new FrameParser(handler, { role: 'server', maxMessageSize: MAX_MESSAGE_SIZE_LIMIT })).not.toThrow();
   });
 
   it('600 + 400 fragments are fine, control frames in between do not count, and the next message starts from 0', () => {

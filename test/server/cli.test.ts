@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_MESSAGE_SIZE_LIMIT } from '../../src/protocol/index.js';
 import { FLAGS } from '../../src/server/cli-options.js';
 import { closed, openClient } from '../helpers/framecast.js';
 
@@ -124,6 +125,8 @@ describe.concurrent('bad options exit 2 with one line on stderr', () => {
     [['--port', '70000'], {}, '--port'],
     [['--port'], {}, '--port'],
     [['--max-message', 'lots'], {}, '--max-message'],
+    // Larger than one Buffer can hold: every compressed message would then fail (zlib refuses the limit).
+    [['--max-message', String(MAX_MESSAGE_SIZE_LIMIT + 1)], {}, '--max-message'],
     [['stray'], {}, 'stray'],
     [[], { FRAMECAST_MAX_CONNECTIONS: 'many' }, '--max-connections'],
   ] as Array<[string[], Record<string, string>, string]>) {

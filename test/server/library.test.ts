@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type AuthenticationResult, ReadyState, WebSocketConnection, WebSocketServer } from '../../src/index.js';
+import { MAX_MESSAGE_SIZE_LIMIT } from '../../src/protocol/index.js';
 import { closed, nextMessages, openClient, startFramecast } from '../helpers/framecast.js';
 import { clientFrame, rawConnect, RawWebSocket, upgradeRequest } from '../helpers/raw-socket.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -149,6 +150,13 @@ describe('authenticate: may refuse with any status, possibly after awaiting', ()
     const client = await openClient(`ws://127.0.0.1:${port}/x`);
     expect(client.readyState).toBe(WebSocket.OPEN);
     client.terminate();
+  });
+});
+
+describe('limits are checked when the server is made', () => {
+  it('a maxMessageSize larger than one Buffer can hold throws at construction, not at a connection', () => {
+    expect(() => new WebSocketServer({ heartbeatInterval: 0, maxMessageSize: MAX_MESSAGE_SIZE_LIMIT + 1 })).toThrow(RangeError);
+    expect(() => new WebSocketServer({ heartbeatInterval: 0, maxMessageSize: -1 })).toThrow(RangeError);
   });
 });
 
