@@ -123,6 +123,8 @@ export interface SendOptions {
 const WRITE_PAYLOAD_SEPARATELY_BYTES = 64 * 1024;
 
 const PING_FRAME = encodeFrame(Opcode.Ping, Buffer.alloc(0));
+/** An empty write, to be told when everything queued before it has been written (see `awaitFlush`). */
+const NOTHING = Buffer.alloc(0);
 
 /** Payload length of an unmasked frame built by the serializer, read back from its header size. */
 function unmaskedPayloadLength(frame: Buffer): number {
@@ -447,8 +449,25 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
       return false;
     }
     if (buffered <= (this.options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark)) return true;
-    this.needDrain = true;
+    if (!this.needDrain) {
+      this.needDrain = true;
+      if (!this.socket.writableNeedDrain) this.awaitFlush();
+    }
     return false;
+  }
+
+  /**
+   * Emits 'drain' once what is queued now has gone to the operating system. The socket emits its
+   * own 'drain' only past its own high-water mark (16 KiB by default); for a `sendHighWaterMark`
+   * below that, an empty write queued behind everything else says when: its callback runs once
+   * all the bytes before it have been written. (Only when send() first returns false.)
+   */
+  private awaitFlush(): void {
+    this.socket.write(NOTHING, () => {
+      if (this.readyState !== ReadyState.Open || this.socket.writableNeedDrain) return; // the socket's 'drain' will come
+      if (this.socket.writableLength > (this.options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark)) this.awaitFlush();
+      else this.drained();
+    });
   }
 
   /**
