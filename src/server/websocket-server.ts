@@ -30,6 +30,7 @@ import {
   MessageDeflater,
   MessageInflater,
   negotiateDeflate,
+  tokenListIncludes,
   validateUpgradeRequest,
 } from '../protocol/index.js';
 import { ServerDefaults } from './config.js';
@@ -386,12 +387,19 @@ function routerFor(server: HttpServer): Map<string, WebSocketServer> {
       const target = table.get(pathOf(request.url));
       if (target === undefined) {
         socket.on('error', ignoreHandshakeSocketError);
+        // Node hands every request with an Upgrade header here, also plain HTTP requests that
+        // offer another protocol (curl --http2 offers "h2c"), which it cannot then serve as
+        // HTTP: say what went wrong rather than "no WebSocket endpoint".
+        const upgrade = request.headers.upgrade;
+        const [status, reason] = tokenListIncludes(upgrade, 'websocket')
+          ? [404, `no WebSocket endpoint at ${JSON.stringify(request.url ?? '')}`]
+          : [400, `this server switches only to WebSocket, not to ${JSON.stringify(upgrade ?? '')}: send the request without an Upgrade header`];
         // Counted once in each set of metrics the endpoints on this server report to (the
         // endpoints of one service share one).
         for (const metrics of new Set(Array.from(table.values(), (endpoint) => endpoint.metrics))) {
-          metrics.countRejectedHandshake(404);
+          metrics.countRejectedHandshake(status);
         }
-        refuse(socket, 404, `no WebSocket endpoint at ${JSON.stringify(request.url ?? '')}`);
+        refuse(socket, status, reason);
         return;
       }
       target.handleUpgrade(request, socket, head);

@@ -91,6 +91,16 @@ describe('opening handshake refusals carry a status and a reason (RFC 6455 4.2.1
     expect(response.body).toMatch(/nowhere/);
   });
 
+  it('a plain HTTP request offering another protocol (Upgrade: h2c, as curl --http2 sends) gets 400 saying so, not 404', async () => {
+    const request =
+      `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${app.port}\r\nConnection: Upgrade, HTTP2-Settings\r\n` +
+      'Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n';
+    const response = await rawRequest(app.port, request);
+    expect(response.status).toBe(400);
+    expect(response.body).toContain('not to "h2c"');
+    expect(response.body).toContain('without an Upgrade header');
+  });
+
   it('more headers than maxHeadersCount (100): the dropped WebSocket headers mean 400, not a crash', async () => {
     // Node keeps the first headers (a few more than the count, in batches) and drops the rest,
     // here every WebSocket header, which follow 300 fillers.
