@@ -17,7 +17,7 @@ import { HttpDefaults, ServerDefaults } from './config.js';
 import { ReadyState, type WebSocketConnection } from './connection.js';
 import { type Hub, InProcessHub } from './hub.js';
 import { createInspector } from './inspector.js';
-import { type Logger, silentLogger } from './log.js';
+import { describeError, type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { handlePush, isValidChannelName, type PushOptions } from './push.js';
 import { serveStatic } from './static-files.js';
@@ -153,9 +153,9 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     const channel = chatChannelOf.get(this);
     if (channel === undefined) return;
     hub.publish(channel, data, isBinary).catch((error: unknown) => {
-      logger.warn(`chat publish failed: ${error instanceof Error ? error.message : String(error)}`);
+      logger.warn(`chat publish failed: ${describeError(error)}`);
       // The message could not be relayed: tell the sender rather than drop it silently.
-      if (this.readyState === ReadyState.Open) this.close(CloseCode.TryAgainLater, 'message broker unavailable');
+      if (this.readyState === ReadyState.Open) this.close(CloseCode.TryAgainLater, 'message broker unavailable or not keeping up');
     });
   }
 

@@ -5,7 +5,7 @@
  */
 import { createFramecast, type FramecastOptions } from './app.js';
 import { parseCli, usage } from './cli-options.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, describeError, type Logger } from './log.js';
 
 /** The Redis hub's constructor, loaded only when --redis asks for it: a single node never pays for the client. */
 async function redisHubFactory(url: string, logger: Logger): Promise<NonNullable<FramecastOptions['createHub']>> {
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   try {
     address = await framecast.listen(options.port, options.host);
   } catch (error) {
-    process.stderr.write(`framecast: cannot listen on port ${options.port}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`framecast: cannot listen on port ${options.port}: ${describeError(error)}\n`);
     process.exit(1);
   }
   const shownHost = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
         process.exit(0);
       },
       (error: unknown) => {
-        logger.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+        logger.error(`shutdown failed: ${describeError(error)}`);
         process.exit(1);
       },
     );

@@ -63,4 +63,10 @@ export const BrokerDefaults = {
   reconnectJitter: 0.2,
   /** How long one connection attempt to Redis may take (ms). */
   connectTimeout: 2_000,
+  /**
+   * Most bytes of publications a node has handed to Redis without an answer yet. Normally a few
+   * KiB (Redis answers within a millisecond); if Redis stalls, further publishes are refused
+   * (POST /push 503, a chat sender closed with 1013) instead of piling up in memory.
+   */
+  maxPendingPublishBytes: 64 * 1024 * 1024,
 } as const;

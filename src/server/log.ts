@@ -32,3 +32,8 @@ export function createLogger(level: LogLevel, write: (line: string) => void = (l
 
 /** A logger that writes nothing: the default for library use. */
 export const silentLogger: Logger = createLogger('silent');
+
+/** What to log of something thrown: its message, else its name (some errors have an empty message). */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message || error.name : String(error);
+}

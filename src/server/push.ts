@@ -10,7 +10,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isValidUtf8 } from '../protocol/index.js';
 import type { Hub } from './hub.js';
-import type { Logger } from './log.js';
+import { describeError, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
 export interface PushOptions {
@@ -140,7 +140,7 @@ class PushBody {
   }
 
   private notPublished(error: unknown): void {
-    this.options.logger.warn(`push failed: ${error instanceof Error ? error.message : String(error)}`);
+    this.options.logger.warn(`push failed: ${describeError(error)}`);
     answer(this.response, 503, { error: 'the message could not be published; try again later' });
   }
 }

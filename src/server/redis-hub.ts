@@ -12,7 +12,9 @@
  *   each message exactly once, in the order Redis gave it: one order per channel for every
  *   member on every node.
  * - While either connection to Redis is down, `publish` rejects (POST /push answers 503, a chat
- *   sender is closed with 1013): nothing is queued to be sent later or dropped silently. Local
+ *   sender is closed with 1013): nothing is queued to be sent later or dropped silently. The
+ *   same goes while Redis is up but slow to answer and `maxPendingPublishBytes` of publications
+ *   already wait for it. Local
  *   connections stay open. The clients reconnect with exponential backoff and resubscribe to
  *   every channel that still has local members. /healthz and /metrics show the broker state.
  *
@@ -25,7 +27,7 @@ import { BrokerDefaults } from './config.js';
 import { prepareMessage, type WebSocketConnection } from './connection.js';
 import { decodeEnvelope, encodeEnvelope } from './broker-envelope.js';
 import { type Hub, LocalChannels } from './hub.js';
-import { type Logger, silentLogger } from './log.js';
+import { describeError, type Logger, silentLogger } from './log.js';
 
 export interface RedisHubOptions {
   /** Where Redis is, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS; user and password may be in it). */
@@ -37,6 +39,11 @@ export interface RedisHubOptions {
   reconnectMaxDelay?: number;
   /** Longest time one connection attempt may take (ms). */
   connectTimeout?: number;
+  /**
+   * Most bytes of publications handed to Redis and not yet answered; past it `publish` rejects
+   * with `BrokerBusyError` (see `BrokerDefaults.maxPendingPublishBytes`).
+   */
+  maxPendingPublishBytes?: number;
   logger?: Logger;
 }
 
@@ -45,6 +52,17 @@ export class BrokerUnavailableError extends Error {
   constructor() {
     super('the Redis message broker is not connected');
     this.name = 'BrokerUnavailableError';
+  }
+}
+
+/**
+ * Thrown by `publish` while Redis is connected but slow to answer and the publications waiting
+ * for it already hold `maxPendingPublishBytes`: refused rather than queued without bound.
+ */
+export class BrokerBusyError extends Error {
+  constructor(pendingBytes: number) {
+    super(`the Redis message broker is not keeping up (${pendingBytes} bytes of publications await its answer)`);
+    this.name = 'BrokerBusyError';
   }
 }
 
@@ -81,6 +99,9 @@ export class RedisHub implements Hub {
   private reconnects = 0;
   private publishFailures = 0;
   private malformed = 0;
+  /** Bytes of publications sent (or waiting for a SUBSCRIBE) and not yet answered by Redis. */
+  private pendingPublishBytes = 0;
+  private readonly maxPendingPublishBytes: number;
   private connectedWaiters: Array<() => void> = [];
 
   constructor(everyone: readonly ReadonlySet<WebSocketConnection>[], options: RedisHubOptions) {
@@ -89,6 +110,7 @@ export class RedisHub implements Hub {
     const prefix = options.channelPrefix ?? BrokerDefaults.channelPrefix;
     this.channelPrefix = `${prefix}:channel:`;
     this.everyoneChannel = `${prefix}:all`;
+    this.maxPendingPublishBytes = options.maxPendingPublishBytes ?? BrokerDefaults.maxPendingPublishBytes;
 
     const min = options.reconnectMinDelay ?? BrokerDefaults.reconnectMinDelay;
     const max = options.reconnectMaxDelay ?? BrokerDefaults.reconnectMaxDelay;
@@ -145,15 +167,31 @@ export class RedisHub implements Hub {
     }
     const redisChannel = channel === undefined ? this.everyoneChannel : this.channelPrefix + channel;
     const envelope = encodeEnvelope(data, isBinary);
+    // Memory is bounded by configuration: while Redis is slow to answer (stalled, overloaded),
+    // publications wait inside the client. Past the bound they are refused (503, 1013) rather
+    // than queued; one publication is always let through when none is waiting.
+    const size = envelope.length;
+    if (this.pendingPublishBytes > 0 && this.pendingPublishBytes + size > this.maxPendingPublishBytes) {
+      this.publishFailures++;
+      return Promise.reject(new BrokerBusyError(this.pendingPublishBytes));
+    }
+    this.pendingPublishBytes += size;
     // A member who joined a moment ago and speaks at once: PUBLISH only after this node's
     // SUBSCRIBE is confirmed, or the message would pass by before this node listens and the
     // sender would miss it. (Later publishes to the channel queue behind this one, in order.)
     const pending = this.pendingSubscriptions.get(redisChannel);
     const published = pending === undefined ? this.publisher.publish(redisChannel, envelope) : pending.then(() => this.publisher.publish(redisChannel, envelope));
-    return published.catch((error: unknown) => {
-      this.publishFailures++;
-      throw error;
-    });
+    return published.then(
+      (receivers) => {
+        this.pendingPublishBytes -= size;
+        return receivers;
+      },
+      (error: unknown) => {
+        this.pendingPublishBytes -= size;
+        this.publishFailures++;
+        throw error;
+      },
+    );
   }
 
   metricLines(): string[] {
@@ -217,7 +255,7 @@ export class RedisHub implements Hub {
       (error: unknown) => {
         // The connection broke before Redis confirmed: `onClientReady` subscribes again.
         this.settle(redisChannel, confirmed);
-        this.logger.debug(`SUBSCRIBE ${redisChannel} failed, retried on reconnect: ${describe(error)}`);
+        this.logger.debug(`SUBSCRIBE ${redisChannel} failed, retried on reconnect: ${describeError(error)}`);
       },
     );
   }
@@ -229,7 +267,7 @@ export class RedisHub implements Hub {
   private unsubscribe(redisChannel: string): void {
     this.pendingSubscriptions.delete(redisChannel);
     this.subscriber.unsubscribe(redisChannel, this.onPublication, true).catch((error: unknown) => {
-      this.logger.debug(`UNSUBSCRIBE ${redisChannel} failed, retried on reconnect: ${describe(error)}`);
+      this.logger.debug(`UNSUBSCRIBE ${redisChannel} failed, retried on reconnect: ${describeError(error)}`);
     });
   }
 
@@ -276,16 +314,12 @@ export class RedisHub implements Hub {
     if (this.closing) return;
     // One warning per outage; each failed reconnect attempt only at debug level.
     if (!this.lostLogged) {
-      this.logger.warn(`hub: Redis ${role} connection failed (${describe(error)}); pushes answer 503 until it is back, retrying with backoff`);
+      this.logger.warn(`hub: Redis ${role} connection failed (${describeError(error)}); pushes answer 503 until it is back, retrying with backoff`);
       this.lostLogged = true;
     } else {
-      this.logger.debug(`hub: Redis ${role}: ${describe(error)}`);
+      this.logger.debug(`hub: Redis ${role}: ${describeError(error)}`);
     }
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message || error.name : String(error);
 }
 
 /** The URL with any password replaced, for logs. */

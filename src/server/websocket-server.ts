@@ -35,7 +35,7 @@ import {
 } from '../protocol/index.js';
 import { ServerDefaults } from './config.js';
 import { type ConnectionCompression, type ConnectionOptions, ReadyState, WebSocketConnection } from './connection.js';
-import { type Logger, silentLogger } from './log.js';
+import { describeError, type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { pathOf } from './request-target.js';
 
@@ -250,7 +250,7 @@ export class WebSocketServer extends EventEmitter {
 
   /** Something threw while answering the handshake: answer 500 rather than leave the client waiting. */
   private upgradeFailed(socket: Duplex, error: unknown): void {
-    this.logger.error(`upgrade failed: ${error instanceof Error ? error.message : String(error)}`);
+    this.logger.error(`upgrade failed: ${describeError(error)}`);
     this.reject(socket, 500, 'internal error during the handshake');
   }
 
