@@ -263,6 +263,30 @@ describe('RFC 6455 10.4: a declared length beyond any limit fails with 1009 with
   });
 });
 
+describe('RFC 6455 10.4: a frame dribbled in tiny pieces costs time in proportion to its bytes', () => {
+  it('1 MiB in 8-byte pieces (131,074 pushes) is read whole, and the last piece does not pay for all the others', () => {
+    // A peer may send a frame a few bytes at a time; each piece waits in the queue until the
+    // last one arrives. Taking them off the front one by one must not copy the queue each time
+    // (with Array.prototype.shift this last push took about 20 s on the development machine).
+    const payload = pseudoRandomBytes(1024 * 1024, 7);
+    const frame = encodeFrame(Opcode.Binary, payload, { mask: RFC_KEY });
+    const { parser, events } = recordingParser({ role: 'server' });
+    const PIECE = 8;
+    let offset = 0;
+    // Each piece a buffer of its own, as socket reads are.
+    for (; offset + PIECE < frame.length; offset += PIECE) parser.push(Buffer.from(frame.subarray(offset, offset + PIECE)));
+    expect(events).toEqual([]);
+    expect(parser.bufferedBytes).toBe(offset - frameHeaderLength(payload.length, true)); // the header is read at once
+    const started = performance.now();
+    parser.push(frame.subarray(offset));
+    // A generous bound (the linear queue takes milliseconds): it only has to tell linear from quadratic.
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ kind: 'frame', payloadLength: payload.length, payload: toHex(payload) });
+    expect(parser.bufferedBytes).toBe(0);
+  });
+});
+
 describe('RFC 6455 5.2 Opcode: reserved opcodes 0x3-0x7 and 0xB-0xF fail with 1002', () => {
   for (const opcode of [0x3, 0x4, 0x5, 0x6, 0x7, 0xb, 0xc, 0xd, 0xe, 0xf]) {
     it(`opcode 0x${opcode.toString(16)}`, () => {
