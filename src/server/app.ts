@@ -22,7 +22,7 @@ import { Metrics } from './metrics.js';
 import { handlePush, isValidChannelName, type PushOptions } from './push.js';
 import { serveStatic } from './static-files.js';
 import { pathOf, queryParameter } from './request-target.js';
-import { WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
+import { allowedOriginSet, WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
 
 /** The public/ folder of this package: beside the nearest package.json above this file (src/ or dist/src/). */
 function findPublicDir(): string {
@@ -184,6 +184,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     logger,
     pushToken: options.pushToken,
     maxBody: options.maxPushBody ?? ServerDefaults.maxPushBody,
+    allowOrigins: allowedOriginSet(options.allowOrigins),
   };
 
   /**

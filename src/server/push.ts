@@ -4,7 +4,10 @@
  * (binary with Content-Type application/octet-stream); text must be valid UTF-8.
  *
  * Access: with a push token configured, `Authorization: Bearer <token>` is required (compared
- * in constant time; 401 otherwise). With none, only loopback clients may push (403 otherwise).
+ * in constant time; 401 otherwise). With none, only loopback clients may push (403 otherwise),
+ * and of those no web page of a foreign origin: a browser on the same machine is on loopback
+ * too, and any site it visits could otherwise push (cross-site request forgery). A request
+ * with an `Origin` header must come from the server's own origin or an allowed one (403).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -12,6 +15,7 @@ import { isValidUtf8 } from '../protocol/index.js';
 import type { Hub } from './hub.js';
 import { describeError, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
+import { isOriginAllowed } from './websocket-server.js';
 
 export interface PushOptions {
   hub: Hub;
@@ -21,6 +25,8 @@ export interface PushOptions {
   pushToken: string | undefined;
   /** Largest body in bytes (413 beyond). */
   maxBody: number;
+  /** Origins whose pages may push without a token, lower case, besides the server's own ('*' for any). */
+  allowOrigins: ReadonlySet<string>;
 }
 
 /** True for 127.0.0.0/8 and ::1, also in their IPv4-mapped IPv6 forms. */
@@ -167,6 +173,8 @@ export function handlePush(
     }
   } else if (!isLoopbackAddress(request.socket.remoteAddress)) {
     return refuseUnread(response, 403, 'no push token is configured, so only loopback clients may push');
+  } else if (!isOriginAllowed(request.headers.origin, request.headers.host, options.allowOrigins)) {
+    return refuseUnread(response, 403, 'no push token is configured, so web pages of other origins may not push');
   }
   // 2. Where to.
   if (channel !== null && !channelNameValid) return refuseUnread(response, 400, 'invalid channel name');

@@ -115,6 +115,11 @@ export function isOriginAllowed(origin: string | undefined, host: string | undef
   return url.host === normalizeHost(host, url.protocol);
 }
 
+/** Allowed origins as `isOriginAllowed` compares them: lower case, no trailing slash. */
+export function allowedOriginSet(origins: readonly string[] = []): ReadonlySet<string> {
+  return new Set(origins.map((origin) => origin.toLowerCase().replace(/\/$/, '')));
+}
+
 /** Writes an HTTP error answer on a socket that asked to upgrade, then closes it. */
 function refuse(socket: Duplex, status: number, reason: string, headers?: HeaderMap): void {
   if (socket.destroyed) return;
@@ -165,7 +170,7 @@ export class WebSocketServer extends EventEmitter {
     this.connectionClosed = function connectionClosed(this: WebSocketConnection, code: number, reason: string): void {
       server.forget(this, code, reason);
     };
-    this.allowOrigins = new Set((options.allowOrigins ?? []).map((origin) => origin.toLowerCase().replace(/\/$/, '')));
+    this.allowOrigins = allowedOriginSet(options.allowOrigins);
     const interval = options.heartbeatInterval ?? ServerDefaults.heartbeatInterval;
     if (interval > 0) {
       this.heartbeatTimer = setInterval(heartbeat, interval, this);

@@ -126,6 +126,16 @@ describe('without a push token: loopback only', () => {
     expect((await post(app.port, '/push?channel=nobody', 'hi')).status).toBe(202);
   });
 
+  it("a web page of another origin may not push (403); the server's own pages and non-browser clients may", async () => {
+    // A browser on this machine is on loopback too: without a token, its Origin header decides.
+    const foreign = await post(app.port, '/push?channel=nobody', 'forged', { origin: 'http://evil.example' });
+    expect(foreign.status).toBe(403);
+    expect(foreign.json.error).toMatch(/other origins/);
+    const own = await post(app.port, '/push?channel=nobody', 'same origin', { origin: `http://127.0.0.1:${app.port}` });
+    expect(own.status).toBe(202);
+    expect((await post(app.port, '/push?channel=nobody', 'no Origin: not a browser')).status).toBe(202);
+  });
+
   it('application/octet-stream arrives as binary, byte for byte', async () => {
     const member = await openClient(`${app.wsUrl}/chat?channel=bin`);
     const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7) & 0xff));
