@@ -45,11 +45,15 @@ export interface ReceiverOptions extends Omit<FrameParserOptions, 'allowedRsvBit
 
 /**
  * Collects the fragments of one message into a single buffer that grows by doubling, so
- * memory stays proportional to the payload however many fragments it comes in.
+ * memory stays proportional to the payload however many fragments it comes in. It never grows
+ * past `limit` (the message size limit, which the parser has already held the message to), so
+ * doubling cannot take it to twice the limit.
  */
 class MessageAccumulator {
   private buffer: Buffer = EMPTY;
   private length = 0;
+
+  constructor(private readonly limit: number) {}
 
   get size(): number {
     return this.length;
@@ -58,7 +62,7 @@ class MessageAccumulator {
   append(fragment: Buffer): void {
     const needed = this.length + fragment.length;
     if (needed > this.buffer.length) {
-      const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2, MIN_ACCUMULATOR_BYTES));
+      const grown = Buffer.allocUnsafe(Math.max(needed, Math.min(this.buffer.length * 2, this.limit), Math.min(MIN_ACCUMULATOR_BYTES, this.limit)));
       this.buffer.copy(grown, 0, 0, this.length);
       this.buffer = grown;
     }
@@ -174,7 +178,7 @@ export class Receiver implements FrameHandler {
       this.fragmentedIsText = header.opcode === Opcode.Text;
       this.fragmentedIsCompressed = header.rsv1;
     }
-    this.fragmentState ??= { fragments: new MessageAccumulator(), utf8: new Utf8Validator() };
+    this.fragmentState ??= { fragments: new MessageAccumulator(this.maxMessageSize), utf8: new Utf8Validator() };
     const { fragments, utf8 } = this.fragmentState;
     // 3. Fail fast: validate each text fragment as it arrives, not the message at its end.
     //    (Compressed text can only be validated once inflated.)

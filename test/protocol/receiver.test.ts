@@ -216,6 +216,30 @@ describe('RFC 6455 10.4: maxMessageSize over all fragments, 1009 beyond it', () 
     expect(events).toEqual([failure('MESSAGE_TOO_BIG', 1009)]);
   });
 
+  it('the buffer that gathers fragments never grows past the limit (doubling stops there)', () => {
+    const limit = 100_000;
+    const payload = pseudoRandomBytes(99_000, 3);
+    let received: Buffer | undefined;
+    const receiver = new Receiver(
+      {
+        onMessage: (data) => {
+          received = data;
+        },
+        onPing: () => {},
+        onPong: () => {},
+        onClose: () => {},
+        onError: (error) => {
+          throw new Error(error.code);
+        },
+      },
+      { role: 'server', maxMessageSize: limit },
+    );
+    for (const frame of encodeFragmentedMessage(Opcode.Binary, payload, 1000, { mask: true })) receiver.push(frame);
+    expect(received?.equals(payload)).toBe(true);
+    // The message is a view of the gathering buffer: its memory is what the fragments took.
+    expect(received!.buffer.byteLength).toBeLessThanOrEqual(limit);
+  });
+
   it('exactly at the limit is one message', () => {
     const frames = encodeFragmentedMessage(Opcode.Binary, Buffer.alloc(1000, 9), 250, { mask: RFC_KEY });
     expect(receive(Buffer.concat(frames), { role: 'server', maxMessageSize: 1000 })).toEqual([binary(Buffer.alloc(1000, 9))]);
