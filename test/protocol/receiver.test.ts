@@ -206,6 +206,26 @@ describe('RFC 6455 8.1: a text message that is not valid UTF-8 fails the connect
   });
 });
 
+/** A Receiver that expects only messages and keeps the last one; anything else fails the test. */
+function lastMessageReceiver(options: ReceiverOptions): { receiver: Receiver; last: () => Buffer | undefined } {
+  let received: Buffer | undefined;
+  const receiver = new Receiver(
+    {
+      onMessage: (data) => {
+        received = data;
+      },
+      onPing: () => {},
+      onPong: () => {},
+      onClose: () => {},
+      onError: (error) => {
+        throw new Error(error.code);
+      },
+    },
+    options,
+  );
+  return { receiver, last: () => received };
+}
+
 describe('RFC 6455 10.4: maxMessageSize over all fragments, 1009 beyond it', () => {
   it('fragments adding up to one byte over the limit fail with 1009 at the header of the last', () => {
     const frames = encodeFragmentedMessage(Opcode.Binary, Buffer.alloc(1001), 250, { mask: RFC_KEY });
@@ -219,25 +239,11 @@ describe('RFC 6455 10.4: maxMessageSize over all fragments, 1009 beyond it', () 
   it('the buffer that gathers fragments never grows past the limit (doubling stops there)', () => {
     const limit = 100_000;
     const payload = pseudoRandomBytes(99_000, 3);
-    let received: Buffer | undefined;
-    const receiver = new Receiver(
-      {
-        onMessage: (data) => {
-          received = data;
-        },
-        onPing: () => {},
-        onPong: () => {},
-        onClose: () => {},
-        onError: (error) => {
-          throw new Error(error.code);
-        },
-      },
-      { role: 'server', maxMessageSize: limit },
-    );
+    const { receiver, last } = lastMessageReceiver({ role: 'server', maxMessageSize: limit });
     for (const frame of encodeFragmentedMessage(Opcode.Binary, payload, 1000, { mask: true })) receiver.push(frame);
-    expect(received?.equals(payload)).toBe(true);
+    expect(last()?.equals(payload)).toBe(true);
     // The message is a view of the gathering buffer: its memory is what the fragments took.
-    expect(received!.buffer.byteLength).toBeLessThanOrEqual(limit);
+    expect(last()!.buffer.byteLength).toBeLessThanOrEqual(limit);
   });
 
   it('exactly at the limit is one message', () => {
@@ -255,21 +261,7 @@ describe('RFC 6455 5.4: a 4 MiB message in 65,536 fragments', () => {
     const frames = encodeFragmentedMessage(Opcode.Binary, payload, fragmentSize, { mask: true });
     expect(frames).toHaveLength(65536);
 
-    let received: Buffer | undefined;
-    const receiver = new Receiver(
-      {
-        onMessage: (data) => {
-          received = data;
-        },
-        onPing: () => {},
-        onPong: () => {},
-        onClose: () => {},
-        onError: (error) => {
-          throw new Error(error.code);
-        },
-      },
-      { role: 'server' },
-    );
+    const { receiver, last } = lastMessageReceiver({ role: 'server' });
     let mismatches = 0;
     let worstRatio = 0;
     for (let i = 0; i < frames.length - 1; i++) {
@@ -280,10 +272,10 @@ describe('RFC 6455 5.4: a 4 MiB message in 65,536 fragments', () => {
     }
     expect(mismatches).toBe(0);
     expect(worstRatio).toBeLessThan(3);
-    expect(received).toBeUndefined();
+    expect(last()).toBeUndefined();
     receiver.push(frames[frames.length - 1]);
-    expect(received?.length).toBe(size);
-    expect(received?.equals(payload)).toBe(true);
+    expect(last()?.length).toBe(size);
+    expect(last()?.equals(payload)).toBe(true);
     expect(receiver.bufferedBytes).toBe(0);
   });
 });
