@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { WEBSOCKET_GUID, WEBSOCKET_VERSION } from './constants.js';
-import { type ExtensionOffer, parseExtensionOffers, parseTokenList, tokenListIncludes } from './http-tokens.js';
+import { type ExtensionOffer, parseExtensionOffers, parseTokenList, tokenListIncludes, upgradeOffers } from './http-tokens.js';
 
 /** Header fields by lower-cased name; repeated fields joined with ", " (RFC 7230 3.2.2). */
 export type HeaderMap = Map<string, string>;
@@ -111,8 +111,12 @@ export function validateUpgradeRequest(request: UpgradeRequest, options: AcceptO
   // 2. "A |Host| header field containing the server's authority."
   const host = headers.get('host');
   if (host === undefined || host.trim() === '') return reject(400, 'missing Host header');
-  // 3. "An |Upgrade| header field containing the value "websocket"", case-insensitively.
-  if (!tokenListIncludes(headers.get('upgrade'), 'websocket')) {
+  // RFC 7230 5.4: a request with more than one Host header MUST get 400. (A host never holds a
+  // comma, so one here means the header came twice and was joined.)
+  if (host.includes(',')) return reject(400, 'more than one Host header');
+  // 3. "An |Upgrade| header field containing the value "websocket"", case-insensitively; the
+  //    field may offer other protocols too, with versions (RFC 7230 6.7: `HTTP/2.0, websocket`).
+  if (!upgradeOffers(headers.get('upgrade'), 'websocket')) {
     return reject(400, 'missing or invalid Upgrade header: expected "websocket"');
   }
   // 4. "A |Connection| header field that includes the token "Upgrade"", case-insensitively.
@@ -307,7 +311,7 @@ export function verifyServerResponse(
   // 1. "If the status code received from the server is not 101, the client handles the response per HTTP".
   if (head.status !== 101) return new Error(`server answered ${head.status}, not 101`);
   // 2. Upgrade must be "websocket", 3. Connection must hold "Upgrade", both case-insensitively.
-  if (!tokenListIncludes(head.headers.get('upgrade'), 'websocket')) return new Error('response lacks Upgrade: websocket');
+  if (!upgradeOffers(head.headers.get('upgrade'), 'websocket')) return new Error('response lacks Upgrade: websocket');
   if (!tokenListIncludes(head.headers.get('connection'), 'upgrade')) return new Error('response lacks Connection: Upgrade');
   // 4. Sec-WebSocket-Accept must be base64(SHA-1(key + GUID)).
   if (head.headers.get('sec-websocket-accept') !== computeAcceptKey(key)) {

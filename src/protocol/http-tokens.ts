@@ -10,6 +10,7 @@
  *     tchar          = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
  *                      "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
  *     #rule          = [ element ] *( OWS "," OWS [ element ] )
+ *     protocol       = token [ "/" token ]             (Upgrade, RFC 7230 6.7)
  *     extension      = token *( OWS ";" OWS param )
  *     param          = token [ OWS "=" OWS ( token / quoted-string ) ]
  */
@@ -92,41 +93,76 @@ class Scanner {
 }
 
 const COMMA = 0x2c;
+const SLASH = 0x2f;
 const SEMICOLON = 0x3b;
 const EQUALS = 0x3d;
 const DQUOTE = 0x22;
 
 /**
- * Parses a comma-separated list of tokens (`1#token`), skipping empty elements as RFC 7230 7
- * allows. Returns undefined when an element is not a token.
+ * Parses a comma-separated list (`1#element`, RFC 7230 7) whose elements `element` reads,
+ * skipping empty elements as RFC 7230 7 allows. Returns undefined when an element is malformed
+ * (`element` returned '').
  */
-export function parseTokenList(value: string): string[] | undefined {
+function parseList(value: string, element: (scanner: Scanner) => string): string[] | undefined {
   const scanner = new Scanner(value);
-  const tokens: string[] = [];
+  const elements: string[] = [];
   for (;;) {
     scanner.skipWhitespace();
-    if (scanner.done) return tokens;
+    if (scanner.done) return elements;
     if (scanner.peek() === COMMA) {
       scanner.position++;
       continue;
     }
-    const token = scanner.token();
-    if (token === '') return undefined;
-    tokens.push(token);
+    const item = element(scanner);
+    if (item === '') return undefined;
+    elements.push(item);
     scanner.skipWhitespace();
-    if (scanner.done) return tokens;
+    if (scanner.done) return elements;
     if (scanner.peek() !== COMMA) return undefined;
     scanner.position++;
   }
 }
 
+function readToken(scanner: Scanner): string {
+  return scanner.token();
+}
+
+/** `protocol = protocol-name ["/" protocol-version]`, each a token (RFC 7230 6.7), e.g. `HTTP/2.0`. */
+function readProtocol(scanner: Scanner): string {
+  const name = scanner.token();
+  if (name === '' || scanner.done || scanner.peek() !== SLASH) return name;
+  scanner.position++;
+  const version = scanner.token();
+  return version === '' ? '' : `${name}/${version}`;
+}
+
+/** Parses a comma-separated list of tokens (`1#token`). Returns undefined when an element is not a token. */
+export function parseTokenList(value: string): string[] | undefined {
+  return parseList(value, readToken);
+}
+
+/** Parses an `Upgrade` value (RFC 7230 6.7): protocols, each `name` or `name/version`. */
+export function parseProtocolList(value: string): string[] | undefined {
+  return parseList(value, readProtocol);
+}
+
 /** True when the comma-separated `value` holds `wanted`, compared ASCII case-insensitively. */
 export function tokenListIncludes(value: string | undefined, wanted: string): boolean {
-  if (value === undefined) return false;
-  const tokens = parseTokenList(value);
-  if (tokens === undefined) return false;
+  return includesIgnoringCase(value === undefined ? undefined : parseTokenList(value), wanted);
+}
+
+/**
+ * True when an `Upgrade` value offers `wanted` (with no version), compared ASCII
+ * case-insensitively: `HTTP/2.0, websocket` offers websocket.
+ */
+export function upgradeOffers(value: string | undefined, wanted: string): boolean {
+  return includesIgnoringCase(value === undefined ? undefined : parseProtocolList(value), wanted);
+}
+
+function includesIgnoringCase(elements: readonly string[] | undefined, wanted: string): boolean {
+  if (elements === undefined) return false;
   const lowered = wanted.toLowerCase();
-  return tokens.some((token) => token.toLowerCase() === lowered);
+  return elements.some((element) => element.toLowerCase() === lowered);
 }
 
 /** One extension offered in `Sec-WebSocket-Extensions`, with its parameters in order. */

@@ -50,7 +50,7 @@ export {
   type FrameOptions,
   frameHeaderLength,
 } from './frame-serializer.js';
-export { type ExtensionOffer, isToken, parseExtensionOffers, parseTokenList, tokenListIncludes } from './http-tokens.js';
+export { type ExtensionOffer, isToken, parseExtensionOffers, parseTokenList, tokenListIncludes, upgradeOffers } from './http-tokens.js';
 export {
   type AcceptOptions,
   buildAcceptResponse,

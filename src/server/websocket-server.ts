@@ -30,7 +30,7 @@ import {
   MessageDeflater,
   MessageInflater,
   negotiateDeflate,
-  tokenListIncludes,
+  upgradeOffers,
   validateUpgradeRequest,
 } from '../protocol/index.js';
 import { ServerDefaults } from './config.js';
@@ -396,7 +396,7 @@ function routerFor(server: HttpServer): Map<string, WebSocketServer> {
         // offer another protocol (curl --http2 offers "h2c"), which it cannot then serve as
         // HTTP: say what went wrong rather than "no WebSocket endpoint".
         const upgrade = request.headers.upgrade;
-        const [status, reason] = tokenListIncludes(upgrade, 'websocket')
+        const [status, reason] = upgradeOffers(upgrade, 'websocket')
           ? [404, `no WebSocket endpoint at ${JSON.stringify(request.url ?? '')}`]
           : [400, `this server switches only to WebSocket, not to ${JSON.stringify(upgrade ?? '')}: send the request without an Upgrade header`];
         // Counted once in each set of metrics the endpoints on this server report to (the

@@ -166,6 +166,15 @@ describe('RFC 6455 4.2.1 item 2: a Host header field', () => {
   it('an empty Host is refused with 400', () => {
     expectRejected(validateUpgradeRequest(rfcRequestWith({ Host: '' })), 400);
   });
+
+  it('two Host headers (joined by the header map as "a, b") are refused with 400 (RFC 7230 5.4)', () => {
+    const headers = headerMapFromRaw([
+      ...['Host', 'server.example.com', 'Host', 'other.example'],
+      ...['Upgrade', 'websocket', 'Connection', 'Upgrade'],
+      ...['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version', '13'],
+    ]);
+    expectRejected(validateUpgradeRequest({ method: 'GET', httpVersion: '1.1', headers }), 400);
+  });
 });
 
 describe('RFC 6455 4.2.1 item 3: Upgrade containing "websocket", case-insensitively', () => {
@@ -183,6 +192,16 @@ describe('RFC 6455 4.2.1 item 3: Upgrade containing "websocket", case-insensitiv
 
   it('"Upgrade: WebSocket" is accepted', () => {
     expectAccepted(validateUpgradeRequest(rfcRequestWith({ Upgrade: 'WebSocket' })));
+  });
+
+  it('websocket among other protocols, some with versions (RFC 7230 6.7), is accepted: "HTTP/2.0, websocket"', () => {
+    expectAccepted(validateUpgradeRequest(rfcRequestWith({ Upgrade: 'HTTP/2.0, websocket' })));
+    expectAccepted(validateUpgradeRequest(rfcRequestWith({ Upgrade: 'websocket, h2c/1' })));
+  });
+
+  it('"websocket/13" (a version of it) and a malformed list are refused with 400', () => {
+    expectRejected(validateUpgradeRequest(rfcRequestWith({ Upgrade: 'websocket/13' })), 400);
+    expectRejected(validateUpgradeRequest(rfcRequestWith({ Upgrade: 'HTTP/, websocket' })), 400);
   });
 });
 

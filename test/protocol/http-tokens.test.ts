@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isToken, parseExtensionOffers, parseTokenList, tokenListIncludes } from '../../src/protocol/http-tokens.js';
+import { isToken, parseExtensionOffers, parseProtocolList, parseTokenList, tokenListIncludes, upgradeOffers } from '../../src/protocol/http-tokens.js';
 
 const TCHAR_SPECIALS = "!#$%&'*+-.^_`|~";
 
@@ -55,6 +55,15 @@ describe('RFC 7230 7 (used by RFC 6455 4.2.1): comma-separated lists, 1#token', 
     expect(parseTokenList('a;b')).toBeUndefined();
     expect(parseTokenList('a, "b"')).toBeUndefined();
     expect(parseTokenList('a, b/1')).toBeUndefined();
+  });
+
+  it('Upgrade lists (RFC 7230 6.7) hold protocols with optional versions: "HTTP/2.0, SHTTP/1.3, IRC/6.9, RTA/x11"', () => {
+    expect(parseProtocolList('HTTP/2.0, SHTTP/1.3, IRC/6.9, RTA/x11')).toEqual(['HTTP/2.0', 'SHTTP/1.3', 'IRC/6.9', 'RTA/x11']);
+    expect(parseProtocolList('websocket')).toEqual(['websocket']);
+    for (const malformed of ['HTTP/', '/2.0', 'a/b/c', 'a b', 'HTTP / 2.0']) expect(parseProtocolList(malformed)).toBeUndefined();
+    expect(upgradeOffers('HTTP/2.0, WebSocket', 'websocket')).toBe(true);
+    expect(upgradeOffers('websocket/13', 'websocket')).toBe(false);
+    expect(upgradeOffers(undefined, 'websocket')).toBe(false);
   });
 
   it('tokenListIncludes compares ASCII case-insensitively: "keep-alive, Upgrade" holds "upgrade"', () => {
