@@ -121,6 +121,17 @@ export class FrameParser {
   private readonly chunks: Buffer[] = [];
   private first = 0;
   private headOffset = 0;
+  /**
+   * Short reads that have to wait in the queue (their frame is not complete) are copied one
+   * after another into `block`, a buffer of our own, and the queue holds one view of them: a
+   * peer that sends a frame a few bytes at a time then costs its bytes in memory, not a Buffer
+   * object (about 100 bytes) for every read.
+   */
+  private block: Buffer = EMPTY;
+  private blockFill = 0;
+  /** Index in `chunks` of the view of `block` that ends at `blockFill`, which short reads extend; -1 if none. */
+  private blockEntry = -1;
+  private blockEntryStart = 0;
   private buffered = 0;
 
   /** The header of the frame being read, reused from frame to frame. */
@@ -155,6 +166,32 @@ export class FrameParser {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     this.parse();
+    // Still waiting behind older bytes: keep a short read's bytes rather than its object.
+    const last = this.chunks.length - 1;
+    if (chunk.length < SHORT_READ_BYTES && last > this.first && this.chunks[last] === chunk) this.keepShortRead(last);
+  }
+
+  /** Moves the short read at `chunks[index]` (the last entry, not the first) into `block`. */
+  private keepShortRead(index: number): void {
+    const chunks = this.chunks;
+    const read = chunks[index];
+    if (this.blockEntry === index - 1 && this.block.length - this.blockFill >= read.length) {
+      // The entry before it views the block up to here: extend that view over the new bytes.
+      read.copy(this.block, this.blockFill);
+      this.blockFill += read.length;
+      chunks[index - 1] = this.block.subarray(this.blockEntryStart, this.blockFill);
+      chunks.pop();
+      return;
+    }
+    if (this.block.length - this.blockFill < read.length) {
+      this.block = Buffer.allocUnsafe(BLOCK_BYTES); // only the bytes copied in are ever viewed
+      this.blockFill = 0;
+    }
+    this.blockEntryStart = this.blockFill;
+    read.copy(this.block, this.blockFill);
+    this.blockFill += read.length;
+    chunks[index] = this.block.subarray(this.blockEntryStart, this.blockFill);
+    this.blockEntry = index;
   }
 
   /** Stops parsing for good and releases buffered bytes (after a Close frame, or an error). */
@@ -162,6 +199,7 @@ export class FrameParser {
     this.state = ParserState.Stopped;
     this.chunks.length = 0;
     this.first = 0;
+    this.blockEntry = -1;
     this.buffered = 0;
     this.headOffset = 0;
   }
@@ -351,6 +389,7 @@ export class FrameParser {
   /** The first chunk is used up: release it, and now and then move the rest to the front. */
   private dropFirstChunk(): void {
     const chunks = this.chunks;
+    if (this.first === this.blockEntry) this.blockEntry = -1; // short reads start a new view
     chunks[this.first++] = EMPTY;
     this.headOffset = 0;
     if (this.first === chunks.length) {
@@ -359,6 +398,7 @@ export class FrameParser {
     } else if (this.first >= COMPACT_AFTER_CHUNKS && this.first * 2 >= chunks.length) {
       // At least half the array is used-up slots: dropping them costs no more than the drops did.
       chunks.splice(0, this.first);
+      if (this.blockEntry !== -1) this.blockEntry -= this.first;
       this.first = 0;
     }
   }
@@ -423,6 +463,10 @@ export class FrameParser {
 const EMPTY = Buffer.alloc(0);
 /** Used-up slots at the front of the chunk queue worth moving the rest to the front for. */
 const COMPACT_AFTER_CHUNKS = 64;
+/** Reads shorter than this that wait in the queue are copied into blocks (see `block`). */
+const SHORT_READ_BYTES = 512;
+/** Size of one block of short reads. */
+const BLOCK_BYTES = 16 * 1024;
 
 /**
  * A message size limit, checked when a parser is made: a whole number of bytes no larger than

@@ -3,6 +3,8 @@
  * (fragmentation rules the parser can judge), 5.5 (control frames) and 10.4 (size limits).
  * Every malformed frame is met with exactly one error and silence afterwards.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_SIZE_LIMIT, Opcode, RSV1_BIT, RSV2_BIT, RSV3_BIT } from '../../src/protocol/constants.js';
@@ -284,6 +286,31 @@ describe('RFC 6455 10.4: a frame dribbled in tiny pieces costs time in proportio
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ kind: 'frame', payloadLength: payload.length, payload: toHex(payload) });
     expect(parser.bufferedBytes).toBe(0);
+  });
+});
+
+describe('RFC 6455 10.4: a frame dribbled in tiny reads is held as its bytes, not as one object per read', () => {
+  it('2 MiB in 8-byte reads (262,158 of them) keeps about 2 MiB while it waits, not a Buffer per read', () => {
+    setFlagsFromString('--expose-gc');
+    const collectGarbage = runInNewContext('gc') as () => void;
+    const held = (): number => {
+      collectGarbage();
+      const { heapUsed, arrayBuffers } = process.memoryUsage();
+      return heapUsed + arrayBuffers;
+    };
+    const payload = pseudoRandomBytes(2 * 1024 * 1024, 11);
+    const frame = encodeFrame(Opcode.Binary, payload, { mask: RFC_KEY });
+    const { parser, events } = recordingParser({ role: 'server' });
+    const before = held();
+    const PIECE = 8;
+    let offset = 0;
+    for (; offset + PIECE < frame.length; offset += PIECE) parser.push(Buffer.from(frame.subarray(offset, offset + PIECE)));
+    const waiting = held() - before;
+    // One Buffer object per read would be about 100 bytes each: over 25 MiB here.
+    expect(waiting).toBeLessThan(8 * 1024 * 1024);
+    parser.push(frame.subarray(offset));
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ kind: 'frame', payloadLength: payload.length, payload: toHex(payload) });
   });
 });
 
