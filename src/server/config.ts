@@ -29,6 +29,8 @@ export const ServerDefaults = {
   closeTimeout: 5_000,
   /** How long a client may take to send its complete request headers (ms). */
   handshakeTimeout: 10_000,
+  /** How long a library user's `authenticate` hook may take before the handshake gets 503 (ms). */
+  authenticateTimeout: 10_000,
   /** Most open WebSocket connections; beyond it upgrades are answered 503. */
   maxConnections: 10_000,
   /** Largest `POST /push` body, in bytes (413 beyond it). */

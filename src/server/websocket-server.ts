@@ -67,6 +67,8 @@ export interface WebSocketServerOptions {
   allowOrigins?: readonly string[];
   /** Decides, possibly asynchronously, whether a valid upgrade request may connect. */
   authenticate?: (request: IncomingMessage) => AuthenticationResult | Promise<AuthenticationResult>;
+  /** How long `authenticate` may take (ms) before the handshake is refused with 503. Default 10 s. */
+  authenticateTimeout?: number;
   /** Counters for /metrics; several servers may share one. */
   metrics?: Metrics;
   logger?: Logger;
@@ -119,6 +121,9 @@ export function isOriginAllowed(origin: string | undefined, host: string | undef
 export function allowedOriginSet(origins: readonly string[] = []): ReadonlySet<string> {
   return new Set(origins.map((origin) => origin.toLowerCase().replace(/\/$/, '')));
 }
+
+/** The verdict when an `authenticate` hook did not settle in time. */
+const AUTHENTICATE_TIMED_OUT: AuthenticationResult = Object.freeze({ status: 503, reason: 'authentication took too long; try again later' });
 
 /** Writes an HTTP error answer on a socket that asked to upgrade, then closes it. */
 function refuse(socket: Duplex, status: number, reason: string, headers?: HeaderMap): void {
@@ -243,7 +248,13 @@ export class WebSocketServer extends EventEmitter {
     accepted: HandshakeAccepted,
     callback: ((connection: WebSocketConnection, request: IncomingMessage) => void) | undefined,
   ): Promise<void> {
-    const verdict = await authenticate(request);
+    // A hook that never settles must not hold the client (and its socket) for ever.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<AuthenticationResult>((resolve) => {
+      timer = setTimeout(resolve, this.options.authenticateTimeout ?? ServerDefaults.authenticateTimeout, AUTHENTICATE_TIMED_OUT);
+      timer.unref();
+    });
+    const verdict = await Promise.race([authenticate(request), timedOut]).finally(() => clearTimeout(timer));
     if (verdict !== true) return this.reject(socket, verdict.status, verdict.reason);
     if (socket.destroyed) return;
     // `close()` may have run while the hook was awaited: it has already closed every client it

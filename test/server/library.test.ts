@@ -136,6 +136,20 @@ describe('authenticate: may refuse with any status, possibly after awaiting', ()
     client.terminate();
   });
 
+  it('an authenticate that never settles is refused with 503 after authenticateTimeout', async () => {
+    const server = createServer();
+    const wss = webSocketServer({
+      authenticate: () => new Promise<AuthenticationResult>(() => undefined),
+      authenticateTimeout: 100,
+    }).attach(server, '/stuck');
+    const port = await listen(server);
+    const refusal = await fetchRefusal(port, '/stuck');
+    expect(refusal.status).toBe(503);
+    expect(refusal.body).toMatch(/took too long/);
+    expect(wss.metrics.handshakesRejectedByStatus.get(503)).toBe(1);
+    expect(wss.clients.size).toBe(0);
+  });
+
   it('a throwing authenticate refuses with 500 and the server keeps working', async () => {
     const server = createServer();
     let calls = 0;
