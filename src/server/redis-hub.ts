@@ -14,9 +14,9 @@
  * - While either connection to Redis is down, `publish` rejects (POST /push answers 503, a chat
  *   sender is closed with 1013): nothing is queued to be sent later or dropped silently. The
  *   same goes while Redis is up but slow to answer and `maxPendingPublishBytes` of publications
- *   already wait for it. Local
- *   connections stay open. The clients reconnect with exponential backoff and resubscribe to
- *   every channel that still has local members. /healthz and /metrics show the broker state.
+ *   already wait for it. Local connections stay open. The clients reconnect with exponential
+ *   backoff and resubscribe to every channel that still has local members. /healthz and
+ *   /metrics show the broker state.
  *
  * Redis pub/sub delivers at most once: a node whose connection to Redis is down when a message
  * is published misses it. The publishing node refuses to publish in that state, so it never
