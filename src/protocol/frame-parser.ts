@@ -129,9 +129,9 @@ export class FrameParser {
    */
   private block: Buffer = EMPTY;
   private blockFill = 0;
-  /** Index in `chunks` of the view of `block` that ends at `blockFill`, which short reads extend; -1 if none. */
-  private blockEntry = -1;
-  private blockEntryStart = 0;
+  /** The latest view of `block`, ending at `blockFill`: a short read right behind it extends it. */
+  private blockView: Buffer = EMPTY;
+  private blockViewStart = 0;
   private buffered = 0;
 
   /** The header of the frame being read, reused from frame to frame. */
@@ -175,23 +175,25 @@ export class FrameParser {
   private keepShortRead(index: number): void {
     const chunks = this.chunks;
     const read = chunks[index];
-    if (this.blockEntry === index - 1 && this.block.length - this.blockFill >= read.length) {
+    const room = this.block.length - this.blockFill;
+    if (chunks[index - 1] === this.blockView && room >= read.length) {
       // The entry before it views the block up to here: extend that view over the new bytes.
       read.copy(this.block, this.blockFill);
       this.blockFill += read.length;
-      chunks[index - 1] = this.block.subarray(this.blockEntryStart, this.blockFill);
+      this.blockView = this.block.subarray(this.blockViewStart, this.blockFill);
+      chunks[index - 1] = this.blockView;
       chunks.pop();
       return;
     }
-    if (this.block.length - this.blockFill < read.length) {
+    if (room < read.length) {
       this.block = Buffer.allocUnsafe(BLOCK_BYTES); // only the bytes copied in are ever viewed
       this.blockFill = 0;
     }
-    this.blockEntryStart = this.blockFill;
+    this.blockViewStart = this.blockFill;
     read.copy(this.block, this.blockFill);
     this.blockFill += read.length;
-    chunks[index] = this.block.subarray(this.blockEntryStart, this.blockFill);
-    this.blockEntry = index;
+    this.blockView = this.block.subarray(this.blockViewStart, this.blockFill);
+    chunks[index] = this.blockView;
   }
 
   /** Stops parsing for good and releases buffered bytes (after a Close frame, or an error). */
@@ -199,7 +201,6 @@ export class FrameParser {
     this.state = ParserState.Stopped;
     this.chunks.length = 0;
     this.first = 0;
-    this.blockEntry = -1;
     this.buffered = 0;
     this.headOffset = 0;
   }
@@ -389,7 +390,6 @@ export class FrameParser {
   /** The first chunk is used up: release it, and now and then move the rest to the front. */
   private dropFirstChunk(): void {
     const chunks = this.chunks;
-    if (this.first === this.blockEntry) this.blockEntry = -1; // short reads start a new view
     chunks[this.first++] = EMPTY;
     this.headOffset = 0;
     if (this.first === chunks.length) {
@@ -398,7 +398,6 @@ export class FrameParser {
     } else if (this.first >= COMPACT_AFTER_CHUNKS && this.first * 2 >= chunks.length) {
       // At least half the array is used-up slots: dropping them costs no more than the drops did.
       chunks.splice(0, this.first);
-      if (this.blockEntry !== -1) this.blockEntry -= this.first;
       this.first = 0;
     }
   }

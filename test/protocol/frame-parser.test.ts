@@ -586,6 +586,24 @@ describe('RFC 6455 5.2: properties of the parser', () => {
     );
   });
 
+  it('valid streams dribbled in short reads (1 to 40 bytes, now and then a long one) give the same frames as whole', () => {
+    // Short reads that wait behind older bytes are copied into blocks (the parser's `block`):
+    // many of them, across frame boundaries and block ends, must change nothing.
+    const readSizesArb = fc.array(fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: 40 }) }, { weight: 1, arbitrary: fc.integer({ min: 41, max: 2000 }) }), {
+      minLength: 1,
+      maxLength: 60,
+    });
+    fc.assert(
+      fc.property(validStreamArb, readSizesArb, (valid, sizes) => {
+        const whole = parse(valid, { role: 'server' });
+        const cuts: number[] = [];
+        for (let offset = 0, i = 0; offset < valid.length; i++) cuts.push((offset += sizes[i % sizes.length]));
+        expect(parse(valid, { role: 'server' }, cuts.filter((cut) => cut < valid.length))).toEqual(whole);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('unmutated valid streams give no error, however they are split', () => {
     fc.assert(
       fc.property(validStreamArb, cutsArb, (valid, cuts) => {
