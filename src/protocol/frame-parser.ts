@@ -129,6 +129,8 @@ export class FrameParser {
    */
   private block: Buffer = EMPTY;
   private blockFill = 0;
+  /** Size of the next block: small first, doubling to BLOCK_BYTES while reads keep waiting. */
+  private nextBlockBytes = FIRST_BLOCK_BYTES;
   /** The latest view of `block`, ending at `blockFill`: a short read right behind it extends it. */
   private blockView: Buffer = EMPTY;
   private blockViewStart = 0;
@@ -186,7 +188,8 @@ export class FrameParser {
       return;
     }
     if (room < read.length) {
-      this.block = Buffer.allocUnsafe(BLOCK_BYTES); // only the bytes copied in are ever viewed
+      this.block = Buffer.allocUnsafe(this.nextBlockBytes); // only the bytes copied in are ever viewed
+      this.nextBlockBytes = Math.min(this.nextBlockBytes * 2, BLOCK_BYTES);
       this.blockFill = 0;
     }
     this.blockViewStart = this.blockFill;
@@ -201,6 +204,7 @@ export class FrameParser {
     this.state = ParserState.Stopped;
     this.chunks.length = 0;
     this.first = 0;
+    this.releaseBlock();
     this.buffered = 0;
     this.headOffset = 0;
   }
@@ -387,6 +391,14 @@ export class FrameParser {
     this.handler.onFrameError(error);
   }
 
+  /** Nothing waits in the queue any more: let the block go (payloads handed out keep their own reference). */
+  private releaseBlock(): void {
+    this.block = EMPTY;
+    this.blockFill = 0;
+    this.blockView = EMPTY;
+    this.nextBlockBytes = FIRST_BLOCK_BYTES;
+  }
+
   /** The first chunk is used up: release it, and now and then move the rest to the front. */
   private dropFirstChunk(): void {
     const chunks = this.chunks;
@@ -395,6 +407,7 @@ export class FrameParser {
     if (this.first === chunks.length) {
       chunks.length = 0;
       this.first = 0;
+      this.releaseBlock(); // an idle connection keeps no block
     } else if (this.first >= COMPACT_AFTER_CHUNKS && this.first * 2 >= chunks.length) {
       // At least half the array is used-up slots: dropping them costs no more than the drops did.
       chunks.splice(0, this.first);
@@ -464,7 +477,8 @@ const EMPTY = Buffer.alloc(0);
 const COMPACT_AFTER_CHUNKS = 64;
 /** Reads shorter than this that wait in the queue are copied into blocks (see `block`). */
 const SHORT_READ_BYTES = 512;
-/** Size of one block of short reads. */
+/** Sizes of the blocks of short reads: the first one, and the most any grows to. */
+const FIRST_BLOCK_BYTES = 1024;
 const BLOCK_BYTES = 16 * 1024;
 
 /**

@@ -312,6 +312,29 @@ describe('RFC 6455 10.4: a frame dribbled in tiny reads is held as its bytes, no
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ kind: 'frame', payloadLength: payload.length, payload: toHex(payload) });
   });
+
+  it('once the frame is complete nothing is kept: 1000 parsers that each read a frame in 4 short reads hold no blocks', () => {
+    setFlagsFromString('--expose-gc');
+    const collectGarbage = runInNewContext('gc') as () => void;
+    const arrayBufferBytes = (): number => {
+      collectGarbage();
+      return process.memoryUsage().arrayBuffers;
+    };
+    const frame = encodeFrame(Opcode.Text, Buffer.from('twelve bytes'), { mask: RFC_KEY }); // 18 bytes
+    const before = arrayBufferBytes();
+    const parsers: FrameParser[] = [];
+    let frames = 0;
+    for (let i = 0; i < 1000; i++) {
+      const parser = new FrameParser({ onFrame: () => frames++, onFrameError: () => undefined }, { role: 'server' });
+      // Header and key, then the payload in three reads: the third waits behind the second.
+      for (const [start, end] of [[0, 6], [6, 10], [10, 14], [14, 18]]) parser.push(Buffer.from(frame.subarray(start, end)));
+      parsers.push(parser);
+    }
+    expect(frames).toBe(1000);
+    // A block kept per idle parser would be 1 to 16 KiB each: at least 1 MB here.
+    expect(arrayBufferBytes() - before).toBeLessThan(256 * 1024);
+    expect(parsers.every((parser) => parser.bufferedBytes === 0)).toBe(true);
+  });
 });
 
 describe('RFC 6455 5.2 Opcode: reserved opcodes 0x3-0x7 and 0xB-0xF fail with 1002', () => {
