@@ -16,7 +16,8 @@ export const ServerDefaults = {
    * more than this is still waiting when another message is sent is dropped (counted as close
    * code 1008 and as a slow consumer). One message larger than this is still sent whole.
    * What the server itself holds back to batch a turn's writes into one system call is handed
-   * to the operating system before the check, so it never counts against a client that reads.
+   * to the operating system before the check, so it counts only as far as the socket cannot
+   * take it at once.
    */
   maxSendBuffer: 4 * 1024 * 1024,
   /**

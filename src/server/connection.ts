@@ -463,8 +463,10 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
    * all the bytes before it have been written. (Only when send() first returns false.)
    */
   private awaitFlush(): void {
-    this.socket.write(NOTHING, () => {
-      if (this.readyState !== ReadyState.Open || this.socket.writableNeedDrain) return; // the socket's 'drain' will come
+    this.socket.write(NOTHING, (error?: Error | null) => {
+      // A failed write means the socket is gone (terminated, reset): no 'drain' for it.
+      if (error || this.socket.destroyed || this.readyState !== ReadyState.Open) return;
+      if (this.socket.writableNeedDrain) return; // the socket's own 'drain' will come
       if (this.socket.writableLength > (this.options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark)) this.awaitFlush();
       else this.drained();
     });

@@ -292,6 +292,29 @@ describe('backpressure: send() returns false past sendHighWaterMark, then "drain
       reader.destroy();
     });
   }
+
+  it('no drain for a connection that is gone: terminate() while send() has returned false below 16 KiB', async () => {
+    const server = createServer();
+    const wss = webSocketServer({ sendHighWaterMark: 4 * 1024, maxSendBuffer: 1024 * 1024 * 1024 }).attach(server, '/gone');
+    const serverSide = new Promise<WebSocketConnection>((resolve) => wss.once('connection', resolve));
+    const port = await listen(server);
+    const reader = await RawWebSocket.open(port, '/gone');
+    reader.socket.pause();
+    const connection = await serverSide;
+    const chunk = Buffer.alloc(1024, 0x42);
+    let sends = 0;
+    while (connection.send(chunk) && sends < 64 * 1024) sends++;
+    let drained = false;
+    connection.on('drain', () => {
+      drained = true;
+    });
+    const gone = new Promise<void>((resolve) => connection.once('close', () => resolve()));
+    connection.terminate();
+    await gone;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(drained).toBe(false);
+    reader.destroy();
+  });
 });
 
 describe('maxConnections', () => {
