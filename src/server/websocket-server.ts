@@ -67,7 +67,7 @@ export interface WebSocketServerOptions {
   allowOrigins?: readonly string[];
   /** Decides, possibly asynchronously, whether a valid upgrade request may connect. */
   authenticate?: (request: IncomingMessage) => AuthenticationResult | Promise<AuthenticationResult>;
-  /** How long `authenticate` may take (ms) before the handshake is refused with 503. Default 10 s. */
+  /** How long `authenticate` may take (ms) before the handshake is refused with 503. Default 10 s; 0 or Infinity for no limit. */
   authenticateTimeout?: number;
   /** Counters for /metrics; several servers may share one. */
   metrics?: Metrics;
@@ -122,6 +122,9 @@ export function allowedOriginSet(origins: readonly string[] = []): ReadonlySet<s
   return new Set(origins.map((origin) => origin.toLowerCase().replace(/\/$/, '')));
 }
 
+/** The longest delay Node's timers take (2^31 - 1 ms); a larger one fires after 1 ms. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
 /** The verdict when an `authenticate` hook did not settle in time. */
 const AUTHENTICATE_TIMED_OUT: AuthenticationResult = Object.freeze({ status: 503, reason: 'authentication took too long; try again later' });
 
@@ -163,6 +166,10 @@ export class WebSocketServer extends EventEmitter {
     this.options = options;
     this.metrics = options.metrics ?? new Metrics();
     this.logger = options.logger ?? silentLogger;
+    const authenticateTimeout = options.authenticateTimeout;
+    if (authenticateTimeout !== undefined && !(authenticateTimeout >= 0)) {
+      throw new RangeError(`authenticateTimeout must be a number of ms, 0 or more (0 or Infinity for no limit), not ${authenticateTimeout}`);
+    }
     this.connectionOptions = {
       // Checked now, so that a bad limit fails here rather than at a connection's first bytes.
       maxMessageSize: options.maxMessageSize === undefined ? undefined : checkedMaxMessageSize(options.maxMessageSize),
@@ -248,13 +255,22 @@ export class WebSocketServer extends EventEmitter {
     accepted: HandshakeAccepted,
     callback: ((connection: WebSocketConnection, request: IncomingMessage) => void) | undefined,
   ): Promise<void> {
-    // A hook that never settles must not hold the client (and its socket) for ever.
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<AuthenticationResult>((resolve) => {
-      timer = setTimeout(resolve, this.options.authenticateTimeout ?? ServerDefaults.authenticateTimeout, AUTHENTICATE_TIMED_OUT);
-      timer.unref();
-    });
-    const verdict = await Promise.race([authenticate(request), timedOut]).finally(() => clearTimeout(timer));
+    // Called first, so that a hook that throws at once leaves no timer behind.
+    const pending = authenticate(request);
+    // A hook that never settles must not hold the client (and its socket) for ever. 0 or
+    // Infinity means no limit (Node's timers cannot wait longer than MAX_TIMER_DELAY anyway).
+    const limit = this.options.authenticateTimeout ?? ServerDefaults.authenticateTimeout;
+    let verdict: AuthenticationResult;
+    if (limit > 0 && limit <= MAX_TIMER_DELAY) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<AuthenticationResult>((resolve) => {
+        timer = setTimeout(resolve, limit, AUTHENTICATE_TIMED_OUT);
+        timer.unref();
+      });
+      verdict = await Promise.race([pending, timedOut]).finally(() => clearTimeout(timer));
+    } else {
+      verdict = await pending;
+    }
     if (verdict !== true) return this.reject(socket, verdict.status, verdict.reason);
     if (socket.destroyed) return;
     // `close()` may have run while the hook was awaited: it has already closed every client it

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { type AuthenticationResult, ReadyState, WebSocketConnection, WebSocketServer } from '../../src/index.js';
 import { MAX_MESSAGE_SIZE_LIMIT } from '../../src/protocol/index.js';
@@ -148,6 +148,42 @@ describe('authenticate: may refuse with any status, possibly after awaiting', ()
     expect(refusal.body).toMatch(/took too long/);
     expect(wss.metrics.handshakesRejectedByStatus.get(503)).toBe(1);
     expect(wss.clients.size).toBe(0);
+  });
+
+  it('authenticateTimeout: Infinity (or 0) sets no limit; a negative or NaN one throws at construction', async () => {
+    const server = createServer();
+    webSocketServer({
+      async authenticate(): Promise<AuthenticationResult> {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return true;
+      },
+      authenticateTimeout: Number.POSITIVE_INFINITY, // Node would clamp it to 1 ms if passed to setTimeout
+    }).attach(server, '/patient');
+    const port = await listen(server);
+    const client = await openClient(`ws://127.0.0.1:${port}/patient`);
+    expect(client.readyState).toBe(WebSocket.OPEN);
+    client.terminate();
+    expect(() => new WebSocketServer({ heartbeatInterval: 0, authenticateTimeout: -1 })).toThrow(RangeError);
+    expect(() => new WebSocketServer({ heartbeatInterval: 0, authenticateTimeout: Number.NaN })).toThrow(RangeError);
+  });
+
+  it('an authenticate that throws at once starts no timeout timer', async () => {
+    const TIMEOUT = 7_777; // a delay no other timer in this test uses
+    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      const server = createServer();
+      webSocketServer({
+        authenticate() {
+          throw new Error('no session store');
+        },
+        authenticateTimeout: TIMEOUT,
+      }).attach(server, '/throws');
+      const port = await listen(server);
+      for (let i = 0; i < 3; i++) expect(await refusedStatus(`ws://127.0.0.1:${port}/throws`)).toBe(500);
+      expect(setTimeoutSpy.mock.calls.filter((call) => call[1] === TIMEOUT)).toHaveLength(0);
+    } finally {
+      setTimeoutSpy.mockRestore();
+    }
   });
 
   it('a throwing authenticate refuses with 500 and the server keeps working', async () => {
