@@ -6,11 +6,14 @@
  * Access: with a push token configured, `Authorization: Bearer <token>` is required (compared
  * in constant time; 401 otherwise). With none, only loopback clients may push (403 otherwise),
  * and of those no web page of a foreign origin: a browser on the same machine is on loopback
- * too, and any site it visits could otherwise push (cross-site request forgery). A request
- * with an `Origin` header must come from the server's own origin or an allowed one (403).
+ * too, and any site it visits could otherwise push (cross-site request forgery). So the Host
+ * header must name the server by a loopback address (a site's own name resolved to 127.0.0.1,
+ * DNS rebinding, would otherwise pass for the server's own origin), and a request with an
+ * `Origin` header must come from the server's own origin or an allowed one (403 otherwise).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { isValidUtf8 } from '../protocol/index.js';
 import type { Hub } from './hub.js';
 import { describeError, type Logger } from './log.js';
@@ -34,6 +37,20 @@ export function isLoopbackAddress(address: string | undefined): boolean {
   if (address === undefined) return false;
   const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
   return v4.startsWith('127.') || address === '::1';
+}
+
+/**
+ * True when a Host header names this machine by a loopback name or address (`localhost`,
+ * 127.x.x.x, `[::1]`), with or without a port. Any other name on a loopback connection may be a
+ * web page's own domain pointed at 127.0.0.1 (DNS rebinding), so it counts as foreign.
+ */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const lowered = host.trim().toLowerCase();
+  if (lowered.startsWith('[')) return lowered.startsWith('[::1]') && (lowered.length === 5 || lowered[5] === ':');
+  const colon = lowered.indexOf(':');
+  const name = colon === -1 ? lowered : lowered.slice(0, colon);
+  return name === 'localhost' || (isIP(name) === 4 && name.startsWith('127.'));
 }
 
 /** Compares two secrets in time that depends on neither (hashing first hides the length too). */
@@ -173,6 +190,8 @@ export function handlePush(
     }
   } else if (!isLoopbackAddress(request.socket.remoteAddress)) {
     return refuseUnread(response, 403, 'no push token is configured, so only loopback clients may push');
+  } else if (!isLoopbackHost(request.headers.host)) {
+    return refuseUnread(response, 403, 'no push token is configured, so pushes must name the server by a loopback address (Host: localhost or 127.0.0.1)');
   } else if (!isOriginAllowed(request.headers.origin, request.headers.host, options.allowOrigins)) {
     return refuseUnread(response, 403, 'no push token is configured, so web pages of other origins may not push');
   }

@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { InProcessHub } from '../../src/server/hub.js';
+import { isLoopbackHost } from '../../src/server/push.js';
 import { nextMessages, openClient, type RunningFramecast, startFramecast } from '../helpers/framecast.js';
 
 interface PushAnswer {
@@ -124,6 +125,23 @@ describe('without a push token: loopback only', () => {
     }
     // Back to loopback: accepted again, so the 403 came from the address alone.
     expect((await post(app.port, '/push?channel=nobody', 'hi')).status).toBe(202);
+  });
+
+  it('a page whose own domain resolves to 127.0.0.1 (DNS rebinding) may not push: Host must be a loopback name (403)', async () => {
+    const rebound = `evil.example:${app.port}`;
+    const answer = await post(app.port, '/push?channel=nobody', 'rebound', { host: rebound, origin: `http://${rebound}` });
+    expect(answer.status).toBe(403);
+    expect(answer.json.error).toMatch(/loopback address/);
+    for (const host of [`localhost:${app.port}`, `[::1]:${app.port}`, `127.0.0.1:${app.port}`]) {
+      expect((await post(app.port, '/push?channel=nobody', 'named by loopback', { host })).status).toBe(202);
+    }
+  });
+
+  it('isLoopbackHost: localhost, 127.x.x.x and [::1], with or without a port, and nothing else', () => {
+    for (const host of ['localhost', 'LOCALHOST:8080', '127.0.0.1', '127.1.2.3:80', '[::1]', '[::1]:8080']) expect(isLoopbackHost(host)).toBe(true);
+    for (const host of ['evil.example', '127.0.0.1.evil.example', 'localhost.evil.example', '[::1]x', '[::2]', '128.0.0.1', '', undefined]) {
+      expect(isLoopbackHost(host)).toBe(false);
+    }
   });
 
   it("a web page of another origin may not push (403); the server's own pages and non-browser clients may", async () => {
