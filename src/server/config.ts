@@ -69,7 +69,9 @@ export const BrokerDefaults = {
   /**
    * Most bytes of publications a node has handed to Redis without an answer yet. Normally a few
    * KiB (Redis answers within a millisecond); if Redis stalls, further publishes are refused
-   * (POST /push 503, a chat sender closed with 1013) instead of piling up in memory.
+   * (POST /push 503, a chat sender closed with 1013) instead of piling up in memory. Counted as
+   * message envelopes; the Redis client's own encoded copies of the commands come on top, so
+   * the memory held is up to about twice this.
    */
   maxPendingPublishBytes: 64 * 1024 * 1024,
 } as const;
