@@ -13,10 +13,6 @@ export {
 export { type Hub, InProcessHub, LocalChannels } from './server/hub.js';
 export { createLogger, type Logger, type LogLevel } from './server/log.js';
 export { Metrics } from './server/metrics.js';
-export {
-  type AuthenticationResult,
-  isOriginAllowed,
-  WebSocketServer,
-  type WebSocketServerOptions,
-} from './server/websocket-server.js';
+export { isOriginAllowed } from './server/origin.js';
+export { type AuthenticationResult, WebSocketServer, type WebSocketServerOptions } from './server/websocket-server.js';
 export * as protocol from './protocol/index.js';

@@ -19,10 +19,11 @@ import { type Hub, InProcessHub } from './hub.js';
 import { createInspector } from './inspector.js';
 import { describeError, type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
+import { allowedOriginSet } from './origin.js';
 import { handlePush, isValidChannelName, type PushOptions } from './push.js';
-import { serveStatic } from './static-files.js';
 import { pathOf, queryParameter } from './request-target.js';
-import { allowedOriginSet, WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
+import { serveStatic } from './static-files.js';
+import { WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
 
 /** The public/ folder of this package: beside the nearest package.json above this file (src/ or dist/src/). */
 function findPublicDir(): string {

@@ -448,12 +448,17 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
       this.dropSlowConsumer();
       return false;
     }
-    if (buffered <= (this.options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark)) return true;
+    if (buffered <= this.sendHighWaterMark) return true;
     if (!this.needDrain) {
       this.needDrain = true;
       if (!this.socket.writableNeedDrain) this.awaitFlush();
     }
     return false;
+  }
+
+  /** `send()` returns false past this many waiting bytes. */
+  private get sendHighWaterMark(): number {
+    return this.options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark;
   }
 
   /**
@@ -467,7 +472,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
       // A failed write means the socket is gone (terminated, reset): no 'drain' for it.
       if (error || this.socket.destroyed || this.readyState !== ReadyState.Open) return;
       if (this.socket.writableNeedDrain) return; // the socket's own 'drain' will come
-      if (this.socket.writableLength > (this.options.sendHighWaterMark ?? ServerDefaults.sendHighWaterMark)) this.awaitFlush();
+      if (this.socket.writableLength > this.sendHighWaterMark) this.awaitFlush();
       else this.drained();
     });
   }

@@ -18,7 +18,7 @@ import { isValidUtf8 } from '../protocol/index.js';
 import type { Hub } from './hub.js';
 import { describeError, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import { isOriginAllowed } from './websocket-server.js';
+import { isOriginAllowed } from './origin.js';
 
 export interface PushOptions {
   hub: Hub;

@@ -37,6 +37,7 @@ import { ServerDefaults } from './config.js';
 import { type ConnectionCompression, type ConnectionOptions, ReadyState, WebSocketConnection } from './connection.js';
 import { describeError, type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
+import { allowedOriginSet, isOriginAllowed } from './origin.js';
 import { pathOf } from './request-target.js';
 
 /** The answer of an `authenticate` hook: accept, or refuse with an HTTP status and reason. */
@@ -89,38 +90,6 @@ export interface WebSocketServerOptions {
 
 /** Whether and how to accept permessage-deflate: see `WebSocketServerOptions.perMessageDeflate`. */
 export type PerMessageDeflateSetting = boolean | (DeflateServerOptions & { threshold?: number });
-
-/** Host of a URL origin or Host header, lower-cased, with the scheme's default port dropped. */
-function normalizeHost(host: string, scheme: 'http:' | 'https:' | 'ws:' | 'wss:'): string {
-  const lowered = host.toLowerCase();
-  const defaultPort = scheme === 'https:' || scheme === 'wss:' ? ':443' : ':80';
-  return lowered.endsWith(defaultPort) ? lowered.slice(0, -defaultPort.length) : lowered;
-}
-
-/**
- * The cross-site WebSocket hijacking defence (RFC 6455 10.2): a browser's request must come
- * from this server's own origin or one allowed explicitly. No Origin means not a browser.
- */
-export function isOriginAllowed(origin: string | undefined, host: string | undefined, allowed: ReadonlySet<string>): boolean {
-  if (origin === undefined) return true;
-  if (allowed.has('*')) return true;
-  const lowered = origin.toLowerCase().replace(/\/$/, '');
-  if (allowed.has(lowered)) return true;
-  if (host === undefined) return false;
-  let url: URL;
-  try {
-    url = new URL(lowered);
-  } catch {
-    return false; // 'null' and other opaque origins
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
-  return url.host === normalizeHost(host, url.protocol);
-}
-
-/** Allowed origins as `isOriginAllowed` compares them: lower case, no trailing slash. */
-export function allowedOriginSet(origins: readonly string[] = []): ReadonlySet<string> {
-  return new Set(origins.map((origin) => origin.toLowerCase().replace(/\/$/, '')));
-}
 
 /** The longest delay Node's timers take (2^31 - 1 ms); a larger one fires after 1 ms. */
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
