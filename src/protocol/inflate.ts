@@ -25,7 +25,7 @@
  *
  * Memory: the output is the message itself (at most `maxOutput` bytes, the message size limit),
  * back-references read from it and from the preset dictionary; the Huffman tables take about
- * 3 KiB, built once per decoder.
+ * 5 KiB, made once per decoder (one per message that arrives in several frames).
  */
 
 /** Why decoding stopped: not DEFLATE data, or more output than allowed. */

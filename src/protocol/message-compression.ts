@@ -22,7 +22,7 @@
  *   bomb is stopped at the frame that passes the limit. zlib's synchronous calls cannot go on
  *   from where a frame cut the DEFLATE data, so this uses the incremental decoder of
  *   inflate.ts; while such a message is in progress, the connection holds its decoder (about
- *   3 KiB of tables) and the output so far (at most the limit), and no zlib stream.
+ *   5 KiB of tables) and the output so far (at most the limit), and no zlib stream.
  */
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { type ProtocolError, protocolError } from './errors.js';

@@ -196,7 +196,7 @@ export class Receiver implements FrameHandler {
     if (header.fin && !this.fragmenting) {
       const isText = header.opcode === Opcode.Text;
       if (header.rsv1) return this.deliverCompressed(payload, isText);
-      // RFC 6455 8.1: text that is not valid UTF-8 MUST fail the connection (1007). A frame
+      // RFC 6455 5.6, 8.1: text that is not valid UTF-8 MUST fail the connection (1007). A frame
       // that came in one read is checked in one go; one that came in several, from where
       // `onPartialPayload` left off.
       if (isText && !(validated === 0 ? isValidUtf8(payload) : this.validateText(payload.subarray(validated), true))) {
@@ -226,7 +226,8 @@ export class Receiver implements FrameHandler {
       }
       return;
     }
-    // 4. Fail fast: validate each text fragment as it arrives, not the message at its end.
+    // 4. Fail fast (RFC 6455 8.1): validate each text fragment as it arrives (from where
+    //    `onPartialPayload` left off), not the message at its end.
     if (isText && !this.validateText(payload.subarray(validated), header.fin)) return this.fail(invalidUtf8());
     const fragments = (this.fragments ??= new MessageAccumulator(this.maxMessageSize));
     fragments.append(payload);

@@ -566,6 +566,17 @@ function failureCases(): ConformanceCase[] {
       await run(t);
       deflater.close();
     });
+  /** A case that needs the server's message limit: without --max-message-size it is not run (INFORMATIONAL). */
+  const withDeflateAndLimit = (id: string, description: string, expectation: string, run: (t: CaseContext, limit: number) => Promise<void>): ConformanceCase =>
+    withDeflate(id, description, expectation, async (t) => {
+      const limit = t.settings.maxMessageSize;
+      if (limit === undefined) {
+        t.inform('not run: no --max-message-size given');
+        await t.closeNormally();
+        return;
+      }
+      await run(t, limit);
+    });
   const hello = compressAlone(Buffer.from('Hello, compressed'));
   return [
     withDeflate('11.6.1', 'RSV1 on a continuation frame of a compressed message', 'fail with 1002: RSV1 belongs to the first frame of a message only (RFC 7692 6)', async (t) => {
@@ -607,13 +618,7 @@ function failureCases(): ConformanceCase[] {
       t.send(...fragmentedCompressed(Opcode.Text, compressed, 3));
       await t.expectFailure(UTF8_FAILURE);
     }),
-    withDeflate('11.6.10', 'a small compressed message that inflates to the limit + 1 (a decompression bomb)', 'fail with 1009: the message is too big to process (RFC 6455 7.4.1, 10.4), judged on the inflated size', async (t) => {
-      const limit = t.settings.maxMessageSize;
-      if (limit === undefined) {
-        t.inform('not run: no --max-message-size given');
-        await t.closeNormally();
-        return;
-      }
+    withDeflateAndLimit('11.6.10', 'a small compressed message that inflates to the limit + 1 (a decompression bomb)', 'fail with 1009: the message is too big to process (RFC 6455 7.4.1, 10.4), judged on the inflated size', async (t, limit) => {
       const bomb = compressAlone(Buffer.alloc(limit + 1));
       t.send(frame.binary(bomb, { rsv: RSV1 }));
       await t.expectFailure(TOO_BIG_FAILURE);
@@ -627,13 +632,7 @@ function failureCases(): ConformanceCase[] {
       ]);
       await t.closeNormally();
     }),
-    withDeflate('11.6.12', 'a compressed message that inflates to exactly the limit', 'echoed: the limit applies to the inflated size, and a message of exactly the limit is within it (as in 8.1; RFC 6455 10.4)', async (t) => {
-      const limit = t.settings.maxMessageSize;
-      if (limit === undefined) {
-        t.inform('not run: no --max-message-size given');
-        await t.closeNormally();
-        return;
-      }
+    withDeflateAndLimit('11.6.12', 'a compressed message that inflates to exactly the limit', 'echoed: the limit applies to the inflated size, and a message of exactly the limit is within it (as in 8.1; RFC 6455 10.4)', async (t, limit) => {
       const data = compressibleBinary(limit);
       t.send(frame.binary(compressAlone(data), { rsv: RSV1 }));
       await t.expectEvents([{ kind: 'message', binary: true, data }], t.settings.replyTimeout * 4);
@@ -662,13 +661,7 @@ function failureCases(): ConformanceCase[] {
         UTF8_FAILURE,
       );
     }),
-    withDeflate('11.6.15', 'a compressed message in two frames whose first inflates to the limit + 1 (a bomb), the second held back', 'fail with 1009 as soon as the first frame is in: the limit holds for the inflated size as the frames arrive (RFC 6455 10.4, 7.4.1); only once the message is complete is NON-STRICT', async (t) => {
-      const limit = t.settings.maxMessageSize;
-      if (limit === undefined) {
-        t.inform('not run: no --max-message-size given');
-        await t.closeNormally();
-        return;
-      }
+    withDeflateAndLimit('11.6.15', 'a compressed message in two frames whose first inflates to the limit + 1 (a bomb), the second held back', 'fail with 1009 as soon as the first frame is in: the limit holds for the inflated size as the frames arrive (RFC 6455 10.4, 7.4.1); only once the message is complete is NON-STRICT', async (t, limit) => {
       const { first, rest } = await compressInTwo(Buffer.alloc(limit + 1), Buffer.from('end'));
       await t.expectFailFast([frame.binary(first, { fin: false, rsv: RSV1 })], [frame.continuation(rest)], TOO_BIG_FAILURE);
     }),
