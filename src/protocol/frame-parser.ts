@@ -168,8 +168,6 @@ export class FrameParser {
   private messageLength = 0;
   /** Payload bytes of the frame being read already unmasked and handed to `onPartialPayload`. */
   private payloadHandedOver = 0;
-  /** The masking key turned to line up with the first payload byte not unmasked yet. */
-  private readonly turnedMaskKey = Buffer.alloc(4);
   private readonly handsOverPartialPayloads: boolean;
 
   constructor(handler: FrameHandler, options: FrameParserOptions) {
@@ -415,9 +413,8 @@ export class FrameParser {
     const key = this.header.maskKey;
     const turn = offset & 3;
     if (turn === 0) return key;
-    const turned = this.turnedMaskKey;
-    for (let i = 0; i < 4; i++) turned[i] = key[(i + turn) & 3];
-    return turned;
+    for (let i = 0; i < 4; i++) turnedMaskKey[i] = key[(i + turn) & 3];
+    return turnedMaskKey;
   }
 
   /** Step 4: the payload, unmasked (what `readPartialPayload` has not unmasked yet), then the frame goes to the handler. */
@@ -536,6 +533,11 @@ export class FrameParser {
 }
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * The masking key turned to line up with a payload byte past the first (see `maskKeyAt`): one
+ * for all parsers, since it is used at once and never kept, rather than four bytes per connection.
+ */
+const turnedMaskKey = Buffer.alloc(4);
 /** Used-up slots at the front of the chunk queue worth moving the rest to the front for. */
 const COMPACT_AFTER_CHUNKS = 64;
 /** Reads shorter than this that wait in the queue are copied into blocks (see `block`). */
