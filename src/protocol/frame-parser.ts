@@ -14,6 +14,11 @@
  * against the message size limit before a single payload byte is kept. So any split of the
  * same byte stream gives the same frames, and a peer cannot make the parser buffer more than
  * the limit.
+ *
+ * A data frame's payload that is still arriving when a read ends is unmasked as far as it has
+ * come and handed to `onPartialPayload`, so that the receiver can judge it before the rest is
+ * sent (RFC 6455 8.1: invalid UTF-8 fails the connection as soon as it is seen). A frame that
+ * arrives whole is unmasked in one go, as before: no byte is unmasked twice.
  */
 import {
   FIN_BIT,
@@ -33,7 +38,7 @@ import {
   RSV3_BIT,
 } from './constants.js';
 import { type ProtocolError, protocolError } from './errors.js';
-import { applyMask } from './mask.js';
+import { applyMask, maskRange } from './mask.js';
 
 /** Which end of the connection this parser reads for: servers read client frames, and the reverse. */
 export type Role = 'server' | 'client';
@@ -63,6 +68,14 @@ export interface FrameHandler {
   onFrame(header: FrameHeader, payload: Buffer): void;
   /** The stream broke a rule; the parser stops and ignores all further input. */
   onFrameError(error: ProtocolError): void;
+  /**
+   * Optional: the bytes of a data frame's payload that have arrived since the last call, already
+   * unmasked, when a read ends before the frame does. They stay part of the payload `onFrame`
+   * later hands over whole, so a handler that judged them here skips that many bytes there.
+   * Not called for control frames, a frame that arrives whole, or with `discardDataPayloads`.
+   * The handler may stop the parser from here (`onFrameError` is not called then).
+   */
+  onPartialPayload?(header: FrameHeader, bytes: Buffer): void;
 }
 
 export interface FrameParserOptions {
@@ -153,6 +166,9 @@ export class FrameParser {
   private messageOpcode = -1;
   /** Payload bytes of the message in progress so far, over all its fragments. */
   private messageLength = 0;
+  /** Payload bytes of the frame being read already unmasked and handed to `onPartialPayload`. */
+  private payloadHandedOver = 0;
+  private readonly handsOverPartialPayloads: boolean;
 
   constructor(handler: FrameHandler, options: FrameParserOptions) {
     this.handler = handler;
@@ -160,6 +176,7 @@ export class FrameParser {
     this.maxMessageSize = checkedMaxMessageSize(options.maxMessageSize ?? ProtocolDefaults.maxMessageSize);
     this.allowedRsvBits = options.allowedRsvBits ?? 0;
     this.discardDataPayloads = options.discardDataPayloads === true;
+    this.handsOverPartialPayloads = handler.onPartialPayload !== undefined;
   }
 
   /** Feeds received bytes. Frames completed by them are reported before this returns. */
@@ -207,6 +224,7 @@ export class FrameParser {
     this.releaseBlock();
     this.buffered = 0;
     this.headOffset = 0;
+    this.payloadHandedOver = 0;
   }
 
   /** True once the parser has stopped, by error or by `stop()`. */
@@ -239,7 +257,10 @@ export class FrameParser {
           this.readMaskingKey();
           break;
         case ParserState.Payload:
-          if (this.buffered < this.header.payloadLength) return;
+          if (this.buffered < this.header.payloadLength) {
+            if (this.buffered > this.payloadHandedOver && this.handsOverPartialPayloads) this.readPartialPayload();
+            return;
+          }
           this.readPayload();
           break;
         default: // Stopped
@@ -361,7 +382,42 @@ export class FrameParser {
     this.state = ParserState.Payload;
   }
 
-  /** Step 4: the payload, unmasked, then the frame goes to the handler. */
+  /**
+   * Step 4a: the read ended inside a data frame's payload. The bytes that came since the last
+   * hand-over (the last ones in the queue, usually all in the chunk just pushed) are unmasked
+   * where they lie and handed to the handler, which may judge them now (RFC 6455 8.1). They
+   * stay in the queue for `readPayload`, which then unmasks only the bytes after them.
+   */
+  private readPartialPayload(): void {
+    const header = this.header;
+    if (isControlOpcode(header.opcode) || this.discardDataPayloads) return;
+    const chunks = this.chunks;
+    // Find where the new bytes start, walking back from the newest chunk.
+    let index = chunks.length - 1;
+    let fromEnd = this.buffered - this.payloadHandedOver;
+    while (fromEnd > chunks[index].length - (index === this.first ? this.headOffset : 0)) {
+      fromEnd -= chunks[index].length;
+      index--;
+    }
+    for (let start = chunks[index].length - fromEnd; index < chunks.length; index++, start = 0) {
+      const chunk = chunks[index];
+      if (header.masked) maskRange(chunk, start, chunk.length, this.maskKeyAt(this.payloadHandedOver));
+      this.payloadHandedOver += chunk.length - start;
+      (this.handler.onPartialPayload as NonNullable<FrameHandler['onPartialPayload']>)(header, chunk.subarray(start));
+      if (this.state === ParserState.Stopped) return;
+    }
+  }
+
+  /** The masking key as it applies from payload byte `offset` on (RFC 6455 5.3: byte i takes key[i % 4]). */
+  private maskKeyAt(offset: number): Buffer {
+    const key = this.header.maskKey;
+    const turn = offset & 3;
+    if (turn === 0) return key;
+    for (let i = 0; i < 4; i++) turnedMaskKey[i] = key[(i + turn) & 3];
+    return turnedMaskKey;
+  }
+
+  /** Step 4: the payload, unmasked (what `readPartialPayload` has not unmasked yet), then the frame goes to the handler. */
   private readPayload(): void {
     const header = this.header;
     let payload: Buffer;
@@ -370,7 +426,11 @@ export class FrameParser {
       payload = EMPTY;
     } else {
       payload = this.take(header.payloadLength);
-      if (header.masked) applyMask(payload, header.maskKey);
+      const handedOver = this.payloadHandedOver;
+      // The frame came whole (the common case): unmask it in one go.
+      if (header.masked && handedOver === 0) applyMask(payload, header.maskKey);
+      else if (header.masked) maskRange(payload, handedOver, payload.length, this.maskKeyAt(handedOver));
+      this.payloadHandedOver = 0;
     }
 
     if (!isControlOpcode(header.opcode)) {
@@ -473,6 +533,11 @@ export class FrameParser {
 }
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * The masking key turned to line up with a payload byte past the first (see `maskKeyAt`): one
+ * for all parsers, since it is used at once and never kept, rather than four bytes per connection.
+ */
+const turnedMaskKey = Buffer.alloc(4);
 /** Used-up slots at the front of the chunk queue worth moving the rest to the front for. */
 const COMPACT_AFTER_CHUNKS = 64;
 /** Reads shorter than this that wait in the queue are copied into blocks (see `block`). */

@@ -17,9 +17,16 @@
  *   no_context_takeover nothing is kept at all.
  * - Inflation stops as soon as the output would pass the message size limit (zlib's
  *   maxOutputLength), so a decompression bomb costs at most the limit, never its full size.
+ * - A message that arrives in several frames is inflated frame by frame as they arrive
+ *   (`inflateFrame`), so that its text is checked as UTF-8 as it comes (RFC 6455 8.1) and a
+ *   bomb is stopped at the frame that passes the limit. zlib's synchronous calls cannot go on
+ *   from where a frame cut the DEFLATE data, so this uses the incremental decoder of
+ *   inflate.ts; while such a message is in progress, the connection holds its decoder (about
+ *   5 KiB of tables) and the output so far (at most the limit), and no zlib stream.
  */
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { type ProtocolError, protocolError } from './errors.js';
+import { IncrementalInflater } from './inflate.js';
 
 /** The empty stored block's tail that compressed payloads leave off (RFC 7692 7.2.1). */
 const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -67,11 +74,22 @@ export class MessageDeflater {
   }
 }
 
+/** RFC 7692 7.2.2: what a receiver fails with when the data does not inflate, or inflates past the limit. */
+function notDeflate(): ProtocolError {
+  return protocolError('INVALID_COMPRESSED_DATA', 'compressed message is not valid DEFLATE data');
+}
+
+function inflatedTooBig(maxSize: number): ProtocolError {
+  return protocolError('MESSAGE_TOO_BIG', `decompressed message is larger than the limit of ${maxSize} bytes`);
+}
+
 /** Decompresses incoming messages for one direction of one connection. */
 export class MessageInflater {
   private readonly windowBits: number;
   private readonly noContextTakeover: boolean;
   private history: Buffer | undefined;
+  /** The message arriving in several frames, inflated as far as its frames have come. */
+  private inProgress: IncrementalInflater | undefined;
 
   /** `windowBits` is the peer's window; decompression always works with zlib's largest. */
   constructor(windowBits: number, noContextTakeover: boolean) {
@@ -95,20 +113,53 @@ export class MessageInflater {
         dictionary: this.history,
       });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-        return protocolError('MESSAGE_TOO_BIG', `decompressed message is larger than the limit of ${maxSize} bytes`);
-      }
-      return protocolError('INVALID_COMPRESSED_DATA', 'compressed message is not valid DEFLATE data');
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return inflatedTooBig(maxSize);
+      return notDeflate();
     }
-    if (output.length > maxSize) {
-      return protocolError('MESSAGE_TOO_BIG', `decompressed message is larger than the limit of ${maxSize} bytes`);
-    }
-    if (!this.noContextTakeover) this.history = slideWindow(this.history, output, 1 << this.windowBits);
+    if (output.length > maxSize) return inflatedTooBig(maxSize);
+    this.remember(output);
     return output;
+  }
+
+  /**
+   * Inflates the next frame of a compressed message that arrives in several frames: RFC 7692
+   * 7.2.2 applied to the payload so far, the four tail bytes put back after the final frame
+   * (`fin`). Returns the bytes this frame added to the message; after the final frame,
+   * `takeMessage` hands out the whole message. Fails with 1009 at the frame whose output passes
+   * `maxSize` (the whole message's limit), and with 1007 on data that is not DEFLATE.
+   */
+  inflateFrame(compressed: Uint8Array, fin: boolean, maxSize: number): Buffer | ProtocolError {
+    this.inProgress ??= new IncrementalInflater({ dictionary: this.history, maxOutput: maxSize });
+    const inflater = this.inProgress;
+    const before = inflater.length;
+    const failure = inflater.write(compressed) ?? (fin ? inflater.write(DEFLATE_TAIL) : undefined);
+    if (failure !== undefined) {
+      this.inProgress = undefined;
+      return failure === 'too-big' ? inflatedTooBig(maxSize) : notDeflate();
+    }
+    return inflater.output().subarray(before);
+  }
+
+  /** The message whose final frame `inflateFrame` has just inflated; ready for the next one. */
+  takeMessage(): Buffer {
+    const message = this.inProgress?.output() ?? Buffer.alloc(0);
+    this.inProgress = undefined;
+    this.remember(message);
+    return message;
+  }
+
+  /** Bytes inflated so far of a message still arriving in frames. */
+  get pendingBytes(): number {
+    return this.inProgress?.length ?? 0;
   }
 
   /** Bytes of decompression state kept between messages. */
   get retainedBytes(): number {
     return this.history?.length ?? 0;
+  }
+
+  /** Context takeover (RFC 7692 7.1.1): the next message may refer back into this one. */
+  private remember(message: Buffer): void {
+    if (!this.noContextTakeover) this.history = slideWindow(this.history, message, 1 << this.windowBits);
   }
 }

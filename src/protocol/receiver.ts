@@ -6,6 +6,12 @@
  * RFC 6455 sections: 5.4 (fragmentation: "control frames MAY be injected in the middle of a
  * fragmented message"), 5.5.1-5.5.3 (Close, Ping, Pong), 5.6 and 8.1 (text is UTF-8).
  *
+ * Text fails fast (RFC 6455 8.1): its bytes go through one UTF-8 validator as they arrive, a
+ * frame still arriving included (the parser hands over its payload so far when a read ends),
+ * so the connection fails with 1007 at the read that brings the first byte that no valid text
+ * can start with. A compressed message in several frames (RFC 7692) is inflated, and its text
+ * checked, frame by frame. A frame that arrives whole is checked in one go.
+ *
  * Sans-I/O: it never writes. Answering a ping with a pong, or a close with a close, is the
  * caller's job (src/server does it), since only the caller can write to the socket.
  */
@@ -82,6 +88,11 @@ class MessageAccumulator {
 const EMPTY = Buffer.alloc(0);
 const MIN_ACCUMULATOR_BYTES = 1024;
 
+/** RFC 6455 8.1 with 7.4.1: text that is not UTF-8 fails the connection with 1007. */
+function invalidUtf8(): ProtocolError {
+  return protocolError('INVALID_UTF8', 'text message is not valid UTF-8');
+}
+
 /** Turns a byte stream into messages and control frames. Feed it with `push`. */
 export class Receiver implements FrameHandler {
   private readonly handler: ReceiverHandler;
@@ -96,11 +107,14 @@ export class Receiver implements FrameHandler {
   private readonly inflater: MessageInflater | undefined;
   private readonly maxMessageSize: number;
   /**
-   * The fragmented message in progress and the UTF-8 check across its fragments. Created by the
-   * first fragmented message (most connections never send one), so that an open connection
-   * costs as little memory as it can.
+   * The fragmented message in progress, and the UTF-8 check of text spread over reads. Each is
+   * created the first time it is needed (most connections send every message in one read), so
+   * that an open connection costs as little memory as it can.
    */
-  private fragmentState: { fragments: MessageAccumulator; utf8: Utf8Validator } | undefined;
+  private fragments: MessageAccumulator | undefined;
+  private utf8: Utf8Validator | undefined;
+  /** Bytes of the frame being read that `onPartialPayload` has already validated as text. */
+  private textValidatedInFrame = 0;
 
   constructor(handler: ReceiverHandler, options: ReceiverOptions) {
     this.handler = handler;
@@ -131,7 +145,7 @@ export class Receiver implements FrameHandler {
 
   /** Bytes held for incomplete frames and fragmented messages: what this connection costs in memory now. */
   get bufferedBytes(): number {
-    return this.parser.bufferedBytes + (this.fragmentState?.fragments.size ?? 0);
+    return this.parser.bufferedBytes + (this.fragments?.size ?? 0) + (this.inflater?.pendingBytes ?? 0);
   }
 
   /** @internal FrameHandler: one frame from the parser. */
@@ -160,14 +174,33 @@ export class Receiver implements FrameHandler {
     this.handler.onError(error);
   }
 
+  /**
+   * @internal FrameHandler: part of a data frame, when a read ended before the frame did.
+   * RFC 6455 8.1 and 5.6: text "MUST" be valid UTF-8, and the connection fails as soon as the
+   * bytes received can no longer start valid text, without waiting for the rest of the frame.
+   * (Compressed text is checked once a frame is in and inflated.)
+   */
+  onPartialPayload(header: FrameHeader, bytes: Buffer): void {
+    const isUncompressedText =
+      header.opcode === Opcode.Continuation ? this.fragmentedIsText && !this.fragmentedIsCompressed : header.opcode === Opcode.Text && !header.rsv1;
+    if (!isUncompressedText) return;
+    this.textValidatedInFrame += bytes.length;
+    if (!this.validateText(bytes, false)) this.fail(invalidUtf8());
+  }
+
   private onDataFrame(header: FrameHeader, payload: Buffer): void {
+    // The bytes of this frame not validated yet: all of it, unless it came in several reads.
+    const validated = this.textValidatedInFrame;
+    this.textValidatedInFrame = 0;
     // 1. An unfragmented message, the common case: validate and deliver without copying.
     if (header.fin && !this.fragmenting) {
       const isText = header.opcode === Opcode.Text;
       if (header.rsv1) return this.deliverCompressed(payload, isText);
-      // RFC 6455 8.1: text that is not valid UTF-8 MUST fail the connection (1007).
-      if (isText && !isValidUtf8(payload)) {
-        return this.fail(protocolError('INVALID_UTF8', 'text message is not valid UTF-8'));
+      // RFC 6455 5.6, 8.1: text that is not valid UTF-8 MUST fail the connection (1007). A frame
+      // that came in one read is checked in one go; one that came in several, from where
+      // `onPartialPayload` left off.
+      if (isText && !(validated === 0 ? isValidUtf8(payload) : this.validateText(payload.subarray(validated), true))) {
+        return this.fail(invalidUtf8());
       }
       this.handler.onMessage(payload, !isText);
       return;
@@ -178,34 +211,51 @@ export class Receiver implements FrameHandler {
       this.fragmentedIsText = header.opcode === Opcode.Text;
       this.fragmentedIsCompressed = header.rsv1;
     }
-    this.fragmentState ??= { fragments: new MessageAccumulator(this.maxMessageSize), utf8: new Utf8Validator() };
-    const { fragments, utf8 } = this.fragmentState;
-    // 3. Fail fast: validate each text fragment as it arrives, not the message at its end.
-    //    (Compressed text can only be validated once inflated.)
-    if (this.fragmentedIsText && !this.fragmentedIsCompressed) {
-      if (!utf8.write(payload) || (header.fin && !utf8.end())) {
-        return this.fail(protocolError('INVALID_UTF8', 'text message is not valid UTF-8'));
+    const isText = this.fragmentedIsText;
+    // 3. Compressed (RFC 7692 6.2): inflate each frame as it arrives, and check the text it adds
+    //    (RFC 6455 8.1), rather than the whole message at its end.
+    if (this.fragmentedIsCompressed) {
+      // The parser only lets RSV1 through when an inflater was given.
+      const inflater = this.inflater!;
+      const added = inflater.inflateFrame(payload, header.fin, this.maxMessageSize);
+      if (!Buffer.isBuffer(added)) return this.fail(added);
+      if (isText && !this.validateText(added, header.fin)) return this.fail(invalidUtf8());
+      if (header.fin) {
+        this.fragmenting = false;
+        this.handler.onMessage(inflater.takeMessage(), !isText);
       }
+      return;
     }
+    // 4. Fail fast (RFC 6455 8.1): validate each text fragment as it arrives (from where
+    //    `onPartialPayload` left off), not the message at its end.
+    if (isText && !this.validateText(payload.subarray(validated), header.fin)) return this.fail(invalidUtf8());
+    const fragments = (this.fragments ??= new MessageAccumulator(this.maxMessageSize));
     fragments.append(payload);
-    // 4. The final fragment completes the message.
+    // 5. The final fragment completes the message.
     if (header.fin) {
-      const isText = this.fragmentedIsText;
       this.fragmenting = false;
-      utf8.reset();
-      if (this.fragmentedIsCompressed) return this.deliverCompressed(fragments.take(), isText);
       this.handler.onMessage(fragments.take(), !isText);
     }
   }
 
-  /** Inflates a complete compressed message (RFC 7692 6.2), then validates and delivers it. */
+  /**
+   * RFC 6455 8.1: feeds the next bytes of a text message, split anywhere, to its UTF-8
+   * validator; false as soon as they cannot be valid UTF-8, or, at the message's end (`end`),
+   * when it stops inside a character. The validator is then ready for the next message.
+   */
+  private validateText(bytes: Uint8Array, end: boolean): boolean {
+    const utf8 = (this.utf8 ??= new Utf8Validator());
+    const valid = utf8.write(bytes) && (!end || utf8.end());
+    if (end) utf8.reset();
+    return valid;
+  }
+
+  /** Inflates a compressed message that came in one frame (RFC 7692 6.2), then validates and delivers it. */
   private deliverCompressed(compressed: Buffer, isText: boolean): void {
     // The parser only lets RSV1 through when an inflater was given.
     const data = this.inflater!.decompress(compressed, this.maxMessageSize);
     if (!Buffer.isBuffer(data)) return this.fail(data);
-    if (isText && !isValidUtf8(data)) {
-      return this.fail(protocolError('INVALID_UTF8', 'text message is not valid UTF-8'));
-    }
+    if (isText && !isValidUtf8(data)) return this.fail(invalidUtf8());
     this.handler.onMessage(data, !isText);
   }
 

@@ -452,21 +452,31 @@ function splitInTwo(bytes: Buffer, at: number): Buffer[] {
 const UTF8_VALID_RULE = 'echoed unchanged: valid UTF-8 (RFC 6455 5.6; RFC 3629)';
 const UTF8_INVALID_RULE = 'fail with 1007: "When an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream is not ... that endpoint MUST _Fail the WebSocket Connection_" (RFC 6455 8.1, 7.4.1)';
 const FAIL_FAST_RULE = 'fail with 1007 as soon as the invalid fragment arrives, before the message ends (RFC 6455 8.1); failing only at the end is NON-STRICT';
+const FAIL_FAST_FRAME_RULE = 'fail with 1007 as soon as the invalid bytes arrive, before the rest of the frame is sent (RFC 6455 8.1, 5.6); failing only once the frame is complete is NON-STRICT';
 
 /**
- * Fail fast: sends `first` (fragments whose UTF-8 is already invalid) and holds back `rest`.
- * OK if the server fails with 1007 before `rest` is sent; NON-STRICT if only after; FAILED if never.
+ * Fail fast (RFC 6455 8.1): `invalid` makes the text invalid, `rest` is held back (see
+ * CaseContext.expectFailFast); `valid` pieces go first, one at a time.
  */
-async function failFastCase(t: CaseContext, first: Buffer[], rest: Buffer[]): Promise<void> {
-  t.send(...first);
-  const early = await t.next();
-  if (early !== undefined) return t.judgeFailureEvent(early, UTF8_FAILURE);
-  t.send(...rest);
-  const late = await t.next();
-  if (late === undefined) t.fail('never failed the connection over the invalid UTF-8 text');
-  if (late.kind === 'close' || late.kind === 'tcp-closed') t.nonStrict('failed only once the message was complete, not at the first invalid fragment (RFC 6455 8.1)');
-  await t.judgeFailureEvent(late, UTF8_FAILURE);
+function failFastCase(t: CaseContext, invalid: Buffer[], rest: Buffer[], valid: Buffer[] = []): Promise<void> {
+  return t.expectFailFast(invalid, rest, UTF8_FAILURE, valid);
 }
+
+/**
+ * Fail fast inside one frame: the text frame of `payload` written in pieces cut at the payload
+ * offsets `validEnd` (the text up to there can still be valid; 0 for no such piece) and
+ * `invalidEnd` (up to there it cannot), the rest of the frame held back.
+ */
+function failFastInFrame(t: CaseContext, payload: Buffer, validEnd: number, invalidEnd: number): Promise<void> {
+  const bytes = frame.text(payload);
+  const payloadStart = bytes.length - payload.length;
+  const valid = validEnd === 0 ? [] : [bytes.subarray(0, payloadStart + validEnd)];
+  const invalid = bytes.subarray(validEnd === 0 ? 0 : payloadStart + validEnd, payloadStart + invalidEnd);
+  return failFastCase(t, [invalid], [bytes.subarray(payloadStart + invalidEnd)], valid);
+}
+
+const KOSME = Buffer.from('κόσμε');
+const SIXTY_FOUR_KIB = 64 * 1024;
 
 const utf8: Section = {
   id: '6',
@@ -519,6 +529,32 @@ const utf8: Section = {
     wsCase('6.8.5', 'a fragment ending in ED A0, already a surrogate, the rest held back', FAIL_FAST_RULE, (t) =>
       failFastCase(t, [frame.text(hex('61 ed a0'), { fin: false })], [frame.continuation(hex('80'))]),
     ),
+    // Autobahn 6.4.x: one frame written in pieces with pauses; the server must fail at the piece
+    // that makes the text invalid, not wait for the rest of the frame.
+    wsCase('6.9.1', 'one text frame, its first piece "κόσμε" ED A0 80 (a surrogate), the rest of the frame held back', FAIL_FAST_FRAME_RULE, (t) =>
+      failFastInFrame(t, Buffer.concat([KOSME, hex('ed a0 80'), Buffer.from('edited')]), 0, KOSME.length + 3),
+    ),
+    wsCase('6.9.2', 'one text frame in three pieces: "κόσμε", then F4 90 80 80 (past U+10FFFF), the rest held back', FAIL_FAST_FRAME_RULE, (t) =>
+      failFastInFrame(t, Buffer.concat([KOSME, hex('f4 90 80 80'), Buffer.from('edited')]), KOSME.length, KOSME.length + 4),
+    ),
+    wsCase('6.9.3', 'one text frame in three pieces: "κόσμε", then F4 90 (invalid already, the character unfinished), the rest held back', FAIL_FAST_FRAME_RULE, (t) =>
+      failFastInFrame(t, Buffer.concat([KOSME, hex('f4 90 80 80'), Buffer.from('edited')]), KOSME.length, KOSME.length + 2),
+    ),
+    wsCase('6.9.4', 'one text frame whose first payload byte is FF, the rest of its 125 bytes held back', FAIL_FAST_FRAME_RULE, (t) =>
+      failFastInFrame(t, Buffer.concat([hex('ff'), asciiPayload(124)]), 0, 1),
+    ),
+    wsCase('6.9.5', 'a 64 KiB text frame (64-bit length), an overlong C0 AF in its first KiB, the rest held back', FAIL_FAST_FRAME_RULE, (t) => {
+      const payload = asciiPayload(SIXTY_FOUR_KIB);
+      hex('c0 af').copy(payload, 1000);
+      return failFastInFrame(t, payload, 0, 1024);
+    }),
+    wsCase('6.9.6', 'a fragmented text message: a valid first fragment, then the continuation frame in pieces, ED BF BF in its second, the rest held back', FAIL_FAST_FRAME_RULE, (t) => {
+      const continuation = frame.continuation(Buffer.concat([Buffer.from('more '), hex('ed bf bf'), Buffer.from(' and the end')]));
+      const payloadStart = continuation.length - (5 + 3 + 12);
+      return failFastCase(t, [continuation.subarray(payloadStart + 5, payloadStart + 8)], [continuation.subarray(payloadStart + 8)], [
+        Buffer.concat([frame.text('first fragment ', { fin: false }), continuation.subarray(0, payloadStart + 5)]),
+      ]);
+    }),
   ],
 };
 

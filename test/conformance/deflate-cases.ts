@@ -566,6 +566,17 @@ function failureCases(): ConformanceCase[] {
       await run(t);
       deflater.close();
     });
+  /** A case that needs the server's message limit: without --max-message-size it is not run (INFORMATIONAL). */
+  const withDeflateAndLimit = (id: string, description: string, expectation: string, run: (t: CaseContext, limit: number) => Promise<void>): ConformanceCase =>
+    withDeflate(id, description, expectation, async (t) => {
+      const limit = t.settings.maxMessageSize;
+      if (limit === undefined) {
+        t.inform('not run: no --max-message-size given');
+        await t.closeNormally();
+        return;
+      }
+      await run(t, limit);
+    });
   const hello = compressAlone(Buffer.from('Hello, compressed'));
   return [
     withDeflate('11.6.1', 'RSV1 on a continuation frame of a compressed message', 'fail with 1002: RSV1 belongs to the first frame of a message only (RFC 7692 6)', async (t) => {
@@ -607,13 +618,7 @@ function failureCases(): ConformanceCase[] {
       t.send(...fragmentedCompressed(Opcode.Text, compressed, 3));
       await t.expectFailure(UTF8_FAILURE);
     }),
-    withDeflate('11.6.10', 'a small compressed message that inflates to the limit + 1 (a decompression bomb)', 'fail with 1009: the message is too big to process (RFC 6455 7.4.1, 10.4), judged on the inflated size', async (t) => {
-      const limit = t.settings.maxMessageSize;
-      if (limit === undefined) {
-        t.inform('not run: no --max-message-size given');
-        await t.closeNormally();
-        return;
-      }
+    withDeflateAndLimit('11.6.10', 'a small compressed message that inflates to the limit + 1 (a decompression bomb)', 'fail with 1009: the message is too big to process (RFC 6455 7.4.1, 10.4), judged on the inflated size', async (t, limit) => {
       const bomb = compressAlone(Buffer.alloc(limit + 1));
       t.send(frame.binary(bomb, { rsv: RSV1 }));
       await t.expectFailure(TOO_BIG_FAILURE);
@@ -627,13 +632,7 @@ function failureCases(): ConformanceCase[] {
       ]);
       await t.closeNormally();
     }),
-    withDeflate('11.6.12', 'a compressed message that inflates to exactly the limit', 'echoed: the limit applies to the inflated size, and a message of exactly the limit is within it (as in 8.1; RFC 6455 10.4)', async (t) => {
-      const limit = t.settings.maxMessageSize;
-      if (limit === undefined) {
-        t.inform('not run: no --max-message-size given');
-        await t.closeNormally();
-        return;
-      }
+    withDeflateAndLimit('11.6.12', 'a compressed message that inflates to exactly the limit', 'echoed: the limit applies to the inflated size, and a message of exactly the limit is within it (as in 8.1; RFC 6455 10.4)', async (t, limit) => {
       const data = compressibleBinary(limit);
       t.send(frame.binary(compressAlone(data), { rsv: RSV1 }));
       await t.expectEvents([{ kind: 'message', binary: true, data }], t.settings.replyTimeout * 4);
@@ -652,7 +651,38 @@ function failureCases(): ConformanceCase[] {
       t.send(frame.text(hello, { rsv: RSV1 }));
       await t.expectFailure(PROTOCOL_FAILURE);
     }),
+    withDeflate('11.6.14', 'compressed text in three frames whose first inflates to invalid UTF-8 ("Hi" C0 AF), the other two held back', 'fail with 1007 as soon as the first frame is in: inflated, its text can no longer be valid (RFC 6455 8.1; RFC 7692 6.2); failing only once the message is complete is NON-STRICT', async (t) => {
+      // A flush after the invalid start, so that the first frame's bytes inflate to all of it.
+      const { first, rest } = await compressInTwo(Buffer.from([0x48, 0x69, 0xc0, 0xaf]), compressibleText(2000));
+      const half = rest.length >> 1;
+      await t.expectFailFast(
+        [frame.text(first, { fin: false, rsv: RSV1 })],
+        [frame.continuation(rest.subarray(0, half), { fin: false }), frame.continuation(rest.subarray(half))],
+        UTF8_FAILURE,
+      );
+    }),
+    withDeflateAndLimit('11.6.15', 'a compressed message in two frames whose first inflates to the limit + 1 (a bomb), the second held back', 'fail with 1009 as soon as the first frame is in: the limit holds for the inflated size as the frames arrive (RFC 6455 10.4, 7.4.1); only once the message is complete is NON-STRICT', async (t, limit) => {
+      const { first, rest } = await compressInTwo(Buffer.alloc(limit + 1), Buffer.from('end'));
+      await t.expectFailFast([frame.binary(first, { fin: false, rsv: RSV1 })], [frame.continuation(rest)], TOO_BIG_FAILURE);
+    }),
   ];
+}
+
+/**
+ * One message compressed in two parts by one deflate stream, flushed after each: the first
+ * part's bytes inflate to all of `head` on their own, and `rest` (the tail left off, RFC 7692
+ * 7.2.1) ends the message.
+ */
+async function compressInTwo(head: Buffer, tail: Buffer): Promise<{ first: Buffer; rest: Buffer }> {
+  const stream = createDeflateRaw({ windowBits: DEFAULT_WINDOW_BITS });
+  try {
+    const first = await throughZlib(stream, head);
+    const last = await throughZlib(stream, tail);
+    if (first instanceof Error || last instanceof Error) throw first instanceof Error ? first : last;
+    return { first, rest: last.subarray(0, last.length - DEFLATE_TAIL.length) };
+  } finally {
+    stream.close();
+  }
 }
 
 /** The permessage-deflate section, with the echo cases over `sizes`. */

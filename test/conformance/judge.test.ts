@@ -151,3 +151,43 @@ describe('the verdict follows what the RFC allows', () => {
     for (const client of server.clients) client.terminate();
   });
 });
+
+describe('fail-fast inside a frame (6.9): only a Close before the rest of the frame is sent is OK', () => {
+  const close1007 = buildFrame({ opcode: 0x8, payload: Buffer.from([0x03, 0xef]), mask: false });
+
+  test('a server that fails at the first bytes of an invalid frame is OK', async () => {
+    const url = await fakeServer((socket) => socket.end(close1007));
+    const result = await judge(url, '6.9.1');
+    expect(result.verdict, result.notes.join('\n')).toBe(Verdict.Ok);
+  });
+
+  test('a server that fails only once the frame is complete (ws, which checks a message once it is whole) is NON-STRICT', async () => {
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    server.on('connection', (socket) => {
+      socket.on('message', (data: RawData, isBinary: boolean) => socket.send(data as Buffer, { binary: isBinary }));
+      socket.on('error', () => {});
+    });
+    const port = await listen(server);
+    closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    for (const id of ['6.9.1', '6.9.5']) {
+      const result = await judge(`ws://127.0.0.1:${port}/ws`, id);
+      expect(result.verdict, result.notes.join('\n')).toBe(Verdict.NonStrict);
+      expect(result.notes.join('\n')).toContain('failed only once the rest was sent');
+    }
+    for (const client of server.clients) client.terminate();
+  });
+
+  test('a server that fails before the invalid bytes are sent (on the valid first piece) FAILS', async () => {
+    const url = await fakeServer((socket) => socket.end(close1007));
+    const result = await judge(url, '6.9.2');
+    expect(result.verdict).toBe(Verdict.Failed);
+    expect(result.notes.join('\n')).toContain('before the offending bytes were sent');
+  });
+
+  test('a server that never fails FAILS', async () => {
+    const url = await fakeServer(() => {});
+    const result = await judge(url, '6.9.3');
+    expect(result.verdict).toBe(Verdict.Failed);
+    expect(result.notes.join('\n')).toContain('never failed the connection');
+  });
+});

@@ -187,6 +187,29 @@ export class CaseContext {
     await this.judgeFailureEvent(event, expected);
   }
 
+  /**
+   * Fail fast: writes the `valid` pieces (bytes after which the server has no reason to fail
+   * yet: frames, or parts of one) one at a time, PIECE_PAUSE_MS apart, then `invalid` (after
+   * which it has), and holds back `rest` for the reply timeout (1 s by default). OK if the
+   * server fails as `expected` before `rest` is sent; NON-STRICT if only after; FAILED if
+   * never, or before the invalid bytes were sent.
+   */
+  async expectFailFast(invalid: readonly Buffer[], rest: readonly Buffer[], expected: FailureExpectation, valid: readonly Buffer[] = []): Promise<void> {
+    for (const piece of valid) {
+      this.send(piece);
+      const premature = await this.next(PIECE_PAUSE_MS);
+      if (premature !== undefined) this.fail(`answered with ${describeEvent(premature)} before the offending bytes were sent`);
+    }
+    this.send(...invalid);
+    const early = await this.next();
+    if (early !== undefined) return this.judgeFailureEvent(early, expected);
+    this.send(...rest);
+    const late = await this.next();
+    if (late === undefined) this.fail(`never failed the connection (expected ${expected.codes.join(' or ')})`);
+    if (late.kind === 'close' || late.kind === 'tcp-closed') this.nonStrict(`failed only once the rest was sent, not as soon as the offending bytes arrived ${this.settings.replyTimeout} ms earlier`);
+    await this.judgeFailureEvent(late, expected);
+  }
+
   /** Judges the event that should be the failure (shared with cases that wait differently). */
   async judgeFailureEvent(event: WireEvent, expected: FailureExpectation): Promise<void> {
     const codes = expected.codes.join(' or ');
@@ -294,6 +317,11 @@ export async function runCase(section: Section, testCase: ConformanceCase, setti
 }
 
 const DEFAULT_CASE_TIMEOUT = 5_000;
+/**
+ * How long `expectFailFast` leaves each piece that is still fine alone before the next: long
+ * enough for the server to read it on its own, and to catch it failing too early.
+ */
+const PIECE_PAUSE_MS = 100;
 const DEFAULT_REPLY_TIMEOUT = 1_000;
 const DEFAULT_CHOP_DELAY = 1;
 

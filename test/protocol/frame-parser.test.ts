@@ -683,3 +683,109 @@ describe('discardDataPayloads: a reader that needs frames but not their contents
     ]);
   });
 });
+
+/**
+ * What a parser with an `onPartialPayload` handler reported: frames (payload as hex) and the
+ * partial payloads handed over before them, copied out at once.
+ */
+type PartialEvent = { kind: 'part'; opcode: number; bytes: string } | { kind: 'frame'; opcode: number; payload: string } | { kind: 'error'; code: ViolationCode };
+
+function partialRecordingParser(options: FrameParserOptions, onPart?: (parser: FrameParser, bytes: Buffer) => void): { parser: FrameParser; events: PartialEvent[] } {
+  const events: PartialEvent[] = [];
+  const parser: FrameParser = new FrameParser(
+    {
+      onFrame: (header, payload) => events.push({ kind: 'frame', opcode: header.opcode, payload: toHex(payload) }),
+      onFrameError: (error) => events.push({ kind: 'error', code: error.code }),
+      onPartialPayload: (header, bytes) => {
+        events.push({ kind: 'part', opcode: header.opcode, bytes: toHex(bytes) });
+        onPart?.(parser, bytes);
+      },
+    },
+    options,
+  );
+  return { parser, events };
+}
+
+describe('RFC 6455 8.1: a data frame still arriving is handed over, unmasked, as far as it has come', () => {
+  it('the RFC 6455 5.7 masked "Hello" in three reads: "He", "l", then the whole frame', () => {
+    const { parser, events } = partialRecordingParser({ role: 'server' });
+    for (const piece of ['81 85 37 fa 21 3d 7f 9f', '4d', '51 58']) parser.push(hex(piece));
+    expect(events).toEqual([
+      { kind: 'part', opcode: Opcode.Text, bytes: toHex(Buffer.from('He')) },
+      { kind: 'part', opcode: Opcode.Text, bytes: toHex(Buffer.from('l')) },
+      { kind: 'frame', opcode: Opcode.Text, payload: HELLO },
+    ]);
+  });
+
+  it('the masking key lines up whatever byte a read ends on: "Hello" a byte at a time', () => {
+    const { parser, events } = partialRecordingParser({ role: 'server' });
+    pushInPieces(parser, hex('81 85 37 fa 21 3d 7f 9f 4d 51 58'), [7, 8, 9, 10]);
+    expect(events.filter((e) => e.kind === 'part').map((e) => (e.kind === 'part' ? Buffer.from(e.bytes, 'hex').toString() : ''))).toEqual(['H', 'e', 'l', 'l']);
+    expect(events.at(-1)).toEqual({ kind: 'frame', opcode: Opcode.Text, payload: HELLO });
+  });
+
+  it('nothing is handed over for a frame that arrives whole, for control frames, or with discardDataPayloads', () => {
+    expect(partialEvents(hex('81 85 37 fa 21 3d 7f 9f 4d 51 58'), { role: 'server' }, [])).toEqual([{ kind: 'frame', opcode: Opcode.Text, payload: HELLO }]);
+    expect(partialEvents(hex('89 85 37 fa 21 3d 7f 9f 4d 51 58'), { role: 'server' }, [8])).toEqual([{ kind: 'frame', opcode: Opcode.Ping, payload: HELLO }]);
+    expect(partialEvents(hex('81 85 37 fa 21 3d 7f 9f 4d 51 58'), { role: 'server', discardDataPayloads: true }, [8])).toEqual([
+      { kind: 'frame', opcode: Opcode.Text, payload: '' },
+    ]);
+  });
+
+  it('a handler that stops the parser from onPartialPayload gets nothing more, and nothing stays buffered', () => {
+    const { parser, events } = partialRecordingParser({ role: 'server' }, (stopping) => stopping.stop());
+    const frame = encodeFrame(Opcode.Binary, pseudoRandomBytes(5000, 3), { mask: RFC_KEY });
+    parser.push(Buffer.from(frame.subarray(0, 1000)));
+    parser.push(Buffer.from(frame.subarray(1000)));
+    parser.push(encodeFrame(Opcode.Text, Buffer.from('after'), { mask: RFC_KEY }));
+    expect(events.map((e) => e.kind)).toEqual(['part']);
+    expect(parser.stopped).toBe(true);
+    expect(parser.bufferedBytes).toBe(0);
+  });
+
+  it('any valid stream, split anywhere: the same frames as without the handler, and the parts of each data frame are its payload from the start, each ending at a read', () => {
+    const streamArb = fc
+      .array(
+        fc.record({ opcode: fc.constantFrom(Opcode.Text, Opcode.Binary, Opcode.Ping), lengths: fc.array(fc.nat({ max: 3000 }), { minLength: 1, maxLength: 3 }), seed: fc.integer(), masked: fc.boolean() }),
+        { minLength: 1, maxLength: 5 },
+      )
+      .map((items) => {
+        const masked = items[0].masked;
+        const frames = items.flatMap(({ opcode, lengths, seed }) =>
+          opcode === Opcode.Ping
+            ? [encodeFrame(opcode, pseudoRandomBytes(lengths[0] % 126, seed), { mask: masked })]
+            : lengths.map((length, i) => encodeFrame(i === 0 ? opcode : Opcode.Continuation, pseudoRandomBytes(length, seed + i), { fin: i === lengths.length - 1, mask: masked })),
+        );
+        return { bytes: Buffer.concat(frames), role: (masked ? 'server' : 'client') as FrameParserOptions['role'] };
+      });
+    fc.assert(
+      fc.property(streamArb, fc.array(fc.nat(), { maxLength: 12 }), ({ bytes, role }, rawCuts) => {
+        const cuts = rawCuts.map((cut) => cut % (bytes.length + 1));
+        const events = partialEvents(bytes, { role }, cuts);
+        const frames = events.filter((e) => e.kind === 'frame');
+        expect(frames).toEqual(parse(bytes, { role }).map((e) => (e.kind === 'frame' ? { kind: 'frame', opcode: e.opcode, payload: e.payload } : e)));
+        let parts = '';
+        for (const event of events) {
+          if (event.kind === 'part') {
+            expect(event.opcode & 0x8).toBe(0); // data frames only
+            expect(event.bytes).not.toBe('');
+            parts += event.bytes;
+          } else if (event.kind === 'frame') {
+            expect(event.payload.startsWith(parts)).toBe(true);
+            if (parts !== '') expect(parts.length).toBeLessThan(event.payload.length);
+            parts = '';
+          }
+        }
+        // At most one part per read.
+        expect(events.filter((e) => e.kind === 'part').length).toBeLessThanOrEqual(new Set(cuts).size + 1);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+function partialEvents(bytes: Uint8Array, options: FrameParserOptions, cuts: readonly number[]): PartialEvent[] {
+  const { parser, events } = partialRecordingParser(options);
+  pushInPieces(parser, bytes, cuts);
+  return events;
+}

@@ -2,13 +2,16 @@
  * permessage-deflate (RFC 7692): negotiation (section 7.1), compression (7.2), and the
  * receiver's handling of compressed messages (6.1, 6.2), with the RFC's own examples.
  */
-import { constants, createDeflateRaw, createInflateRaw } from 'node:zlib';
+import { constants, createDeflateRaw, createInflateRaw, inflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeFragmentedMessage, encodeFrame, Opcode, type ProtocolError, Receiver, RSV1_BIT } from '../../src/protocol/index.js';
 import { parseExtensionOffers } from '../../src/protocol/http-tokens.js';
 import { MessageDeflater, MessageInflater } from '../../src/protocol/message-compression.js';
 import { acceptDeflateResponse, buildDeflateOffer, negotiateDeflate } from '../../src/protocol/permessage-deflate.js';
+import { isValidUtf8Reference } from '../../src/protocol/utf8.js';
+import { pseudoRandomBytes, splitAt } from '../helpers/bytes.js';
+import { canStartValidUtf8 } from '../helpers/utf8-prefix.js';
 
 function offers(header: string) {
   const parsed = parseExtensionOffers(header);
@@ -269,5 +272,137 @@ describe('RFC 7692 6.1-6.2: the receiver and compressed messages', () => {
     const badText = collect({ inflater: new MessageInflater(15, true) });
     badText.receiver.push(encodeFrame(Opcode.Text, deflater.compress(Buffer.from([0x48, 0xc0, 0xaf])), { rsv1: true, mask: true }));
     expect(badText.errors.map((e) => [e.code, e.closeCode])).toEqual([['INVALID_UTF8', 1007]]);
+  });
+});
+
+/** Splits a compressed payload into frames at `cuts`: RSV1 on the first only (RFC 7692 6.1). */
+function compressedFrames(opcode: number, compressed: Buffer, cuts: readonly number[]): Buffer[] {
+  const pieces = splitAt(compressed, cuts);
+  return pieces.map((piece, i) =>
+    encodeFrame(i === 0 ? opcode : Opcode.Continuation, piece, { fin: i === pieces.length - 1, rsv1: i === 0, mask: true }),
+  );
+}
+
+/** zlib's inflation of the first frames' compressed bytes: what the message holds once they are in. */
+function zlibInflatedSoFar(compressed: Buffer, final: boolean): Buffer {
+  const input = final ? Buffer.concat([compressed, Buffer.from([0, 0, 0xff, 0xff])]) : compressed;
+  return inflateRawSync(input, { finishFlush: constants.Z_SYNC_FLUSH });
+}
+
+describe('RFC 7692 6.2 with RFC 6455 8.1: a compressed message in several frames is inflated and checked frame by frame', () => {
+  const deflater = new MessageDeflater(15, true);
+
+  it('compressed text whose first frame inflates to invalid UTF-8 fails with 1007 at that frame, the others not sent', () => {
+    // A sync flush after the invalid start, so that the first frame's bytes inflate to all of it.
+    const invalidStart = deflater.compress(Buffer.from([0x48, 0x69, 0xc0, 0xaf]));
+    const rest = deflater.compress(Buffer.from(' and then a long valid text, '.repeat(50)));
+    const frames = [
+      encodeFrame(Opcode.Text, Buffer.concat([invalidStart, Buffer.from([0, 0, 0xff, 0xff])]), { fin: false, rsv1: true, mask: true }),
+      encodeFrame(Opcode.Continuation, rest.subarray(0, 10), { fin: false, mask: true }),
+      encodeFrame(Opcode.Continuation, rest.subarray(10), { mask: true }),
+    ];
+    const { receiver, messages, errors } = collect({ inflater: new MessageInflater(15, true) });
+    receiver.push(frames[0]);
+    expect(errors.map((e) => [e.code, e.closeCode])).toEqual([['INVALID_UTF8', 1007]]);
+    expect(receiver.stopped).toBe(true);
+    receiver.push(Buffer.concat(frames.slice(1)));
+    expect(messages).toEqual([]);
+  });
+
+  it('a bomb in the first of several frames fails with 1009 at that frame, having held no more than the limit', () => {
+    const limit = 256 * 1024;
+    const bomb = deflater.compress(Buffer.alloc(8 * 1024 * 1024));
+    const { receiver, errors } = collect({ inflater: new MessageInflater(15, true), maxMessageSize: limit });
+    const frames = compressedFrames(Opcode.Binary, bomb, [40, bomb.length - 10]);
+    receiver.push(frames[0]);
+    expect(errors).toEqual([]);
+    expect(receiver.bufferedBytes).toBeLessThanOrEqual(limit);
+    receiver.push(frames[1]);
+    expect(errors.map((e) => [e.code, e.closeCode])).toEqual([['MESSAGE_TOO_BIG', 1009]]);
+    expect(receiver.bufferedBytes).toBe(0);
+  });
+
+  it('bufferedBytes counts what is inflated so far, and nothing once the message is delivered', () => {
+    const data = Buffer.from('abcdefgh'.repeat(4000));
+    const { receiver, messages } = collect({ inflater: new MessageInflater(15, true) });
+    const compressed = deflater.compress(data);
+    const frames = compressedFrames(Opcode.Binary, compressed, [Math.floor(compressed.length / 2)]);
+    receiver.push(frames[0]);
+    expect(receiver.bufferedBytes).toBe(zlibInflatedSoFar(compressed.subarray(0, Math.floor(compressed.length / 2)), false).length);
+    receiver.push(frames[1]);
+    expect(messages.map((m) => m.data.equals(data))).toEqual([true]);
+    expect(receiver.bufferedBytes).toBe(0);
+  });
+
+  it('with context takeover, messages in one frame and in several decode alike, each referring back into the ones before', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ text: fc.string({ unit: 'binary', maxLength: 400 }), cuts: fc.array(fc.nat(), { maxLength: 4 }) }), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 9, max: 15 }),
+        (items, windowBits) => {
+          const shared = 'a phrase every message repeats, ';
+          const payloads = items.map(({ text }) => Buffer.from(shared + text + shared));
+          const sender = new MessageDeflater(windowBits, false);
+          const { receiver, messages, errors } = collect({ inflater: new MessageInflater(windowBits, false) });
+          items.forEach(({ cuts }, i) => {
+            const compressed = sender.compress(payloads[i]);
+            for (const frame of compressedFrames(Opcode.Text, compressed, cuts.map((cut) => cut % (compressed.length + 1)))) receiver.push(frame);
+          });
+          expect(errors).toEqual([]);
+          expect(messages.map((m) => m.data.toString())).toEqual(payloads.map((p) => p.toString()));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('any compressed text, cut into any frames, read in any pieces: 1007 at the piece that completes the first frame whose inflated bytes cannot be valid text, or the message', () => {
+    const textArb = fc
+      .tuple(fc.string({ unit: 'binary', maxLength: 300 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 2 }), fc.boolean())
+      .map(([value, sets, random]) => {
+        const bytes = random ? pseudoRandomBytes(value.length, value.length) : Buffer.from(value);
+        for (const [position, byte] of sets) if (bytes.length > 0) bytes[position % bytes.length] = byte;
+        return bytes;
+      });
+    let failedEarly = 0;
+    fc.assert(
+      fc.property(textArb, fc.array(fc.nat(), { maxLength: 5 }), fc.array(fc.nat(), { maxLength: 8 }), (data, rawFrameCuts, rawReadCuts) => {
+        const compressed = deflater.compress(data);
+        const frameCuts = [...new Set(rawFrameCuts.map((cut) => cut % (compressed.length + 1)))].sort((a, b) => a - b);
+        const frames = compressedFrames(Opcode.Text, compressed, frameCuts);
+        // The oracle: after frame j, zlib's output for the compressed bytes so far, judged by the reference validator.
+        const frameEnds = [...frameCuts, compressed.length];
+        let failingFrame = -1;
+        for (let j = 0; j < frames.length && failingFrame === -1; j++) {
+          const final = j === frames.length - 1;
+          const soFar = zlibInflatedSoFar(compressed.subarray(0, frameEnds[j]), final);
+          if (!canStartValidUtf8(soFar) || (final && !isValidUtf8Reference(soFar))) failingFrame = j;
+        }
+        const stream = Buffer.concat(frames);
+        const readCuts = [...new Set(rawReadCuts.map((cut) => cut % (stream.length + 1)))].sort((a, b) => a - b);
+        const pieces = splitAt(stream, readCuts).filter((piece) => piece.length > 0);
+        const { receiver, messages, errors } = collect({ inflater: new MessageInflater(15, true) });
+        let errorPiece = -1;
+        for (let i = 0; i < pieces.length && errorPiece === -1; i++) {
+          receiver.push(pieces[i]);
+          if (errors.length > 0) errorPiece = i;
+        }
+        if (failingFrame === -1) {
+          expect(errors).toEqual([]);
+          expect(messages.map((m) => m.data.equals(data))).toEqual([true]);
+          return;
+        }
+        // The piece that holds the failing frame's last byte.
+        const frameLastByte = frames.slice(0, failingFrame + 1).reduce((sum, frame) => sum + frame.length, 0) - 1;
+        let end = 0;
+        const expectedPiece = pieces.findIndex((piece) => frameLastByte < (end += piece.length));
+        expect(errorPiece).toBe(expectedPiece);
+        expect(errors.map((e) => e.code)).toEqual(['INVALID_UTF8']);
+        expect(messages).toEqual([]);
+        if (failingFrame < frames.length - 1) failedEarly++;
+      }),
+      { numRuns: 500 },
+    );
+    expect(failedEarly).toBeGreaterThan(30);
   });
 });

@@ -8,9 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { Opcode } from '../../src/protocol/constants.js';
 import type { ViolationCode } from '../../src/protocol/errors.js';
 import type { FrameHeader } from '../../src/protocol/frame-parser.js';
-import { encodeCloseFrame, encodeFragmentedMessage, encodeFrame, encodeTextFrame } from '../../src/protocol/frame-serializer.js';
+import { encodeCloseFrame, encodeFragmentedMessage, encodeFrame, encodeTextFrame, frameHeaderLength } from '../../src/protocol/frame-serializer.js';
 import { Receiver, type ReceiverOptions } from '../../src/protocol/receiver.js';
-import { hex, pseudoRandomBytes, pushInPieces, toHex } from '../helpers/bytes.js';
+import { isValidUtf8Reference } from '../../src/protocol/utf8.js';
+import { hex, pseudoRandomBytes, pushInPieces, splitAt, toHex } from '../helpers/bytes.js';
+import { earliestInvalidPrefix } from '../helpers/utf8-prefix.js';
 
 /** The masking key of every masked example in RFC 6455 5.7. */
 const RFC_KEY = hex('37 fa 21 3d');
@@ -203,6 +205,175 @@ describe('RFC 6455 8.1: a text message that is not valid UTF-8 fails the connect
 
   it('after a complete text message the validator starts afresh: a message may start with a new character', () => {
     expect(receive(hex('01 01 e2  80 02 82 ac  01 01 c3  80 01 a9'), { role: 'client' })).toEqual([text('€'), text('é')]);
+  });
+});
+
+describe('RFC 6455 8.1, 5.6: inside one frame too, text fails at the read that makes it invalid', () => {
+  it('a text frame whose first read carries an invalid sequence fails at once; the rest of the frame is not needed', () => {
+    const { receiver, events } = recordingReceiver({ role: 'server' });
+    const frame = encodeFrame(Opcode.Text, Buffer.concat([Buffer.from('κόσμε'), hex('ed a0 80'), Buffer.from(' edited, and much more')]), { mask: RFC_KEY });
+    receiver.push(Buffer.from(frame.subarray(0, 6 + 14))); // header, key, "κόσμε" (11 bytes) and ED A0 80
+    expect(events).toEqual([failure('INVALID_UTF8', 1007)]);
+    expect(receiver.stopped).toBe(true);
+    expect(receiver.bufferedBytes).toBe(0);
+    receiver.push(Buffer.from(frame.subarray(20)));
+    expect(events).toHaveLength(1);
+  });
+
+  it('E0 ending one read is still possible text; 80 starting the next makes an overlong form and fails there', () => {
+    const { receiver, events } = recordingReceiver({ role: 'client' });
+    receiver.push(hex('81 04 41 e0'));
+    expect(events).toEqual([]);
+    receiver.push(hex('80'));
+    expect(events).toEqual([failure('INVALID_UTF8', 1007)]);
+  });
+
+  it('a character cut by a read is fine: "€" as e2 | 82 | ac inside one frame', () => {
+    const { receiver, events } = recordingReceiver({ role: 'server' });
+    pushInPieces(receiver, encodeFrame(Opcode.Text, Buffer.from('a€b'), { mask: RFC_KEY }), [7, 8, 9]);
+    expect(events).toEqual([text('a€b')]);
+  });
+
+  it('a frame that ends inside a character fails when its last byte arrives, not before', () => {
+    const { receiver, events } = recordingReceiver({ role: 'client' });
+    receiver.push(hex('81 03 41 42'));
+    receiver.push(hex('e2'));
+    expect(events).toEqual([failure('INVALID_UTF8', 1007)]);
+  });
+
+  it('the continuation frame of a fragmented text message fails fast inside itself too', () => {
+    const { receiver, events } = recordingReceiver({ role: 'client' });
+    receiver.push(hex('01 02 6f 6b'));
+    receiver.push(hex('80 7e 01 00 41 ff'));
+    expect(events).toEqual([failure('INVALID_UTF8', 1007)]);
+  });
+
+  it('binary frames in pieces are not validated', () => {
+    const data = hex('61 ff c0 80 ed a0 80');
+    expect(receive(encodeFrame(Opcode.Binary, data, { mask: RFC_KEY }), { role: 'server' }, [7, 8, 9, 10])).toEqual([binary(data)]);
+  });
+
+  it('1.25 MiB of text in 64 KiB reads is validated as it comes and delivered once, whole', () => {
+    const data = Buffer.from('κόσμε 😀 '.repeat(80_000));
+    const frame = encodeFrame(Opcode.Text, data, { mask: true });
+    const { receiver, last } = lastMessageReceiver({ role: 'server' });
+    pushInPieces(receiver, frame, Array.from({ length: Math.floor(frame.length / 65536) }, (_, i) => (i + 1) * 65536));
+    expect(last()?.equals(data)).toBe(true);
+  });
+});
+
+/** Bytes biased towards the interesting ones: lead bytes, continuations and the boundary values. */
+const utf8ishByte = fc.oneof(
+  fc.integer({ min: 0, max: 255 }),
+  fc.constantFrom(0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xef, 0xf0, 0xf3, 0xf4, 0xf5, 0xff),
+);
+/** Valid UTF-8 of any code point, a few bytes overwritten, inserted or cut off (or none). */
+const textBytesArb = fc
+  .tuple(fc.string({ unit: 'binary', maxLength: 120 }), fc.array(fc.tuple(fc.constantFrom('set', 'insert'), fc.nat(), utf8ishByte), { maxLength: 2 }), fc.option(fc.nat(), { nil: undefined }))
+  .map(([value, mutations, truncateAt]) => {
+    const bytes = [...Buffer.from(value, 'utf8')];
+    for (const [kind, position, byte] of mutations) {
+      if (kind === 'set' && bytes.length > 0) bytes[position % bytes.length] = byte;
+      else bytes.splice(position % (bytes.length + 1), 0, byte);
+    }
+    if (truncateAt !== undefined) bytes.length = Math.min(bytes.length, truncateAt % (bytes.length + 1));
+    return Buffer.from(bytes);
+  });
+
+/** A text message as frames (masked or not, fragmented or not, pings between), and where each of its bytes lies in the stream. */
+interface TextStream {
+  bytes: Buffer;
+  role: ReceiverOptions['role'];
+  message: Buffer;
+  /** Stream offset of each message byte. */
+  offsets: number[];
+  /** Stream offset of the last byte of the final frame: where the message ends. */
+  endOffset: number;
+}
+
+const textStreamArb = fc
+  .record({
+    message: textBytesArb,
+    masked: fc.boolean(),
+    fragmentSizes: fc.array(fc.nat({ max: 40 }), { maxLength: 6 }),
+    pingsAfter: fc.array(fc.nat(), { maxLength: 2 }),
+    before: fc.boolean(),
+  })
+  .map(({ message, masked, fragmentSizes, pingsAfter, before }): TextStream => {
+    const frames: Buffer[] = [];
+    // Sometimes a valid message first, so that the text does not start the stream.
+    if (before) frames.push(encodeFrame(Opcode.Binary, pseudoRandomBytes(30, 1), { mask: masked }));
+    // Fragment sizes until the message is used up; the last fragment takes the rest.
+    const sizes: number[] = [];
+    let left = message.length;
+    for (const size of fragmentSizes) {
+      if (size >= left) break;
+      sizes.push(size);
+      left -= size;
+    }
+    sizes.push(left);
+    const offsets: number[] = [];
+    let at = frames.reduce((sum, frame) => sum + frame.length, 0);
+    let consumed = 0;
+    let endOffset = 0;
+    sizes.forEach((size, i) => {
+      const fin = i === sizes.length - 1;
+      const frame = encodeFrame(i === 0 ? Opcode.Text : Opcode.Continuation, message.subarray(consumed, consumed + size), { fin, mask: masked });
+      const payloadStart = at + frameHeaderLength(size, masked);
+      for (let k = 0; k < size; k++) offsets.push(payloadStart + k);
+      consumed += size;
+      at += frame.length;
+      endOffset = at - 1;
+      frames.push(frame);
+      if (!fin && pingsAfter.some((p) => p % sizes.length === i)) {
+        const ping = encodeFrame(Opcode.Ping, Buffer.from('between'), { mask: masked });
+        at += ping.length;
+        frames.push(ping);
+      }
+    });
+    return { bytes: Buffer.concat(frames), role: masked ? 'server' : 'client', message, offsets, endOffset };
+  });
+
+/** Pushes the pieces one by one; the index of the piece after which the first error was reported, or -1. */
+function pieceOfFirstError(receiver: Receiver, events: readonly ReceiverEvent[], pieces: readonly Buffer[]): number {
+  for (let i = 0; i < pieces.length; i++) {
+    receiver.push(pieces[i]);
+    if (events.some((e) => e.kind === 'error')) return i;
+  }
+  return -1;
+}
+
+describe('RFC 6455 8.1, 5.6: any split of any text stream fails at the earliest possible byte', () => {
+  it('the 1007 comes with the read that brings the first byte no valid text can have there (or the end of a message cut inside a character), never before, never after', () => {
+    let failedEarly = 0;
+    fc.assert(
+      fc.property(textStreamArb, fc.array(fc.nat(), { maxLength: 10 }), (stream, rawCuts) => {
+        const cuts = [...new Set(rawCuts.map((cut) => cut % (stream.bytes.length + 1)))].sort((a, b) => a - b);
+        const pieces = splitAt(Buffer.from(stream.bytes), cuts).filter((piece) => piece.length > 0);
+        // Which piece holds a given stream offset.
+        const pieceOf = (offset: number): number => {
+          let end = 0;
+          for (let i = 0; i < pieces.length; i++) if (offset < (end += pieces[i].length)) return i;
+          throw new Error('offset past the stream');
+        };
+        const earliest = earliestInvalidPrefix(stream.message);
+        const failsAt = earliest !== undefined ? stream.offsets[earliest - 1] : isValidUtf8Reference(stream.message) ? undefined : stream.endOffset;
+        const { receiver, events } = recordingReceiver({ role: stream.role });
+        const piece = pieceOfFirstError(receiver, events, pieces);
+        if (failsAt === undefined) {
+          expect(piece).toBe(-1);
+          expect(events.filter((e) => e.kind === 'message' && !e.isBinary)).toEqual([text(stream.message.toString())]);
+          return;
+        }
+        expect(piece).toBe(pieceOf(failsAt));
+        expect(events.at(-1)).toEqual(failure('INVALID_UTF8', 1007));
+        expect(events.filter((e) => e.kind === 'message' && !e.isBinary)).toEqual([]);
+        if (failsAt < stream.endOffset && pieceOf(failsAt) < pieceOf(stream.endOffset)) failedEarly++;
+      }),
+      { numRuns: 2000 },
+    );
+    // Most invalid texts were caught before their message was complete: the property tested fail-fast, not just the verdict.
+    expect(failedEarly).toBeGreaterThan(200);
   });
 });
 
