@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CloseCode } from '../protocol/index.js';
+import { startActivitySummary } from './activity-summary.js';
 import { HttpDefaults, ServerDefaults } from './config.js';
 import { ReadyState, type WebSocketConnection } from './connection.js';
 import { type Hub, InProcessHub } from './hub.js';
@@ -59,6 +60,8 @@ export interface FramecastOptions {
   /** Folder of static files; the package's public/ by default. */
   publicDir?: string;
   logger?: Logger;
+  /** Interval of the activity summary logged at info, in ms (0: none); see ServerDefaults.summaryInterval. */
+  summaryInterval?: number;
   /** Builds the hub from the client sets a channel-less push reaches; the in-process hub by default. */
   createHub?: (everyone: readonly ReadonlySet<WebSocketConnection>[]) => Hub;
 }
@@ -230,6 +233,9 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     }
   }
 
+  /** Stops the activity summary; started by `listen`. */
+  let stopSummary = (): void => undefined;
+
   return {
     server,
     echo,
@@ -245,11 +251,14 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
           if (options.pushToken === undefined) {
             logger.warn('no push token configured: POST /push is accepted from loopback addresses only');
           }
+          stopSummary();
+          stopSummary = startActivitySummary(metrics, logger, options.summaryInterval ?? ServerDefaults.summaryInterval);
           resolve(server.address() as AddressInfo);
         });
       });
     },
     async close(): Promise<void> {
+      stopSummary();
       server.close();
       server.closeIdleConnections();
       const timeout = options.shutdownTimeout ?? ServerDefaults.shutdownTimeout;

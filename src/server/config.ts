@@ -45,6 +45,12 @@ export const ServerDefaults = {
    * forwards the signals it gets to its script).
    */
   repeatedSignalWindow: 2_000,
+  /**
+   * Interval of the one-line activity summary logged at info (connections open; opened,
+   * closed, messages in and out, pushes since the previous one), in ms. Logged only for an
+   * interval in which something happened; each connection's open and close is at debug. 0: none.
+   */
+  summaryInterval: 60_000,
   /** Default chat channel. */
   defaultChannel: 'lobby',
   /** Longest channel name; names use letters, digits, '-', '_' and '.'. */
