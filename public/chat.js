@@ -254,12 +254,6 @@ function addEntry({ kind, nick: who, text, id, mine = false, sentAt }) {
     you.textContent = 'you';
     meta.append(you);
   }
-  if (kind === 'push') {
-    const badge = document.createElement('span');
-    badge.className = 'badge';
-    badge.textContent = 'from the server';
-    meta.append(badge);
-  }
   const time = timeElement(new Date());
   if (typeof sentAt === 'number' && Number.isFinite(sentAt)) time.title = `sent at ${new Date(sentAt).toLocaleString()} by the sender's clock`;
   meta.append(time);

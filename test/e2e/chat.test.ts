@@ -9,9 +9,13 @@ import type { Page } from 'playwright-core';
 import { MessageDeflater } from '../../src/protocol/index.js';
 import { createFramecast } from '../../src/server/app.js';
 import type { WebSocketConnection } from '../../src/server/connection.js';
+import { lowContrastText } from '../helpers/contrast.js';
 import { startFramecast, type RunningFramecast } from '../helpers/framecast.js';
 import { type Browser, browserTestsEnabled, launchBrowser } from './browser.js';
 import { readUpgradeStream, startRecordingProxy, upgradeConnection } from './recording-proxy.js';
+
+/** WCAG 2 AA for body text. */
+const AA_CONTRAST = 4.5;
 
 /** How long to wait for something the page should show promptly. */
 const SHOWN_WITHIN_MS = 5_000;
@@ -189,7 +193,9 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
         const [text, bytes] = await waitForEntries(page, 2);
         expect(text).toMatchObject({ kind: 'push', nick: 'server push', text: 'deploy finished', mine: false });
         expect(bytes).toMatchObject({ kind: 'push', text: 'binary message, 3 bytes: 01 02 fe' });
-        expect(await page.locator('#log > li.push').first().textContent()).toContain('from the server');
+        // Said once: the card names the server as its sender, nothing repeats it.
+        const card = (await page.locator('#log > li.push').first().textContent()) ?? '';
+        expect(card.match(/server/g)).toHaveLength(1);
       }
 
       // The outsider's message is relayed (it sees its own echo) but not to the other channel.
@@ -202,6 +208,11 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
         expect(texts).toEqual(['deploy finished', 'binary message, 3 bytes: 01 02 fe', 'later in news']);
       }
       expect((await entries(outsider)).map((entry) => entry.text)).toEqual(['only for elsewhere']);
+      // Pushes, own messages, notices: every text readable (WCAG AA, 4.5:1) in both schemes.
+      for (const colorScheme of ['light', 'dark'] as const) {
+        await first.emulateMedia({ colorScheme });
+        expect(await lowContrastText(first, AA_CONTRAST), colorScheme).toEqual([]);
+      }
     });
   });
 
