@@ -15,10 +15,11 @@
  *   too, rather than mask the caller's payload in place).
  *
  * ws masks and unmasks with the optional native addon `bufferutil` when it can load it (for
- * payloads of 32/48 bytes and up), and in JavaScript otherwise. This project has bufferutil
- * installed, so the benchmark runs twice, each run in a child process of its own: ws as
- * installed (with bufferutil), and ws in pure JavaScript (WS_NO_BUFFER_UTIL=1, ws's own
- * switch). framecast is pure JavaScript in both.
+ * payloads of 32/48 bytes and up), and in JavaScript otherwise. So the benchmark runs twice,
+ * each run in a child process of its own: ws with bufferutil (installed on demand into a cache
+ * outside node_modules, see on-demand-packages.ts, and found through NODE_PATH), and ws in pure
+ * JavaScript (WS_NO_BUFFER_UTIL=1, ws's own switch). When bufferutil cannot be installed or
+ * loaded, the first run is skipped with a note. framecast is pure JavaScript in both.
  *
  * In each run, rounds alternate which implementation goes first; each figure is a median
  * over rounds, and the ratio is the median of the per-round ratios. Rates are per second of
@@ -29,6 +30,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { encodeFrame, type FrameOptions, Opcode, Receiver } from '../src/protocol/index.js';
+import { ensurePackages, nodePathWith, WS_ADDONS } from './on-demand-packages.js';
 
 // ws's package exports only its main entry, which carries the lib/receiver.js and
 // lib/sender.js classes as WebSocket.Receiver and WebSocket.Sender. @types/ws does not
@@ -301,7 +303,7 @@ function cpuModel(): string {
 }
 
 function runChild(noBufferUtil: boolean): RunResult {
-  const env: NodeJS.ProcessEnv = { ...process.env, FRAMECAST_BENCH_CHILD: '1' };
+  const env: NodeJS.ProcessEnv = { ...(noBufferUtil ? process.env : nodePathWith(WS_ADDONS)), FRAMECAST_BENCH_CHILD: '1' };
   if (noBufferUtil) env.WS_NO_BUFFER_UTIL = '1';
   else delete env.WS_NO_BUFFER_UTIL;
   const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -318,7 +320,9 @@ if (process.env.FRAMECAST_BENCH_CHILD === '1') {
   console.log(`${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ws ${wsVersion}, ${cpuModel()} (${cpus} CPUs), ${ROUNDS} rounds`);
   console.log('frames/s and MB/s (10^6 payload bytes) per CPU-second, medians over rounds; ratio = framecast / ws, median of per-round ratios.');
   console.log('');
-  printTable(runChild(false));
+  const addons = ensurePackages(WS_ADDONS);
+  if (addons.ready) printTable(runChild(false));
+  else console.log(`note: the run against ws + bufferutil is skipped: ${addons.problem}\n`);
   printTable(runChild(true));
   console.log(`took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

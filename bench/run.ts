@@ -15,9 +15,9 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import type { Job, JobResult, LoadgenMessage, RunnerMessage } from './jobs.js';
+import { ensurePackages, WS_ADDONS } from './on-demand-packages.js';
 import { type Case, type JobSpec, makePlan, type Mode, type Sample } from './plan.js';
 import { buildReports, evaluateGoals, goalLines, markdownTables, type Measurement, svgChart, textTables } from './report.js';
 import {
@@ -84,19 +84,6 @@ function parseArgs(argv: readonly string[]): Options {
   if (options.svg === undefined && options.mode === 'full' && svgWanted !== false) options.svg = join(REPO_ROOT, 'bench/chart.svg');
   if (svgWanted === false) options.svg = undefined;
   return options;
-}
-
-/** Whether ws's optional native addons load here; the reason when they don't. */
-function addonsProblem(): string | undefined {
-  const require = createRequire(import.meta.url);
-  for (const name of ['bufferutil', 'utf-8-validate']) {
-    try {
-      require(name);
-    } catch (error) {
-      return `${name} does not load (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`;
-    }
-  }
-  return undefined;
 }
 
 /** The job for one target: its address, and raw TCP for the TCP floor. */
@@ -186,11 +173,6 @@ async function main(): Promise<number> {
   const machine = inspectMachine(options.pin);
   const plan = makePlan(options.mode, options.rounds);
   const notes: string[] = [];
-  const skipAddons = addonsProblem();
-  if (skipAddons !== undefined) {
-    notes.push(`ws + native addons skipped: ${skipAddons}`);
-    for (const c of plan.cases) c.targets = c.targets.filter((t) => t !== 'ws-addons');
-  }
   if (options.targets !== undefined) {
     const wanted = options.targets;
     for (const c of plan.cases) {
@@ -200,6 +182,15 @@ async function main(): Promise<number> {
     }
   }
   if (options.only !== undefined) plan.cases = plan.cases.filter((c) => options.only?.some((prefix) => c.id.startsWith(prefix)));
+  // ws's native addons are not among the project's packages: installed into a cache the first
+  // time a measurement needs them, and that reference skipped, saying why, when they can't be.
+  if (plan.cases.some((c) => c.targets.includes('ws-addons'))) {
+    const addons = ensurePackages(WS_ADDONS);
+    if (!addons.ready) {
+      notes.push(`ws + native addons skipped: ${addons.problem}`);
+      for (const c of plan.cases) c.targets = c.targets.filter((t) => t !== 'ws-addons');
+    }
+  }
   plan.goals = plan.goals.filter((goal) => plan.cases.some((c) => c.id === goal.caseId && c.targets.includes('framecast') && c.targets.includes(goal.versus)));
   if (machine.cores === undefined) notes.push('processes not pinned (no taskset, fewer than 2 cores, or --no-pin)');
 

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodePathWith, WS_ADDONS } from './on-demand-packages.js';
 
 export const HOST = '127.0.0.1';
 
@@ -25,9 +26,13 @@ export interface Target {
   readonly env: NodeJS.ProcessEnv;
 }
 
-/** The server environment without the variables that switch ws's addons off. */
+/**
+ * The server environment for ws with its native addons: without the variables that switch
+ * them off, and with NODE_PATH leading to the cache they are installed in on demand (see
+ * on-demand-packages.ts; run.ts installs them before measuring).
+ */
 function envWithAddons(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+  const env = nodePathWith(WS_ADDONS);
   delete env.WS_NO_BUFFER_UTIL;
   delete env.WS_NO_UTF_8_VALIDATE;
   return env;

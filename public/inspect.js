@@ -175,7 +175,7 @@ async function renderHandshake(report) {
   const step = (title, value, extra) => h('li', {}, title, h('span', { class: 'value' }, value), extra);
   handshakeBox.replaceChildren(
     h('h3', {}, 'The request, as the server received it ', h('span', { class: 'rfc' }, 'RFC 6455 4.1, 4.2.1')),
-    h('pre', { 'data-part': 'request' }, requestLines.join('\n')),
+    httpHead('request', requestLines),
     h('h3', {}, 'From Sec-WebSocket-Key to Sec-WebSocket-Accept ', h('span', { class: 'rfc' }, 'RFC 6455 1.3, 4.2.2 item 5.4')),
     h(
       'ol',
@@ -197,13 +197,18 @@ async function renderHandshake(report) {
       ),
     ),
     h('h3', {}, 'The response the server wrote ', h('span', { class: 'rfc' }, 'RFC 6455 4.2.2')),
-    h('pre', { 'data-part': 'response' }, report.response.trimEnd()),
+    httpHead('response', report.response.trimEnd().split('\r\n').flatMap((line) => line.split('\n'))),
     extensionNote(report),
   );
   extensionsInUse = report.extensions ?? '';
   handshakeBox.dataset.key = report.key;
   handshakeBox.dataset.accept = report.accept;
   handshakeBox.dataset.computedAccept = computed;
+}
+
+/** An HTTP head, one line per element so that a long header wraps under itself (style.css, pre.http). */
+function httpHead(part, lines) {
+  return h('pre', { class: 'http', 'data-part': part }, ...lines.map((line, i) => h('span', { class: 'line' }, i < lines.length - 1 ? `${line}\n` : line)));
 }
 
 /** What the answer's permessage-deflate parameters mean (RFC 7692 7.1). */
@@ -504,6 +509,16 @@ function xorTable(frame) {
   for (let i = 0; i < count; i++) {
     table.append(
       h('tr', {}, h('td', {}, String(i)), h('td', {}, hex2(masked[i])), h('td', {}, `${hex2(key[i % MASK_KEY_BYTES])} (key[${i % MASK_KEY_BYTES}])`), h('td', {}, hex2(plain[i])), h('td', {}, printable(plain[i]))),
+    );
+  }
+  const total = frame.parsed.payloadLength;
+  if (count < total) {
+    table.append(
+      h(
+        'tr',
+        { class: 'more' },
+        h('td', { colspan: '5', 'data-part': 'xor-cut' }, `… the first ${count} of ${total} payload bytes; every other byte is unmasked the same way, the key repeating every ${MASK_KEY_BYTES} bytes.`),
+      ),
     );
   }
   return table;

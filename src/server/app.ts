@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CloseCode } from '../protocol/index.js';
+import { startActivitySummary } from './activity-summary.js';
 import { HttpDefaults, PubSubDefaults, ServerDefaults } from './config.js';
 import { ReadyState, type WebSocketConnection } from './connection.js';
 import { defaultHistoryLimits, type Hub, type HubContext, InProcessHub } from './hub.js';
@@ -63,6 +64,8 @@ export interface FramecastOptions {
   /** Folder of static files; the package's public/ by default. */
   publicDir?: string;
   logger?: Logger;
+  /** Interval of the activity summary logged at info, in ms (0: none); see ServerDefaults.summaryInterval. */
+  summaryInterval?: number;
   /**
    * Builds the hub; the in-process hub by default. `everyone` are the raw client sets a
    * channel-less push reaches (also in `context`, with the framecast.v1 ones and the history limits).
@@ -272,6 +275,9 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     }
   }
 
+  /** Stops the activity summary; started by `listen`. */
+  let stopSummary = (): void => undefined;
+
   return {
     server,
     echo,
@@ -288,11 +294,14 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
           if (options.pushToken === undefined) {
             logger.warn('no push token configured: POST /push is accepted from loopback addresses only');
           }
+          stopSummary();
+          stopSummary = startActivitySummary(metrics, logger, options.summaryInterval ?? ServerDefaults.summaryInterval);
           resolve(server.address() as AddressInfo);
         });
       });
     },
     async close(): Promise<void> {
+      stopSummary();
       server.close();
       server.closeIdleConnections();
       const timeout = options.shutdownTimeout ?? ServerDefaults.shutdownTimeout;

@@ -38,6 +38,19 @@ export const ServerDefaults = {
   maxPushBody: 1024 * 1024,
   /** How long a graceful shutdown waits for peers to answer the 1001 Close (ms). */
   shutdownTimeout: 5_000,
+  /**
+   * `framecast` exits at once on a second SIGINT or SIGTERM during its shutdown, unless that
+   * signal comes within this many ms of the first: then it is the same stop delivered twice
+   * (Ctrl-C under `npm start` reaches the server from the terminal and again from npm, which
+   * forwards the signals it gets to its script).
+   */
+  repeatedSignalWindow: 2_000,
+  /**
+   * Interval of the one-line activity summary logged at info (connections open; opened,
+   * closed, messages in and out, pushes since the previous one), in ms. Logged only for an
+   * interval in which something happened; each connection's open and close is at debug. 0: none.
+   */
+  summaryInterval: 60_000,
   /** Default chat channel. */
   defaultChannel: 'lobby',
   /** Longest channel name; names use letters, digits, '-', '_' and '.'. */

@@ -297,8 +297,9 @@ export class WebSocketServer extends EventEmitter {
     const connection: WebSocketConnection = new WebSocketConnection(socket, head, options);
     this.clients.add(connection);
     connection.on('close', this.connectionClosed);
-    if (this.logger.enabled('info')) {
-      this.logger.info(`open id=${connection.id} path=${request.url ?? ''} remote=${connection.remoteAddress ?? '?'}`);
+    // Per connection: debug only (the info level has a periodic summary, activity-summary.ts).
+    if (this.logger.enabled('debug')) {
+      this.logger.debug(`open id=${connection.id} path=${request.url ?? ''} remote=${connection.remoteAddress ?? '?'}`);
     }
     callback?.(connection, request);
     this.emit('connection', connection, request);
@@ -307,8 +308,8 @@ export class WebSocketServer extends EventEmitter {
   /** A connection of this server closed. */
   private forget(connection: WebSocketConnection, code: number, reason: string): void {
     this.clients.delete(connection);
-    if (this.logger.enabled('info')) {
-      this.logger.info(`close id=${connection.id} code=${code}${reason === '' ? '' : ` reason=${JSON.stringify(reason)}`}`);
+    if (this.logger.enabled('debug')) {
+      this.logger.debug(`close id=${connection.id} code=${code}${reason === '' ? '' : ` reason=${JSON.stringify(reason)}`}`);
     }
   }
 

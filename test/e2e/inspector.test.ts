@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { lowContrastText } from '../helpers/contrast.js';
 import { InspectorPage } from '../helpers/inspector-page.js';
 import { browserTestsEnabled } from './browser.js';
 import { readUpgradeStream, type RecordedFrame, upgradeConnection } from './recording-proxy.js';
@@ -15,6 +16,11 @@ const RFC_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** Payload bytes the page draws in a frame's dump. */
 const DUMP_PAYLOAD_BYTES = 64;
 const OPCODE_TEXT = 0x1;
+/** Payload bytes the XOR table works through. */
+const XOR_EXAMPLE_BYTES = 8;
+/** WCAG 2 AA for body text. */
+const AA_CONTRAST = 4.5;
+const PHONE = { width: 390, height: 844 };
 
 const spacedHex = (bytes: Buffer): string => [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join(' ');
 
@@ -105,6 +111,12 @@ describe.skipIf(!enabled)('the protocol inspector page in Chromium', () => {
         expect(fields.filter((field) => field === 'key')).toHaveLength(4);
         expect(fields.filter((field) => field === 'payload')).toHaveLength(shownPayload.length);
 
+        // The XOR table works through the first 8 bytes and says so when there are more.
+        expect(await page.locator(`[data-report="${n}"] table.xor tr:not(.more)`).count()).toBe(1 + Math.min(XOR_EXAMPLE_BYTES, length));
+        const cut = page.locator(`[data-report="${n}"] [data-part="xor-cut"]`);
+        if (length > XOR_EXAMPLE_BYTES) expect(await cut.textContent()).toMatch(new RegExp(`^… the first ${XOR_EXAMPLE_BYTES} of ${length} payload bytes; `));
+        else expect(await cut.count()).toBe(0);
+
         // The unmasked payload is the text the page sent.
         expect(await page.textContent(`[data-report="${n}"] pre.ascii`)).toBe(text.slice(0, DUMP_PAYLOAD_BYTES));
         expect(await page.textContent(`[data-report="${n}"] .match-ok`)).toContain(`sent ${length} bytes as text; the server received ${length}`);
@@ -118,6 +130,30 @@ describe.skipIf(!enabled)('the protocol inspector page in Chromium', () => {
       await page.focus(`[data-report="${n}"] tr[data-field="masking-key"]`);
       const lit = await page.$$eval(`[data-report="${n}"] .frame > .dump .byte.lit`, (cells) => cells.map((c) => (c as HTMLElement).dataset.field));
       expect(lit).toEqual(['key', 'key', 'key', 'key']);
+    });
+  });
+
+  describe('readable', () => {
+    it('every text has AA contrast (4.5:1) in the light and the dark scheme', async () => {
+      for (const colorScheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme });
+        expect(await lowContrastText(page, AA_CONTRAST), colorScheme).toEqual([]);
+      }
+      await page.emulateMedia({ colorScheme: null });
+    });
+
+    it('on a phone (390 px wide) the handshake boxes wrap their lines: nothing runs past the right edge', async () => {
+      const desktop = page.viewportSize();
+      await page.setViewportSize(PHONE);
+      try {
+        const boxes = await page.$$eval('#handshake pre', (pres) => pres.map((pre) => ({ part: (pre as HTMLElement).dataset.part, scroll: pre.scrollWidth, client: pre.clientWidth })));
+        expect(boxes.map((box) => box.part)).toEqual(['request', 'response']);
+        for (const box of boxes) expect(box.scroll, box.part).toBeLessThanOrEqual(box.client);
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+        await inspector.screenshot('inspector-phone');
+      } finally {
+        if (desktop !== null) await page.setViewportSize(desktop);
+      }
     });
   });
 });
