@@ -15,6 +15,11 @@
 //
 // URL parameters: `channel` (default lobby); for tests and experiments, `backoff` (first
 // reconnect delay in ms, default 1000) and `backoffMax` (cap in ms, default 30000).
+//
+// Every change of the status line is also kept in `window.framecastStatusHistory` (see
+// state-history.js), so a test sees a countdown however briefly it was on screen.
+
+import { stateHistory } from './state-history.js';
 
 const DEFAULT_CHANNEL = 'lobby';
 const CHANNEL_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -33,6 +38,8 @@ const SECOND_MS = 1000;
 const FOLLOW_SLACK_PX = 40;
 const NICK_STORAGE_KEY = 'framecast.nick';
 const PREVIEW_BYTES = 32;
+/** Where the status line's changes are published, for tests and for the console. */
+const STATUS_HISTORY_NAME = 'framecastStatusHistory';
 
 /** What close codes mean (RFC 6455 7.4.1), for the status line. */
 const CLOSE_MEANINGS = new Map([
@@ -78,6 +85,7 @@ let socket = null;
 let attempt = 0;
 let reconnectTimer = 0;
 let countdownTimer = 0;
+const statusHistory = stateHistory(STATUS_HISTORY_NAME);
 /** Messages typed here and not yet relayed back: id -> { id, text, channel, state, element, reason }. */
 const outbox = new Map();
 
@@ -108,6 +116,7 @@ function setStatus(state, text) {
   elements.status.dataset.state = state;
   elements.statusText.textContent = text;
   elements.reconnectNow.hidden = state !== 'reconnecting';
+  statusHistory.record(state, text);
 }
 
 function describeClose(code, reason) {

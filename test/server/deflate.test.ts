@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { MessageDeflater } from '../../src/protocol/message-compression.js';
 import { closed, nextMessages, openClient, type RunningFramecast, startFramecast } from '../helpers/framecast.js';
 import { clientFrame, RawWebSocket } from '../helpers/raw-socket.js';
+import { waitUntil } from '../helpers/wait.js';
 
 let running: RunningFramecast | undefined;
 afterEach(async () => {
@@ -96,8 +97,9 @@ describe('RFC 7692 7.2 and 10: what crosses the wire', () => {
   it('small messages and opted-out ones go uncompressed, large ones with RSV1', async () => {
     running = await startFramecast();
     const raw = await RawWebSocket.open(running.port, '/chat?channel=wire', { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const member = [...running.framecast.chat.clients][0];
+    const chat = running.framecast.chat;
+    await waitUntil(() => chat.clients.size === 1, 5_000, 'the member to join');
+    const member = [...chat.clients][0];
     member.send('short');
     member.send('x'.repeat(5000));
     member.send('y'.repeat(5000), false, { compress: false });

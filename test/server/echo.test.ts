@@ -153,27 +153,24 @@ describe('ping and pong (RFC 6455 5.5.2, 5.5.3)', () => {
 });
 
 describe('heartbeat: a peer that stays silent is terminated, one that answers stays', () => {
-  it('terminates a raw client that never answers pings within about two intervals; a ws client stays', async () => {
+  it('terminates a raw client that never answers pings at the heartbeat after the one that pinged it; a ws client stays', async () => {
     const interval = 200;
     const beating = await startFramecast({ heartbeatInterval: interval });
     try {
       const live = await openClient(`${beating.wsUrl}/ws`);
+      let pings = 0;
+      live.on('ping', () => pings++);
       const silent = await RawWebSocket.open(beating.port, '/ws');
-      const openedAt = Date.now();
-      await silent.waitForSocketClose(10 * interval);
-      const lifetime = Date.now() - openedAt;
-      // Pinged at least once before being dropped, and dropped by the second heartbeat
-      // (plus scheduling slack on a busy machine).
-      expect(silent.frames.filter((frame) => frame.opcode === 0x9).length).toBeGreaterThanOrEqual(1);
-      expect(lifetime).toBeLessThan(2 * interval + 300);
+      await silent.waitForSocketClose(20 * interval);
+      // Counted in heartbeats rather than milliseconds (a loaded machine delays every timer):
+      // one heartbeat pinged it, the next found it had sent nothing since and dropped it.
+      expect(silent.frames.filter((frame) => frame.opcode === 0x9)).toHaveLength(1);
       // It was terminated, not closed: no Close frame was sent to it.
       expect(silent.frames.some((frame) => frame.opcode === 0x8)).toBe(false);
 
-      // The ws client answers every ping automatically and is still open several intervals later.
-      let pings = 0;
-      live.on('ping', () => pings++);
-      await new Promise((resolve) => setTimeout(resolve, 5 * interval));
-      expect(pings).toBeGreaterThanOrEqual(3);
+      // The ws client answers every ping automatically and is still open several heartbeats later.
+      const pingsWhenDropped = pings;
+      await waitUntil(() => pings >= pingsWhenDropped + 3, 30 * interval, 'three more heartbeats');
       expect(live.readyState).toBe(WebSocket.OPEN);
       const echo = nextMessages(live, 1);
       live.send('still here');

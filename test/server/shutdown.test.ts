@@ -9,10 +9,12 @@ import { closed, openClient, startFramecast } from '../helpers/framecast.js';
 import { RawWebSocket } from '../helpers/raw-socket.js';
 
 const SHUTDOWN_TIMEOUT = 400;
+/** A shutdown timeout no test waits for unless the server wrongly waits for it. */
+const PATIENT_SHUTDOWN_TIMEOUT = 20_000;
 
 describe('graceful shutdown', () => {
   it('sends 1001 to every echo and chat client and resolves once they have answered', async () => {
-    const app = await startFramecast({ heartbeatInterval: 0, shutdownTimeout: 5_000 });
+    const app = await startFramecast({ heartbeatInterval: 0, shutdownTimeout: PATIENT_SHUTDOWN_TIMEOUT });
     const clients = await Promise.all([
       openClient(`${app.wsUrl}/ws`),
       openClient(`${app.wsUrl}/ws`),
@@ -22,8 +24,8 @@ describe('graceful shutdown', () => {
     const closes = clients.map((client) => closed(client));
     const startedAt = Date.now();
     await app.close();
-    // Every client answered at once, so the shutdown did not wait for its timeout.
-    expect(Date.now() - startedAt).toBeLessThan(2_000);
+    // Every client answered, so the shutdown did not wait for its timeout (timers never fire early).
+    expect(Date.now() - startedAt).toBeLessThan(PATIENT_SHUTDOWN_TIMEOUT);
     for (const close of await Promise.all(closes)) expect(close).toEqual({ code: 1001, reason: 'server shutting down' });
     expect(app.framecast.echo.clients.size).toBe(0);
     expect(app.framecast.chat.clients.size).toBe(0);
@@ -40,7 +42,8 @@ describe('graceful shutdown', () => {
     await app.close();
     const took = Date.now() - startedAt;
     expect(took).toBeGreaterThanOrEqual(SHUTDOWN_TIMEOUT - 20);
-    expect(took).toBeLessThan(SHUTDOWN_TIMEOUT + 1_500);
+    // Ended by the shutdown timeout, long before the close timeout (with room for a loaded machine).
+    expect(took).toBeLessThan(SHUTDOWN_TIMEOUT + 10_000);
     // The deaf client was told (1001), then cut off.
     expect((await deaf.waitForClose()).code).toBe(1001);
     await deaf.waitForSocketClose(1_000);
