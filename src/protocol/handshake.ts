@@ -57,6 +57,12 @@ export interface UpgradeRequest {
 export interface AcceptOptions {
   /** Subprotocols the server speaks; the client's first one that is among them is chosen. */
   protocols?: readonly string[];
+  /**
+   * Refuse (400) a request that offers none of `protocols`. RFC 6455 4.2.2 leaves a server free
+   * to refuse the handshake; an endpoint that speaks only its subprotocol says so at once,
+   * rather than accepting a client that cannot understand it.
+   */
+  requireProtocol?: boolean;
 }
 
 /** A valid request, and what the server agreed to. */
@@ -146,6 +152,10 @@ export function validateUpgradeRequest(request: UpgradeRequest, options: AcceptO
     if (offered === undefined) return reject(400, 'invalid Sec-WebSocket-Protocol header');
     const supported = options.protocols ?? [];
     protocol = offered.find((name) => supported.includes(name));
+  }
+  if (protocol === undefined && options.requireProtocol === true) {
+    const names = (options.protocols ?? []).join(', ');
+    return reject(400, `this endpoint speaks only the subprotocol ${names}: offer it in Sec-WebSocket-Protocol`);
   }
   // 9. Optional extensions. RFC 6455 9.1: a value that does not conform "MUST immediately _Fail the WebSocket Connection_".
   let extensionOffers: ExtensionOffer[] = [];

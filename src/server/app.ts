@@ -4,6 +4,8 @@
  * - `GET /ws` (Upgrade): echo, every message back unchanged with the same opcode.
  * - `GET /chat?channel=NAME` (Upgrade): every message goes to all members of NAME, sender included.
  * - `POST /push?channel=NAME`: the body to every member of NAME, or to every WebSocket without `channel`.
+ * - `GET /pubsub` (Upgrade, subprotocol framecast.v1): publish/subscribe with offsets, history, recovery and presence (docs/pubsub.md).
+ * - `GET /history?channel=NAME`: a channel's history, for server-side backfill (authorised like POST /push).
  * - `GET /inspect` (Upgrade): the protocol inspector: each message answered with its frames as parsed (inspector.ts).
  * - `GET /healthz`, `GET /metrics` (Prometheus), and the files of public/ (`GET /` is the chat page).
  * - `GET /framecast.js`: FramecastClient for pages, from its browser build (browser-client.ts).
@@ -14,13 +16,15 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CloseCode } from '../protocol/index.js';
-import { HttpDefaults, ServerDefaults } from './config.js';
+import { HttpDefaults, PubSubDefaults, ServerDefaults } from './config.js';
 import { ReadyState, type WebSocketConnection } from './connection.js';
-import { type Hub, InProcessHub } from './hub.js';
+import { defaultHistoryLimits, type Hub, type HubContext, InProcessHub } from './hub.js';
 import { createInspector } from './inspector.js';
 import { describeError, type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { allowedOriginSet } from './origin.js';
+import { createPubSubServer } from './pubsub/endpoint.js';
+import { handleHistory, type HistoryHttpOptions } from './pubsub/history-http.js';
 import { handlePush, isValidChannelName, type PushOptions } from './push.js';
 import { pathOf, queryParameter } from './request-target.js';
 import { isBrowserClientPath, serveBrowserClient } from './browser-client.js';
@@ -66,8 +70,19 @@ export interface FramecastOptions {
   /** Folder of the browser build of FramecastClient, served as /framecast.js; the package's dist/browser/ by default. */
   browserClientDir?: string;
   logger?: Logger;
-  /** Builds the hub from the client sets a channel-less push reaches; the in-process hub by default. */
-  createHub?: (everyone: readonly ReadonlySet<WebSocketConnection>[]) => Hub;
+  /**
+   * Builds the hub; the in-process hub by default. `everyone` are the raw client sets a
+   * channel-less push reaches (also in `context`, with the framecast.v1 ones and the history limits).
+   */
+  createHub?: (everyone: readonly ReadonlySet<WebSocketConnection>[], context: HubContext) => Hub;
+  /** Publications kept per channel for framecast.v1 recovery (default 100; 0 for none). */
+  historySize?: number;
+  /** How long a publication stays in the history, in ms (default 300 s). */
+  historyTtl?: number;
+  /** Bytes all histories together may hold (default 64 MiB). */
+  historyMemory?: number;
+  /** Whether framecast.v1 clients may publish (default true). */
+  clientPublish?: boolean;
 }
 
 /** A running (or ready to run) framecast service. */
@@ -77,6 +92,8 @@ export interface Framecast {
   readonly chat: WebSocketServer;
   /** The protocol inspector at `/inspect`; its clients get no pushes. */
   readonly inspector: WebSocketServer;
+  /** framecast.v1 at `/pubsub` (docs/pubsub.md). */
+  readonly pubsub: WebSocketServer;
   readonly hub: Hub;
   readonly metrics: Metrics;
   /** Starts listening; resolves with the bound address. */
@@ -147,7 +164,22 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
   const inspector = createInspector(common).attach(server, '/inspect');
 
   const everyone = [echo.clients, chat.clients];
-  const hub = options.createHub?.(everyone) ?? new InProcessHub(everyone);
+  // The framecast.v1 clients' set exists before its server, which needs the hub.
+  const pubsubClients: Array<ReadonlySet<WebSocketConnection>> = [];
+  const hubContext: HubContext = {
+    everyone,
+    pubsubEveryone: pubsubClients,
+    history: {
+      ...defaultHistoryLimits(),
+      ...(options.historySize === undefined ? {} : { size: options.historySize }),
+      ...(options.historyTtl === undefined ? {} : { ttl: options.historyTtl }),
+      ...(options.historyMemory === undefined ? {} : { memory: options.historyMemory }),
+    },
+    metrics,
+  };
+  const hub = options.createHub?.(everyone, hubContext) ?? new InProcessHub(hubContext);
+  const pubsub = createPubSubServer(hub, compressed, { clientPublish: options.clientPublish ?? PubSubDefaults.clientPublish }).attach(server, '/pubsub');
+  pubsubClients.push(pubsub.clients);
 
   echo.on('connection', (connection: WebSocketConnection) => connection.on('message', echoMessage));
   chat.on('connection', (connection: WebSocketConnection, request: IncomingMessage) => {
@@ -187,6 +219,13 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     }
   });
 
+  const historyOptions: HistoryHttpOptions = {
+    hub,
+    logger,
+    pushToken: options.pushToken,
+    allowOrigins: allowedOriginSet(options.allowOrigins),
+    isValidChannel: (name) => isValidChannelName(name, maxChannel),
+  };
   const pushOptions: PushOptions = {
     hub,
     metrics,
@@ -218,8 +257,11 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
         const channel = queryParameter(target, 'channel');
         return handlePush(request, response, channel, channel !== null && isValidChannelName(channel, maxChannel), pushOptions);
       }
+      case '/history':
+        return handleHistory(request, response, historyOptions);
       case '/ws':
       case '/chat':
+      case '/pubsub':
       case '/inspect':
         // A plain HTTP request to a WebSocket endpoint (RFC 7231 6.5.15: 426 names the protocol to upgrade to).
         response.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
@@ -246,6 +288,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     echo,
     chat,
     inspector,
+    pubsub,
     hub,
     metrics,
     listen(port: number, host?: string): Promise<AddressInfo> {
@@ -268,6 +311,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
         echo.close(CloseCode.GoingAway, 'server shutting down', timeout),
         chat.close(CloseCode.GoingAway, 'server shutting down', timeout),
         inspector.close(CloseCode.GoingAway, 'server shutting down', timeout),
+        pubsub.close(CloseCode.GoingAway, 'server shutting down', timeout),
       ]);
       await hub.close();
       server.closeAllConnections();

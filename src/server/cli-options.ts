@@ -3,7 +3,7 @@
  * returns options or a one-line error, and cli.ts does the I/O.
  */
 import { MAX_MESSAGE_SIZE_LIMIT } from '../protocol/index.js';
-import { ServerDefaults } from './config.js';
+import { PubSubDefaults, ServerDefaults } from './config.js';
 import { type LogLevel, LogLevels } from './log.js';
 
 export interface CliOptions {
@@ -18,8 +18,14 @@ export interface CliOptions {
   logLevel: LogLevel;
   /** Redis URL for scale-out over Redis pub/sub; undefined: the in-process hub. */
   redis: string | undefined;
-  /** permessage-deflate on /ws and /chat. */
+  /** permessage-deflate on /ws, /chat and /pubsub. */
   deflate: boolean;
+  /** framecast.v1 history: publications per channel, their age (ms), and all of them together (bytes). */
+  historySize: number;
+  historyTtl: number;
+  historyMemory: number;
+  /** Whether framecast.v1 clients may publish. */
+  clientPublish: boolean;
 }
 
 export type CliParseResult = { help: true } | { help: false; options: CliOptions } | { error: string };
@@ -42,6 +48,10 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'max-connections', env: 'FRAMECAST_MAX_CONNECTIONS', value: 'N', help: `most open WebSockets, 503 beyond (default ${ServerDefaults.maxConnections})` },
   { name: 'redis', env: 'FRAMECAST_REDIS', value: 'URL', help: 'relay messages through Redis pub/sub to run several nodes as one, e.g. redis://127.0.0.1:6379 (default: this process only)' },
   { name: 'deflate', env: 'FRAMECAST_DEFLATE', value: 'on|off', help: 'permessage-deflate compression, without context kept between messages (default on)' },
+  { name: 'history-size', env: 'FRAMECAST_HISTORY_SIZE', value: 'N', help: `framecast.v1 publications kept per channel for recovery; 0 keeps none (default ${PubSubDefaults.historySize})` },
+  { name: 'history-ttl', env: 'FRAMECAST_HISTORY_TTL', value: 'SECONDS', help: `how long a publication stays in the history (default ${PubSubDefaults.historyTtl / 1000})` },
+  { name: 'history-memory', env: 'FRAMECAST_HISTORY_MEMORY', value: 'BYTES', help: 'bytes all histories together may hold, the oldest publication going first (default 64MiB)' },
+  { name: 'client-publish', env: 'FRAMECAST_CLIENT_PUBLISH', value: 'on|off', help: 'whether framecast.v1 clients may publish; off for push-only (default on)' },
   { name: 'log-level', env: 'FRAMECAST_LOG_LEVEL', value: 'LEVEL', help: `one of ${LogLevels.join(', ')} (default info)` },
 ];
 
@@ -52,6 +62,10 @@ export function usage(): string {
   lines.push(`  --${'help'.padEnd(24)} show this help`);
   return lines.join('\n') + '\n';
 }
+
+/** Bounds of the history flags: a channel's history is read whole at times, so keep it reasonable. */
+const MAX_HISTORY_SIZE = 100_000;
+const MAX_HISTORY_TTL_SECONDS = 7 * 86_400;
 
 const SIZE_UNITS: ReadonlyMap<string, number> = new Map([
   ['', 1],
@@ -130,6 +144,10 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliPa
     logLevel: 'info',
     redis: undefined,
     deflate: true,
+    historySize: PubSubDefaults.historySize,
+    historyTtl: PubSubDefaults.historyTtl,
+    historyMemory: PubSubDefaults.historyMemory,
+    clientPublish: PubSubDefaults.clientPublish,
   };
   const port = last('port');
   if (port !== undefined) {
@@ -182,6 +200,29 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliPa
   if (deflate !== undefined) {
     if (deflate !== 'on' && deflate !== 'off') return { error: `--deflate must be on or off, not ${JSON.stringify(deflate)}` };
     options.deflate = deflate === 'on';
+  }
+  const historySize = last('history-size');
+  if (historySize !== undefined) {
+    const value = parseInteger(historySize, 0, MAX_HISTORY_SIZE);
+    if (value === undefined) return { error: `--history-size must be a whole number from 0 to ${MAX_HISTORY_SIZE}, not ${JSON.stringify(historySize)}` };
+    options.historySize = value;
+  }
+  const historyTtl = last('history-ttl');
+  if (historyTtl !== undefined) {
+    const value = parseInteger(historyTtl, 1, MAX_HISTORY_TTL_SECONDS);
+    if (value === undefined) return { error: `--history-ttl must be whole seconds from 1 to ${MAX_HISTORY_TTL_SECONDS}, not ${JSON.stringify(historyTtl)}` };
+    options.historyTtl = value * 1000;
+  }
+  const historyMemory = last('history-memory');
+  if (historyMemory !== undefined) {
+    const value = parseSize(historyMemory);
+    if (value === undefined) return { error: `--history-memory must be a size such as 1048576 or 64MiB, not ${JSON.stringify(historyMemory)}` };
+    options.historyMemory = value;
+  }
+  const clientPublish = last('client-publish');
+  if (clientPublish !== undefined) {
+    if (clientPublish !== 'on' && clientPublish !== 'off') return { error: `--client-publish must be on or off, not ${JSON.stringify(clientPublish)}` };
+    options.clientPublish = clientPublish === 'on';
   }
   const logLevel = last('log-level');
   if (logLevel !== undefined) {

@@ -34,6 +34,10 @@ async function main(): Promise<void> {
     heartbeatInterval: options.heartbeatInterval,
     maxConnections: options.maxConnections,
     perMessageDeflate: options.deflate,
+    historySize: options.historySize,
+    historyTtl: options.historyTtl,
+    historyMemory: options.historyMemory,
+    clientPublish: options.clientPublish,
     logger,
     createHub,
   });
@@ -45,7 +49,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const shownHost = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
-  logger.info(`framecast listening on http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}/ (chat at /, echo at /ws, push at POST /push)`);
+  logger.info(`framecast listening on http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}/ (chat at /, echo at /ws, framecast.v1 at /pubsub, push at POST /push)`);
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -75,3 +75,39 @@ export const BrokerDefaults = {
    */
   maxPendingPublishBytes: 64 * 1024 * 1024,
 } as const;
+
+/**
+ * The framecast.v1 endpoint (`/pubsub`, docs/pubsub.md) and the channel history behind it.
+ * Every store here is bounded: the history by `historyMemory` over all channels (and per
+ * channel by `historySize` and `historyTtl`); presence by the subscriptions themselves.
+ */
+export const PubSubDefaults = {
+  /** The subprotocol `/pubsub` speaks; a handshake that does not offer it is refused 400. */
+  subprotocol: 'framecast.v1',
+  /** Publications kept per channel for `since` and `history`; 0 keeps none (offsets still count). */
+  historySize: 100,
+  /** How long a publication stays in the history (ms). */
+  historyTtl: 300_000,
+  /**
+   * Bytes all histories together may hold; past it the oldest publication of the node goes
+   * first, whatever its channel. Each publication counts its payload plus `publicationOverhead`.
+   */
+  historyMemory: 64 * 1024 * 1024,
+  /** What one stored publication counts beyond its payload (its record, offset and time), in bytes. */
+  publicationOverhead: 64,
+  /** Longest pause between two sweeps for expired publications (ms); shorter when `historyTtl` is short. */
+  maxHistorySweepInterval: 10_000,
+  /** Most channels one connection may be subscribed to at once (`too_many_subscriptions`). */
+  maxSubscriptionsPerConnection: 128,
+  /** Largest presence `info`, as serialized JSON, in bytes (`message_too_big`). */
+  maxPresenceInfoBytes: 1024,
+  /** Frames in a row that are not commands at all before the connection is closed with 1008. */
+  maxConsecutiveBadRequests: 32,
+  /**
+   * Pushes held for one subscription while its `subscribed` reply is being prepared (a broker
+   * hub reads the history asynchronously); past it the connection is closed with 1013.
+   */
+  maxPendingPushes: 1024,
+  /** Whether clients may publish (`--client-publish off` refuses every client publish). */
+  clientPublish: true,
+} as const;

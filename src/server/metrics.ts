@@ -18,6 +18,15 @@ export class Metrics {
   readonly protocolErrorsByCode = new Map<string, number>();
   /** Refused opening handshakes by HTTP status. */
   readonly handshakesRejectedByStatus = new Map<number, number>();
+  /** framecast.v1 subscriptions open now (docs/pubsub.md). */
+  subscriptionsOpen = 0;
+  /** framecast.v1 subscribes with `since`, by whether everything missed was still there. */
+  readonly recoveriesByOutcome = new Map<string, number>([
+    ['recovered', 0],
+    ['not_recovered', 0],
+  ]);
+  /** framecast.v1 error replies by their code, e.g. `not_subscribed`. */
+  readonly pubsubErrorsByCode = new Map<string, number>();
 
   countClose(code: number): void {
     this.closesByCode.set(code, (this.closesByCode.get(code) ?? 0) + 1);
@@ -29,6 +38,15 @@ export class Metrics {
 
   countRejectedHandshake(status: number): void {
     this.handshakesRejectedByStatus.set(status, (this.handshakesRejectedByStatus.get(status) ?? 0) + 1);
+  }
+
+  countRecovery(recovered: boolean): void {
+    const outcome = recovered ? 'recovered' : 'not_recovered';
+    this.recoveriesByOutcome.set(outcome, this.recoveriesByOutcome.get(outcome)! + 1);
+  }
+
+  countPubSubError(code: string): void {
+    this.pubsubErrorsByCode.set(code, (this.pubsubErrorsByCode.get(code) ?? 0) + 1);
   }
 
   /** The Prometheus text format. `extra` lines (already formatted) are appended, e.g. broker state. */
@@ -54,6 +72,9 @@ export class Metrics {
     labelled('framecast_closes_total', 'Closed WebSocket connections by close code.', 'code', this.closesByCode);
     labelled('framecast_protocol_errors_total', 'Connections failed for a protocol violation, by violation.', 'violation', this.protocolErrorsByCode);
     labelled('framecast_handshakes_rejected_total', 'Refused opening handshakes by HTTP status.', 'status', this.handshakesRejectedByStatus);
+    single('framecast_pubsub_subscriptions', 'gauge', 'framecast.v1 subscriptions open now.', this.subscriptionsOpen);
+    labelled('framecast_pubsub_recoveries_total', 'framecast.v1 subscribes with since, by outcome.', 'outcome', this.recoveriesByOutcome);
+    labelled('framecast_pubsub_errors_total', 'framecast.v1 error replies, by code.', 'code', this.pubsubErrorsByCode);
     return lines.concat(extra).join('\n') + '\n';
   }
 }

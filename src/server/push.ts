@@ -15,21 +15,17 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { isValidUtf8 } from '../protocol/index.js';
-import type { Hub } from './hub.js';
+import type { Hub, PublishResult } from './hub.js';
 import { describeError, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { isOriginAllowed } from './origin.js';
 
-export interface PushOptions {
+export interface PushOptions extends AccessOptions {
   hub: Hub;
   metrics: Metrics;
   logger: Logger;
-  /** Required bearer token; undefined means loopback-only pushes. */
-  pushToken: string | undefined;
   /** Largest body in bytes (413 beyond). */
   maxBody: number;
-  /** Origins whose pages may push without a token, lower case, besides the server's own ('*' for any). */
-  allowOrigins: ReadonlySet<string>;
 }
 
 /** True for 127.0.0.0/8 and ::1, also in their IPv4-mapped IPv6 forms. */
@@ -72,7 +68,7 @@ export function isValidChannelName(name: string, maxLength: number): boolean {
   return true;
 }
 
-function answer(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function answer(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body) + '\n';
   response.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -140,8 +136,8 @@ class PushBody {
     const isBinary = contentType.startsWith('application/octet-stream');
     if (!isBinary && !isValidUtf8(body)) return answer(this.response, 400, { error: 'text body is not valid UTF-8' });
     // 4. Publish.
-    this.options.hub.publish(this.channel ?? undefined, body, isBinary).then(
-      (recipients) => this.published(recipients),
+    this.options.hub.publishWithOffset(this.channel ?? undefined, body, isBinary).then(
+      (result) => this.published(result),
       (error: unknown) => this.notPublished(error),
     );
   }
@@ -152,20 +148,56 @@ class PushBody {
     this.response.destroy();
   }
 
-  private published(recipients: number): void {
+  private published(result: PublishResult): void {
     const options = this.options;
     options.metrics.pushes++;
-    // A broker hub counts the nodes that received the publication, and says so; the in-process
-    // answer keeps its two fields, where `recipients` counts connections.
+    // A broker hub counts the nodes that received the publication, and says so; a channel's
+    // publication says where it stands in the channel (docs/pubsub.md).
     const channel = this.channel;
-    const counted = options.hub.recipientsCounted;
-    answer(this.response, 202, counted === 'connections' ? { channel, recipients } : { channel, recipients, counted });
+    const recipients = result.recipients;
+    const counted = options.hub.recipientsCounted === 'connections' ? undefined : options.hub.recipientsCounted;
+    const position = result.position;
+    answer(this.response, 202, { channel, recipients, ...(position === undefined ? {} : { offset: position.offset, epoch: position.epoch }), ...(counted === undefined ? {} : { counted }) });
   }
 
   private notPublished(error: unknown): void {
     this.options.logger.warn(`push failed: ${describeError(error)}`);
     answer(this.response, 503, { error: 'the message could not be published; try again later' });
   }
+}
+
+/** Who may use the server's HTTP side doors (`POST /push`, `GET /history`). */
+export interface AccessOptions {
+  /** Required bearer token; undefined means loopback clients only. */
+  readonly pushToken: string | undefined;
+  /** Origins whose pages may push without a token, lower case, besides the server's own ('*' for any). */
+  readonly allowOrigins: ReadonlySet<string>;
+}
+
+/**
+ * Checks who is asking (see the top of this file); refuses (401 or 403) and returns false when
+ * they may not.
+ */
+export function isAuthorized(request: IncomingMessage, response: ServerResponse, options: AccessOptions): boolean {
+  if (options.pushToken !== undefined) {
+    const authorization = request.headers.authorization ?? '';
+    const token = authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : '';
+    if (!secretsEqual(token, options.pushToken)) {
+      refuseUnread(response, 401, 'a valid Authorization: Bearer token is required', { 'www-authenticate': 'Bearer' });
+      return false;
+    }
+    return true;
+  }
+  if (!isLoopbackAddress(request.socket.remoteAddress)) {
+    refuseUnread(response, 403, 'no push token is configured, so only loopback clients may push');
+  } else if (!isLoopbackHost(request.headers.host)) {
+    refuseUnread(response, 403, 'no push token is configured, so pushes must name the server by a loopback address (Host: localhost or 127.0.0.1)');
+  } else if (!isOriginAllowed(request.headers.origin, request.headers.host, options.allowOrigins)) {
+    refuseUnread(response, 403, 'no push token is configured, so web pages of other origins may not push');
+  } else {
+    return true;
+  }
+  return false;
 }
 
 /**
@@ -182,19 +214,7 @@ export function handlePush(
   if (request.method !== 'POST') return refuseUnread(response, 405, 'use POST', { allow: 'POST' });
 
   // 1. Who may push.
-  if (options.pushToken !== undefined) {
-    const authorization = request.headers.authorization ?? '';
-    const token = authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : '';
-    if (!secretsEqual(token, options.pushToken)) {
-      return refuseUnread(response, 401, 'a valid Authorization: Bearer token is required', { 'www-authenticate': 'Bearer' });
-    }
-  } else if (!isLoopbackAddress(request.socket.remoteAddress)) {
-    return refuseUnread(response, 403, 'no push token is configured, so only loopback clients may push');
-  } else if (!isLoopbackHost(request.headers.host)) {
-    return refuseUnread(response, 403, 'no push token is configured, so pushes must name the server by a loopback address (Host: localhost or 127.0.0.1)');
-  } else if (!isOriginAllowed(request.headers.origin, request.headers.host, options.allowOrigins)) {
-    return refuseUnread(response, 403, 'no push token is configured, so web pages of other origins may not push');
-  }
+  if (!isAuthorized(request, response, options)) return;
   // 2. Where to.
   if (channel !== null && !channelNameValid) return refuseUnread(response, 400, 'invalid channel name');
 

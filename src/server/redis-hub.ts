@@ -24,9 +24,12 @@
  */
 import { createClient } from 'redis';
 import { BrokerDefaults } from './config.js';
-import { prepareMessage, type WebSocketConnection } from './connection.js';
+import type { WebSocketConnection } from './connection.js';
 import { decodeEnvelope, encodeEnvelope } from './broker-envelope.js';
-import { type Hub, LocalChannels } from './hub.js';
+import { type Hub, HubUnavailableError, LocalChannels, type PublishResult } from './hub.js';
+import type { HistoryQuery, HistoryResult } from './pubsub/history.js';
+import type { Subscription } from './pubsub/subscription.js';
+import type { PresenceEntry } from './pubsub/wire.js';
 import { describeError, type Logger, silentLogger } from './log.js';
 
 export interface RedisHubOptions {
@@ -73,6 +76,8 @@ export function reconnectDelay(retries: number, min: number, max: number, jitter
 }
 
 type RedisClient = ReturnType<typeof createClient>;
+
+const PUBSUB_NOT_ON_REDIS = 'framecast.v1 channels are not available with the Redis hub yet';
 
 /** The node-redis pub/sub bookkeeping type for plain (not pattern, not sharded) channels. */
 const PLAIN_CHANNELS = 'CHANNELS';
@@ -127,9 +132,9 @@ export class RedisHub implements Hub {
       client.on('ready', () => this.onClientReady(role));
     }
 
-    this.local.onChannelOpened = (channel) => this.subscribe(this.channelPrefix + channel);
-    this.local.onChannelEmptied = (channel) => this.unsubscribe(this.channelPrefix + channel);
-    this.subscribe(this.everyoneChannel);
+    this.local.onChannelOpened = (channel) => this.subscribeRedis(this.channelPrefix + channel);
+    this.local.onChannelEmptied = (channel) => this.unsubscribeRedis(this.channelPrefix + channel);
+    this.subscribeRedis(this.everyoneChannel);
 
     const url = redactUrl(options.url);
     this.logger.info(`hub: Redis pub/sub at ${url}, connecting`);
@@ -194,6 +199,31 @@ export class RedisHub implements Hub {
     );
   }
 
+  publishWithOffset(channel: string | undefined, data: string | Uint8Array, isBinary: boolean): Promise<PublishResult> {
+    return this.publish(channel, data, isBinary).then((recipients) => ({ recipients }));
+  }
+
+  /**
+   * framecast.v1 needs one sequence of offsets and one history per channel for all nodes, so
+   * they must live in Redis; until they do, the Redis hub answers `unavailable` to
+   * subscriptions, presence and history rather than number publications per node.
+   */
+  subscribe(_subscription: Subscription, _query: HistoryQuery): Promise<HistoryResult> {
+    return Promise.reject(new HubUnavailableError(PUBSUB_NOT_ON_REDIS));
+  }
+
+  unsubscribe(subscription: Subscription): void {
+    this.local.unsubscribe(subscription);
+  }
+
+  presence(_channel: string): Promise<readonly PresenceEntry[]> {
+    return Promise.reject(new HubUnavailableError(PUBSUB_NOT_ON_REDIS));
+  }
+
+  history(_channel: string, _query: HistoryQuery): Promise<HistoryResult> {
+    return Promise.reject(new HubUnavailableError(PUBSUB_NOT_ON_REDIS));
+  }
+
   metricLines(): string[] {
     return [
       '# HELP framecast_broker_connected Whether both connections to the Redis broker are ready (1) or not (0).',
@@ -243,11 +273,16 @@ export class RedisHub implements Hub {
     }
     // Redis channel names here are ASCII (framecast channel names are), so latin1 is exact.
     const name = redisChannel.toString('latin1');
-    const channel = name === this.everyoneChannel ? undefined : name.slice(this.channelPrefix.length);
-    this.local.deliver(channel, prepareMessage(message.payload, message.isBinary));
+    if (name === this.everyoneChannel) {
+      this.local.deliverToEveryone(message.payload, message.isBinary);
+      return;
+    }
+    // No offsets on Redis yet, so no framecast.v1 subscriptions either (see `subscribe`):
+    // only raw members receive, and they need no offset.
+    this.local.deliverPublication(name.slice(this.channelPrefix.length), { offset: 0, data: message.payload, isBinary: message.isBinary });
   };
 
-  private subscribe(redisChannel: string): void {
+  private subscribeRedis(redisChannel: string): void {
     const confirmed = this.subscriber.subscribe(redisChannel, this.onPublication, true);
     this.pendingSubscriptions.set(redisChannel, confirmed);
     confirmed.then(
@@ -264,7 +299,7 @@ export class RedisHub implements Hub {
     if (this.pendingSubscriptions.get(redisChannel) === confirmed) this.pendingSubscriptions.delete(redisChannel);
   }
 
-  private unsubscribe(redisChannel: string): void {
+  private unsubscribeRedis(redisChannel: string): void {
     this.pendingSubscriptions.delete(redisChannel);
     this.subscriber.unsubscribe(redisChannel, this.onPublication, true).catch((error: unknown) => {
       this.logger.debug(`UNSUBSCRIBE ${redisChannel} failed, retried on reconnect: ${describeError(error)}`);
@@ -286,10 +321,10 @@ export class RedisHub implements Hub {
     const subscribed = this.subscriber.getPubSubListeners(PLAIN_CHANNELS);
     const wanted = [this.everyoneChannel, ...[...this.local.channelNames()].map((channel) => this.channelPrefix + channel)];
     for (const redisChannel of wanted) {
-      if (!subscribed.has(redisChannel) && !this.pendingSubscriptions.has(redisChannel)) this.subscribe(redisChannel);
+      if (!subscribed.has(redisChannel) && !this.pendingSubscriptions.has(redisChannel)) this.subscribeRedis(redisChannel);
     }
     for (const redisChannel of [...subscribed.keys()]) {
-      if (!this.wants(redisChannel)) this.unsubscribe(redisChannel);
+      if (!this.wants(redisChannel)) this.unsubscribeRedis(redisChannel);
     }
   }
 

@@ -61,6 +61,8 @@ export interface WebSocketServerOptions {
   maxConnections?: number;
   /** Subprotocols spoken, chosen in the client's order of preference. */
   protocols?: readonly string[];
+  /** Refuse (400) a handshake that offers none of `protocols`. */
+  requireProtocol?: boolean;
   /**
    * Origins allowed besides the server's own (e.g. `https://example.com`); `*` allows any.
    * Browsers from other origins get 403; requests without an Origin header (not from a browser) are allowed.
@@ -198,7 +200,7 @@ export class WebSocketServer extends EventEmitter {
     const headers = headerMapFromRaw(request.rawHeaders ?? []);
     const result = validateUpgradeRequest(
       { method: request.method ?? '', httpVersion: request.httpVersion ?? '', headers },
-      { protocols: this.options.protocols },
+      { protocols: this.options.protocols, requireProtocol: this.options.requireProtocol },
     );
     if (!result.ok) return this.reject(socket, result.status, result.reason, result.headers);
     if (this.closing) return this.reject(socket, 503, 'server is shutting down');

@@ -120,7 +120,7 @@ describe('RFC 7692 7.2 and 10: what crosses the wire', () => {
     const body = 'pushed to everyone '.repeat(500);
     const deliveries = [...members, plain].map((client) => nextMessages(client, 1));
     const response = await fetch(`${running.httpUrl}/push?channel=once`, { method: 'POST', body });
-    expect(await response.json()).toEqual({ channel: 'once', recipients: 6 });
+    expect(await response.json()).toEqual({ channel: 'once', recipients: 6, offset: 1, epoch: expect.any(String) });
     for (const delivery of deliveries) expect((await delivery)[0][0].toString()).toBe(body);
     expect(compress).toHaveBeenCalledTimes(1);
     for (const client of [...members, plain]) client.close();

@@ -76,20 +76,20 @@ describe('with a push token configured', () => {
     }
   });
 
-  it('the right token: 202 with {channel, recipients}, and the member gets the message (and only it)', async () => {
+  it('the right token: 202 with {channel, recipients, offset, epoch}, and the member gets the message (and only it)', async () => {
     const arrival = nextMessages(member, 1);
     const answer = await post(app.port, '/push?channel=news', 'breaking news', { authorization: `Bearer ${TOKEN}` });
     expect(answer.status).toBe(202);
-    expect(answer.json).toEqual({ channel: 'news', recipients: 1 });
+    expect(answer.json).toEqual({ channel: 'news', recipients: 1, offset: 1, epoch: expect.any(String) });
     const [[data, isBinary]] = await arrival;
     expect(isBinary).toBe(false);
     expect(data.toString()).toBe('breaking news');
   });
 
-  it('a channel without members: 202 with 0 recipients', async () => {
+  it('a channel without members: 202 with 0 recipients, and the publication still numbered', async () => {
     const answer = await post(app.port, '/push?channel=empty', 'anyone?', { authorization: `Bearer ${TOKEN}` });
     expect(answer.status).toBe(202);
-    expect(answer.json).toEqual({ channel: 'empty', recipients: 0 });
+    expect(answer.json).toEqual({ channel: 'empty', recipients: 0, offset: 1, epoch: expect.any(String) });
   });
 });
 
@@ -106,7 +106,7 @@ describe('without a push token: loopback only', () => {
   it('a push from 127.0.0.1 is accepted: 202', async () => {
     const answer = await post(app.port, '/push?channel=nobody', 'hi');
     expect(answer.status).toBe(202);
-    expect(answer.json).toEqual({ channel: 'nobody', recipients: 0 });
+    expect(answer.json).toEqual({ channel: 'nobody', recipients: 0, offset: 1, epoch: expect.any(String) });
   });
 
   it('a push from a non-loopback address is refused: 403', async () => {
@@ -241,7 +241,7 @@ describe('POST /push when the hub fails', () => {
     app = await startFramecast({
       createHub: (everyone) => {
         const hub = new InProcessHub(everyone);
-        hub.publish = () => {
+        hub.publishWithOffset = () => {
           if (failing === 'throw') throw new Error('hub exploded');
           return Promise.reject(new Error('broker down'));
         };
