@@ -1,7 +1,8 @@
 /**
  * FramecastClient (src/client/framecast-client.ts) over `ws`, through a TCP proxy the test
- * cuts and stalls, against a framecast.v1 server written from docs/pubsub.md on `ws`
- * (fake-pubsub-server.ts), and against scripted servers that misbehave on purpose.
+ * cuts and stalls: against a framecast.v1 server written from docs/pubsub.md on `ws`
+ * (fake-pubsub-server.ts, where the test also sees every command), against scripted servers
+ * that misbehave on purpose, and against framecast's own /pubsub.
  */
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +16,8 @@ import {
   FramecastError,
   type FramecastEvents,
 } from '../../src/client/index.js';
+import type { FramecastOptions } from '../../src/server/app.js';
+import { type RunningFramecast, startFramecast } from '../helpers/framecast.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { waitUntil } from '../helpers/wait.js';
 import { type FakePubSub, startFakePubSub } from './fake-pubsub-server.js';
@@ -511,5 +514,137 @@ describe('against servers that break the rules (scripted)', () => {
     expect(made).toHaveLength(1);
     expect(made[0].protocols).toBe('framecast.v1');
     expect(made[0].closedWith).toBe(1000);
+  });
+});
+
+describe("against framecast's own /pubsub (src/server), over loopback through the proxy", () => {
+  interface Service {
+    service: RunningFramecast;
+    proxy: TcpProxy;
+    client: FramecastClient;
+    events: Recorded[];
+  }
+
+  async function serve(options: FramecastOptions = {}, clientOptions: FramecastClientOptions = {}): Promise<Service> {
+    const service = await startFramecast(options);
+    cleanups.push(() => service.close());
+    const proxy = await startTcpProxy(service.port);
+    cleanups.push(() => proxy.close());
+    const client = newClient(proxy.port, clientOptions);
+    return { service, proxy, client, events: record(client) };
+  }
+
+  /** POST /push?channel=: the way a backend publishes; answers the offset and epoch it got. */
+  async function push(service: RunningFramecast, channel: string, text: string): Promise<{ offset: number; epoch: string }> {
+    const response = await fetch(`${service.httpUrl}/push?channel=${channel}`, { method: 'POST', body: text });
+    expect(response.status).toBe(202);
+    return (await response.json()) as { offset: number; epoch: string };
+  }
+
+  it('subscribes with history, publishes with confirmation, and sees pushes with the offsets POST /push answered', async () => {
+    const { service, client, events } = await serve();
+    await push(service, 'real', 'before-1');
+    await push(service, 'real', 'before-2');
+    client.connect();
+    const reply = await client.subscribe('real', { history: 50, info: { nick: 'ada' } });
+    expect(reply).toMatchObject({ offset: 2, publications: [{ offset: 1, data: 'before-1' }, { offset: 2, data: 'before-2' }] });
+    const published = await client.publish('real', 'mine');
+    expect(published).toEqual({ channel: 'real', offset: 3, epoch: reply.epoch });
+    const pushed = await push(service, 'real', 'pushed');
+    expect(pushed).toMatchObject({ offset: 4, epoch: reply.epoch });
+    await waitUntil(() => offsets(events, 'real').includes(4), WITHIN_MS, 'the push');
+    expect(texts(events, 'real')).toEqual(['before-1', 'before-2', 'mine', 'pushed']);
+    expect(offsets(events, 'real')).toEqual([1, 2, 3, 4]);
+    expect(await client.presence('real')).toEqual([{ client: reply.client, info: { nick: 'ada' } }]);
+  });
+
+  it('after a cut, resubscribes with since and gets every publication made meanwhile once, in order, recovered', async () => {
+    const { service, proxy, client, events } = await serve();
+    client.connect();
+    await client.subscribe('cut', { history: 50 });
+    await push(service, 'cut', 'live-1');
+    await waitUntil(() => texts(events, 'cut').length === 1, WITHIN_MS, 'live-1');
+    proxy.cut();
+    await waitUntil(() => lastState(events)?.state === 'reconnecting', WITHIN_MS, 'the drop');
+    for (const text of ['missed-2', 'missed-3', 'missed-4']) await push(service, 'cut', text);
+    const binary = await fetch(`${service.httpUrl}/push?channel=cut`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array([0, 1, 0xff]) });
+    expect(binary.status).toBe(202);
+    proxy.letThrough();
+    await subscribedTimes(events, 'cut', 2);
+    await push(service, 'cut', 'live-6');
+    await waitUntil(() => offsets(events, 'cut').includes(6), WITHIN_MS, 'live-6');
+    expect(offsets(events, 'cut')).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(texts(events, 'cut').slice(0, 4)).toEqual(['live-1', 'missed-2', 'missed-3', 'missed-4']);
+    expect([...(ofType(events, 'publication')[4].data as Uint8Array)]).toEqual([0, 1, 0xff]);
+    expect(ofType(events, 'subscribed').map((event) => [event.resubscribed, event.recovered])).toEqual([
+      [false, undefined],
+      [true, true],
+    ]);
+  });
+
+  it('says recovered: false when the server\'s history was too short for the drop', async () => {
+    const { service, proxy, client, events } = await serve({ historySize: 2 });
+    client.connect();
+    await client.subscribe('brief');
+    proxy.cut();
+    await waitUntil(() => lastState(events)?.state === 'reconnecting', WITHIN_MS, 'the drop');
+    for (const text of ['m1', 'm2', 'm3', 'm4']) await push(service, 'brief', text);
+    proxy.letThrough();
+    await subscribedTimes(events, 'brief', 2);
+    expect(ofType(events, 'subscribed').at(-1)).toMatchObject({ resubscribed: true, recovered: false, offset: 4 });
+    expect(texts(events, 'brief')).toEqual(['m3', 'm4']);
+  });
+
+  it('sends publishes made offline once connected and subscribed; each resolves with the offset the server gave it', async () => {
+    const { proxy, client, events } = await serve();
+    proxy.cut();
+    client.subscribe('later', { history: 0 });
+    client.connect();
+    const confirmations = ['q1', 'q2', 'q3'].map((text) => client.publish('later', text));
+    await waitUntil(() => ofType(events, 'state').some((event) => event.state === 'reconnecting'), WITHIN_MS, 'a failed attempt');
+    proxy.letThrough();
+    expect((await Promise.all(confirmations)).map((published) => published.offset)).toEqual([1, 2, 3]);
+    await waitUntil(() => texts(events, 'later').length === 3, WITHIN_MS, 'own publications');
+    expect(texts(events, 'later')).toEqual(['q1', 'q2', 'q3']);
+  });
+
+  it('sees others join and leave with their info, and a push to everyone', async () => {
+    const { service, client, events } = await serve();
+    client.connect();
+    await client.subscribe('room', { info: { nick: 'ada' } });
+    const other = newClient(service.port);
+    other.connect();
+    const theirs = await other.subscribe('room', { info: { nick: 'bob' } });
+    await waitUntil(() => ofType(events, 'join').length === 1, WITHIN_MS, 'join');
+    expect(ofType(events, 'join')).toEqual([{ channel: 'room', client: theirs.client, info: { nick: 'bob' } }]);
+    other.close();
+    await waitUntil(() => ofType(events, 'leave').length === 1, WITHIN_MS, 'leave');
+    expect(ofType(events, 'leave')[0]).toMatchObject({ client: theirs.client });
+    const response = await fetch(`${service.httpUrl}/push`, { method: 'POST', body: 'to everyone' });
+    expect(response.status).toBe(202);
+    await waitUntil(() => ofType(events, 'push').length === 1, WITHIN_MS, 'the push');
+    expect(ofType(events, 'push')).toEqual([{ data: 'to everyone' }]);
+  });
+
+  it('rejects with the server\'s codes: invalid_channel, permission_denied with client publishes off', async () => {
+    const { client } = await serve({ clientPublish: false });
+    client.connect();
+    expect((await rejection(client.subscribe('no spaces'))).code).toBe('invalid_channel');
+    await client.subscribe('readonly');
+    expect((await rejection(client.publish('readonly', 'x'))).code).toBe('permission_denied');
+  });
+
+  it('finds a stalled connection dead by its unanswered probe and recovers through a new one', async () => {
+    const { service, proxy, client, events } = await serve({}, { probeInterval: 100, replyTimeout: 400 });
+    client.connect();
+    await client.subscribe('stall');
+    proxy.stall();
+    await push(service, 'stall', 'during the stall');
+    await waitUntil(() => lastState(events)?.state === 'reconnecting', WITHIN_MS, 'the connection given up');
+    expect(lastState(events)).toMatchObject({ code: 1006, reason: 'no reply from the server within 400 ms' });
+    proxy.letThrough();
+    await subscribedTimes(events, 'stall', 2);
+    await waitUntil(() => texts(events, 'stall').length === 1, WITHIN_MS, 'the publication of the stall');
+    expect(ofType(events, 'subscribed').at(-1)?.recovered).toBe(true);
   });
 });
