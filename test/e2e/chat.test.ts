@@ -5,88 +5,14 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Page } from 'playwright-core';
 import { MessageDeflater } from '../../src/protocol/index.js';
 import { createFramecast } from '../../src/server/app.js';
 import type { WebSocketConnection } from '../../src/server/connection.js';
 import { startFramecast, type RunningFramecast } from '../helpers/framecast.js';
 import { type Browser, browserTestsEnabled, launchBrowser } from './browser.js';
 import { type BrowserClientBuild, buildBrowserClient } from './browser-client.js';
+import { entries, openChat, send, SHOWN_WITHIN_MS, statusHistory, waitForEntries, waitForStatus } from './chat-page.js';
 import { readUpgradeStream, startRecordingProxy, upgradeConnection } from './recording-proxy.js';
-
-/** How long to wait for something the page should show promptly. */
-const SHOWN_WITHIN_MS = 5_000;
-
-interface Entry {
-  kind: string;
-  nick: string;
-  text: string;
-  mine: boolean;
-}
-
-/** Opens the chat page and waits until its WebSocket is open. */
-async function openChat(browser: Browser, baseUrl: string, query: string, viewport?: { width: number; height: number }): Promise<Page> {
-  const page = await browser.newPage(viewport);
-  await page.goto(`${baseUrl}/?${query}`);
-  await page.waitForSelector('#status[data-state="open"]', { timeout: SHOWN_WITHIN_MS });
-  return page;
-}
-
-/** Types a message and presses Enter, as a person would. */
-async function send(page: Page, text: string): Promise<void> {
-  await page.fill('#message', text);
-  await page.press('#message', 'Enter');
-}
-
-/** The chat messages and pushes in the log, in order (connection notices left out). */
-function entries(page: Page): Promise<Entry[]> {
-  return page.$$eval('#log > li:not([data-kind="system"])', (items) =>
-    items.map((item) => ({
-      kind: (item as HTMLElement).dataset.kind ?? '',
-      nick: item.querySelector('.nick')?.textContent ?? '',
-      text: item.querySelector('.text')?.textContent ?? '',
-      mine: item.classList.contains('mine'),
-    })),
-  );
-}
-
-/** One change of the status line, as the page records it (public/state-history.js). */
-interface StatusChange {
-  /** Counts changes from 1. */
-  n: number;
-  at: number;
-  state: string;
-  text: string;
-}
-
-/** Every change of the status line so far, oldest first. */
-function statusHistory(page: Page): Promise<StatusChange[]> {
-  return page.evaluate(() => (window as unknown as { framecastStatusHistory?: StatusChange[] }).framecastStatusHistory ?? []);
-}
-
-/**
- * Waits until the page has shown `state` with a text matching `pattern` at some point after
- * change number `after`, however briefly, and returns that change. Reads the page's own
- * record of its status line, so a state the page has already left still counts.
- */
-async function waitForStatus(page: Page, state: string, pattern: RegExp, after = 0): Promise<StatusChange> {
-  const found = await page.waitForFunction(
-    ([wanted, source, flags, since]) => {
-      const history = (window as unknown as { framecastStatusHistory?: StatusChange[] }).framecastStatusHistory ?? [];
-      const matches = new RegExp(source, flags);
-      return history.find((change) => change.n > since && change.state === wanted && matches.test(change.text)) ?? false;
-    },
-    [state, pattern.source, pattern.flags, after] as const,
-    { timeout: SHOWN_WITHIN_MS },
-  );
-  return (await found.jsonValue()) as StatusChange;
-}
-
-/** Waits until the log holds at least `count` messages, then returns them. */
-async function waitForEntries(page: Page, count: number): Promise<Entry[]> {
-  await page.waitForFunction((n) => document.querySelectorAll('#log > li:not([data-kind="system"])').length >= n, count, { timeout: SHOWN_WITHIN_MS });
-  return entries(page);
-}
 
 const enabled = browserTestsEnabled('test/e2e/chat.test.ts');
 
