@@ -337,6 +337,15 @@ describe('RFC 6455 4.2.2 item 5.5 and 1.9: subprotocol negotiation', () => {
     expect(negotiate(value, { protocols: ['chat'] })).toBe('chat');
   });
 
+  it('with requireProtocol, a request offering none of the protocols is refused with 400 naming them; one offering it is accepted', () => {
+    const options: AcceptOptions = { protocols: ['framecast.v1'], requireProtocol: true };
+    for (const offered of [undefined, 'chat, mqtt']) {
+      const refused = expectRejected(validateUpgradeRequest(rfcRequestWith({ 'Sec-WebSocket-Protocol': offered }), options), 400);
+      expect(refused.reason).toContain('framecast.v1');
+    }
+    expect(negotiate('chat, framecast.v1', options)).toBe('framecast.v1');
+  });
+
   it('a 64 KiB malformed list is refused with 400', () => {
     const value = `${'x '.repeat(32 * 1024)}chat`;
     expectRejected(validateUpgradeRequest(rfcRequestWith({ 'Sec-WebSocket-Protocol': value }), { protocols: ['chat'] }), 400);

@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_SIZE_LIMIT } from '../../src/protocol/index.js';
 import { FLAGS } from '../../src/server/cli-options.js';
 import { closed, openClient } from '../helpers/framecast.js';
+import { PubSubTestClient } from '../helpers/pubsub-client.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -129,6 +130,10 @@ describe.concurrent('bad options exit 2 with one line on stderr', () => {
     [['--max-message', String(MAX_MESSAGE_SIZE_LIMIT + 1)], {}, '--max-message'],
     [['stray'], {}, 'stray'],
     [[], { FRAMECAST_MAX_CONNECTIONS: 'many' }, '--max-connections'],
+    [['--history-size', '-1'], {}, '--history-size'],
+    [['--history-ttl', '0'], {}, '--history-ttl'],
+    [['--history-memory', 'plenty'], {}, '--history-memory'],
+    [[], { FRAMECAST_CLIENT_PUBLISH: 'maybe' }, '--client-publish'],
   ] as Array<[string[], Record<string, string>, string]>) {
     it(`${[...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...args].join(' ')}`, async () => {
       const { code, stdout, stderr } = await runCli(args, env);
@@ -162,6 +167,22 @@ describe('a running framecast', () => {
     const close = closed(client);
     client.send(Buffer.alloc(2048));
     expect((await close).code).toBe(1009);
+    process.kill(child.pid as number, 'SIGTERM');
+    expect(await exited(child)).toBe(0);
+  });
+
+  it('--history-size bounds what GET /history returns; --client-publish off refuses framecast.v1 publishes', async () => {
+    const { child, port } = await startCli(['--port', '0', '--host', '127.0.0.1', '--history-size', '2', '--client-publish', 'off']);
+    for (const body of ['one', 'two', 'three']) {
+      expect((await fetch(`http://127.0.0.1:${port}/push?channel=c`, { method: 'POST', body })).status).toBe(202);
+    }
+    const history = (await (await fetch(`http://127.0.0.1:${port}/history?channel=c`)).json()) as { offset: number; publications: Array<{ text: string }> };
+    expect(history.offset).toBe(3);
+    expect(history.publications.map((p) => p.text)).toEqual(['two', 'three']);
+    const pubsub = await PubSubTestClient.open(`ws://127.0.0.1:${port}`);
+    await pubsub.command('subscribe', { channel: 'c' });
+    expect((await pubsub.command('publish', { channel: 'c', text: 'mine' })).error.code).toBe('permission_denied');
+    pubsub.terminate();
     process.kill(child.pid as number, 'SIGTERM');
     expect(await exited(child)).toBe(0);
   });
