@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /**
  * `framecast`: runs the service until SIGINT or SIGTERM, then shuts down gracefully (every
- * WebSocket closed with 1001, up to 5 s to finish) and exits 0. Bad options exit 2.
+ * WebSocket closed with 1001, up to 5 s to finish) and exits 0; a second signal, unless it is
+ * the first one delivered twice, exits 1 at once. Bad options exit 2.
  */
 import { createFramecast, type FramecastOptions } from './app.js';
 import { parseCli, usage } from './cli-options.js';
+import { ServerDefaults } from './config.js';
 import { createLogger, describeError, type Logger } from './log.js';
 
 /** The Redis hub's constructor, loaded only when --redis asks for it: a single node never pays for the client. */
@@ -51,13 +53,18 @@ async function main(): Promise<void> {
   const shownHost = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
   logger.info(`framecast listening on http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}/ (chat at /, echo at /ws, framecast.v1 at /pubsub, push at POST /push)`);
 
-  let stopping = false;
+  /** When the first stop signal came (performance.now()), undefined while running. */
+  let stoppingSince: number | undefined;
   const stop = (signal: string): void => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      if (performance.now() - stoppingSince < ServerDefaults.repeatedSignalWindow) {
+        logger.debug(`${signal} again at once: the same stop delivered twice (npm forwards the terminal's), still shutting down`);
+        return;
+      }
       logger.warn(`${signal} again: exiting now`);
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = performance.now();
     logger.info(`${signal}: closing every connection with 1001 and shutting down`);
     framecast.close().then(
       () => {

@@ -38,6 +38,13 @@ export const ServerDefaults = {
   maxPushBody: 1024 * 1024,
   /** How long a graceful shutdown waits for peers to answer the 1001 Close (ms). */
   shutdownTimeout: 5_000,
+  /**
+   * `framecast` exits at once on a second SIGINT or SIGTERM during its shutdown, unless that
+   * signal comes within this many ms of the first: then it is the same stop delivered twice
+   * (Ctrl-C under `npm start` reaches the server from the terminal and again from npm, which
+   * forwards the signals it gets to its script).
+   */
+  repeatedSignalWindow: 2_000,
   /** Default chat channel. */
   defaultChannel: 'lobby',
   /** Longest channel name; names use letters, digits, '-', '_' and '.'. */

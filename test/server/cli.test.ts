@@ -12,8 +12,10 @@ import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_SIZE_LIMIT } from '../../src/protocol/index.js';
 import { FLAGS } from '../../src/server/cli-options.js';
+import { ServerDefaults } from '../../src/server/config.js';
 import { closed, openClient } from '../helpers/framecast.js';
 import { PubSubTestClient } from '../helpers/pubsub-client.js';
+import { RawWebSocket } from '../helpers/raw-socket.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -196,5 +198,30 @@ describe('a running framecast', () => {
     expect(await exited(child)).toBe(0);
     expect(stderr()).toMatch(/SIGTERM/);
     expect(stderr()).toMatch(/shut down cleanly/);
+  });
+
+  it('takes a signal delivered twice at once as one stop (npm forwards the terminal\'s Ctrl-C): still graceful, exit 0', async () => {
+    const { child, port, stderr } = await startCli(['--port', '0', '--host', '127.0.0.1']);
+    const client = await openClient(`ws://127.0.0.1:${port}/ws`);
+    const close = closed(client);
+    process.kill(child.pid as number, 'SIGINT');
+    process.kill(child.pid as number, 'SIGINT');
+    expect((await close).code).toBe(1001);
+    expect(await exited(child)).toBe(0);
+    expect(stderr()).not.toMatch(/exiting now/);
+  });
+
+  it('exits 1 at once on a second signal that comes later, while a peer that never answers holds the shutdown up', async () => {
+    const { child, port, stderr } = await startCli(['--port', '0', '--host', '127.0.0.1']);
+    const deaf = await RawWebSocket.open(port, '/ws'); // never answers the Close: the shutdown would wait its 5 s
+    process.kill(child.pid as number, 'SIGTERM');
+    expect((await deaf.waitForClose()).code).toBe(1001);
+    // Past the window in which a repeat counts as the same signal (timers never fire early).
+    await new Promise((resolve) => setTimeout(resolve, ServerDefaults.repeatedSignalWindow));
+    process.kill(child.pid as number, 'SIGTERM');
+    // A graceful or timed-out shutdown exits 0; only the second signal exits 1.
+    expect(await exited(child)).toBe(1);
+    expect(stderr()).toMatch(/SIGTERM again: exiting now/);
+    deaf.destroy();
   });
 });
