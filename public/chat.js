@@ -299,16 +299,8 @@ function renderPresence() {
       const item = document.createElement('li');
       item.dataset.client = clientId;
       item.className = me ? 'me' : '';
-      const label = document.createElement('span');
-      label.className = 'nick';
-      label.textContent = name;
-      item.append(label);
-      if (me) {
-        const you = document.createElement('span');
-        you.className = 'badge';
-        you.textContent = 'you';
-        item.append(you);
-      }
+      item.append(textSpan('nick', name));
+      if (me) item.append(textSpan('badge', 'you'));
       return item;
     }),
   );
@@ -333,6 +325,14 @@ function appendToLog(item) {
   if (follow) elements.log.scrollTop = elements.log.scrollHeight;
 }
 
+/** A span of text: set with textContent, so never parsed as HTML. */
+function textSpan(className, text) {
+  const span = document.createElement('span');
+  span.className = className;
+  span.textContent = text;
+  return span;
+}
+
 function timeElement(date) {
   const time = document.createElement('time');
   time.dateTime = date.toISOString();
@@ -352,22 +352,9 @@ function addEntry({ kind, nick: who, text, id, mine = false, sentAt, offset }) {
   if (offset !== undefined) item.dataset.offset = String(offset);
   const meta = document.createElement('div');
   meta.className = 'meta';
-  const name = document.createElement('span');
-  name.className = 'nick';
-  name.textContent = who;
-  meta.append(name);
-  if (mine) {
-    const you = document.createElement('span');
-    you.className = 'badge';
-    you.textContent = 'you';
-    meta.append(you);
-  }
-  if (kind === 'push') {
-    const badge = document.createElement('span');
-    badge.className = 'badge';
-    badge.textContent = 'from the server';
-    meta.append(badge);
-  }
+  meta.append(textSpan('nick', who));
+  if (mine) meta.append(textSpan('badge', 'you'));
+  if (kind === 'push') meta.append(textSpan('badge', 'from the server'));
   const sent = typeof sentAt === 'number' && Number.isFinite(sentAt) ? new Date(sentAt) : null;
   const time = timeElement(sent ?? new Date());
   time.title = sent !== null ? "sent at this time by the sender's clock" : 'arrived here at this time';
@@ -497,15 +484,10 @@ function renderOutboxItem(item) {
   element.dataset.state = item.state;
   if (item.state === 'delivered') element.dataset.offset = String(item.offset);
   element.replaceChildren();
-  const label = document.createElement('span');
-  label.className = 'state';
-  label.textContent = item.state === 'held' ? `${STATE_LABELS.held}: ${item.reason}` : STATE_LABELS[item.state];
-  if (item.state === 'delivered') label.textContent += ` (offset ${item.offset})`;
-  if (item.channel !== channel) label.textContent += ` (typed in #${item.channel})`;
-  const text = document.createElement('span');
-  text.className = 'text';
-  text.textContent = item.text;
-  element.append(label, text);
+  let label = item.state === 'held' ? `${STATE_LABELS.held}: ${item.reason}` : STATE_LABELS[item.state];
+  if (item.state === 'delivered') label += ` (offset ${item.offset})`;
+  if (item.channel !== channel) label += ` (typed in #${item.channel})`;
+  element.append(textSpan('state', label), textSpan('text', item.text));
   if (item.state === 'held') {
     element.append(
       outboxButton('Send again', () => {

@@ -4,7 +4,41 @@
  * outbox entries (public/state-history.js), which keep states however briefly they were shown.
  */
 import type { Page } from 'playwright-core';
-import type { Browser } from './browser.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { startFramecast, type RunningFramecast } from '../helpers/framecast.js';
+import { type Browser, launchBrowser } from './browser.js';
+import { type BrowserClientBuild, buildBrowserClient } from './browser-client.js';
+
+/** What a chat page suite runs on; set in its beforeAll. */
+export interface ChatSuite {
+  readonly service: RunningFramecast;
+  readonly browser: Browser;
+  readonly build: BrowserClientBuild;
+}
+
+/**
+ * Registers a suite's setup (call it inside the describe): the browser client compiled for it,
+ * a framecast serving it, Chromium; every test leaves a screenshot of each page
+ * (`<prefix>-<test name>`) and closes its pages.
+ */
+export function chatSuite(screenshotPrefix: string): ChatSuite {
+  const suite = {} as { service: RunningFramecast; browser: Browser; build: BrowserClientBuild };
+  beforeAll(async () => {
+    suite.build = await buildBrowserClient();
+    suite.service = await startFramecast({ browserClientDir: suite.build.dir });
+    suite.browser = await launchBrowser();
+  });
+  afterEach(async ({ task }) => {
+    await suite.browser.screenshotAll(`${screenshotPrefix}-${task.name}`);
+    await suite.browser.closePages();
+  });
+  afterAll(async () => {
+    await suite.browser?.close();
+    await suite.service?.close();
+    await suite.build?.remove();
+  });
+  return suite;
+}
 
 /** How long to wait for something the page should show promptly. */
 export const SHOWN_WITHIN_MS = 5_000;

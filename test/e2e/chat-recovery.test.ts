@@ -3,12 +3,12 @@
  * connection and presence look like to people. One page's connection runs through a TCP proxy
  * the test cuts (test/helpers/tcp-proxy.ts), so the server, and its history, live on.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFramecast, type RunningFramecast } from '../helpers/framecast.js';
+import { describe, expect, it } from 'vitest';
+import { startFramecast } from '../helpers/framecast.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { type Browser, browserTestsEnabled, launchBrowser } from './browser.js';
-import { type BrowserClientBuild, buildBrowserClient } from './browser-client.js';
+import { browserTestsEnabled } from './browser.js';
 import {
+  chatSuite,
   type Entry,
   entries,
   openChat,
@@ -32,36 +32,17 @@ function sequence(list: Entry[]): string[] {
 }
 
 describe.skipIf(!enabled)('the chat page: history, recovery and presence (framecast.v1)', () => {
-  let service: RunningFramecast;
-  let browser: Browser;
-  let build: BrowserClientBuild;
-
-  beforeAll(async () => {
-    build = await buildBrowserClient();
-    service = await startFramecast({ browserClientDir: build.dir });
-    browser = await launchBrowser();
-  });
-
-  afterEach(async ({ task }) => {
-    await browser.screenshotAll(`recovery-${task.name}`);
-    await browser.closePages();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await service?.close();
-    await build?.remove();
-  });
+  const suite = chatSuite('recovery');
 
   async function push(channel: string, text: string): Promise<number> {
-    const response = await fetch(`${service.httpUrl}/push?channel=${channel}`, { method: 'POST', body: text });
+    const response = await fetch(`${suite.service.httpUrl}/push?channel=${channel}`, { method: 'POST', body: text });
     expect(response.status).toBe(202);
     return ((await response.json()) as { offset: number }).offset;
   }
 
   it('two pages chat, and a third page opened later shows the same messages from the history', async () => {
-    const alice = await openChat(browser, service.httpUrl, 'channel=history');
-    const bob = await openChat(browser, service.httpUrl, 'channel=history');
+    const alice = await openChat(suite.browser, suite.service.httpUrl, 'channel=history');
+    const bob = await openChat(suite.browser, suite.service.httpUrl, 'channel=history');
     const bobNick = await bob.inputValue('#nick');
     await send(alice, 'hello from alice');
     await waitForEntries(bob, 1);
@@ -75,7 +56,7 @@ describe.skipIf(!enabled)('the chat page: history, recovery and presence (framec
     expect(seenByAlice.map((entry) => entry.text)).toEqual(['hello from alice', 'hello from bob', 'a push in between', 'and again']);
     expect(seenByAlice.map((entry) => entry.offset)).toEqual([1, 2, 3, 4]);
 
-    const carol = await openChat(browser, service.httpUrl, 'channel=history');
+    const carol = await openChat(suite.browser, suite.service.httpUrl, 'channel=history');
     const seenByCarol = await waitForEntries(carol, 4);
     expect(sequence(seenByCarol)).toEqual(sequence(seenByAlice));
     expect(seenByCarol.map((entry) => entry.offset)).toEqual([1, 2, 3, 4]);
@@ -85,19 +66,19 @@ describe.skipIf(!enabled)('the chat page: history, recovery and presence (framec
 
   it('shows only the last 50 messages of a longer history on joining', async () => {
     for (let i = 1; i <= 60; i++) await push('long', `push ${i}`);
-    const page = await openChat(browser, service.httpUrl, 'channel=long');
+    const page = await openChat(suite.browser, suite.service.httpUrl, 'channel=long');
     const shown = await waitForEntries(page, 50);
     expect(shown.map((entry) => entry.text)).toEqual(Array.from({ length: 50 }, (_, i) => `push ${i + 11}`));
     expect(shown[0].offset).toBe(11);
   });
 
   it('after its connection is cut, a page shows every message sent and pushed meanwhile once, in order, and delivers what it typed offline', async () => {
-    const proxy: TcpProxy = await startTcpProxy(service.port);
+    const proxy: TcpProxy = await startTcpProxy(suite.service.port);
     try {
-      const alice = await openChat(browser, service.httpUrl, 'channel=cut');
-      const bob = await openChat(browser, service.httpUrl, 'channel=cut');
+      const alice = await openChat(suite.browser, suite.service.httpUrl, 'channel=cut');
+      const bob = await openChat(suite.browser, suite.service.httpUrl, 'channel=cut');
       // Carol loads the page and connects through the proxy; short backoff, to keep the test short.
-      const carol = await openChat(browser, `http://127.0.0.1:${proxy.port}`, 'channel=cut&backoff=200&backoffMax=1000', { width: 390, height: 760 });
+      const carol = await openChat(suite.browser, `http://127.0.0.1:${proxy.port}`, 'channel=cut&backoff=200&backoffMax=1000', { width: 390, height: 760 });
       await send(alice, 'before the cut');
       await waitForEntries(carol, 1);
       const opened = (await recorded(carol)).at(-1)?.n ?? 0;
@@ -155,10 +136,10 @@ describe.skipIf(!enabled)('the chat page: history, recovery and presence (framec
   });
 
   it('says so when the server no longer keeps every message sent during the drop', async () => {
-    const short = await startFramecast({ browserClientDir: build.dir, historySize: 2 });
+    const short = await startFramecast({ browserClientDir: suite.build.dir, historySize: 2 });
     const proxy = await startTcpProxy(short.port);
     try {
-      const page = await openChat(browser, `http://127.0.0.1:${proxy.port}`, 'channel=gap&backoff=200&backoffMax=1000');
+      const page = await openChat(suite.browser, `http://127.0.0.1:${proxy.port}`, 'channel=gap&backoff=200&backoffMax=1000');
       proxy.cut();
       await waitForStatus(page, 'reconnecting', /1006/, 0, RECOVERED_WITHIN_MS);
       for (const text of ['gone 1', 'gone 2', 'kept 3', 'kept 4']) {
@@ -170,15 +151,15 @@ describe.skipIf(!enabled)('the chat page: history, recovery and presence (framec
       expect(shown.map((entry) => entry.text)).toEqual(['kept 3', 'kept 4']);
       await page.waitForFunction(() => Array.from(document.querySelectorAll('#log > li[data-kind="system"]'), (item) => item.textContent ?? '').some((text) => text.includes('no longer kept by the server')));
     } finally {
-      await browser.closePages();
+      await suite.browser.closePages();
       await proxy.close();
       await short.close();
     }
   });
 
   it('shows who is in the channel by nickname, and removes a page that was closed', async () => {
-    const alice = await openChat(browser, service.httpUrl, 'channel=people');
-    const bob = await openChat(browser, service.httpUrl, 'channel=people', { width: 390, height: 760 });
+    const alice = await openChat(suite.browser, suite.service.httpUrl, 'channel=people');
+    const bob = await openChat(suite.browser, suite.service.httpUrl, 'channel=people', { width: 390, height: 760 });
     const aliceNick = await alice.inputValue('#nick');
     const bobNick = await bob.inputValue('#nick');
     await waitForPresence(alice, [aliceNick, bobNick]);
@@ -201,23 +182,23 @@ describe.skipIf(!enabled)('the chat page: history, recovery and presence (framec
   });
 
   it('serves the client as an ES module built from the TypeScript source', async () => {
-    const shim = await fetch(`${service.httpUrl}/framecast.js`);
+    const shim = await fetch(`${suite.service.httpUrl}/framecast.js`);
     expect(shim.status).toBe(200);
     expect(shim.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(await shim.text()).toBe("export * from './framecast/framecast-client.js';\n");
-    const module = await fetch(`${service.httpUrl}/framecast/framecast-client.js`);
+    const module = await fetch(`${suite.service.httpUrl}/framecast/framecast-client.js`);
     expect(module.status).toBe(200);
     expect(await module.text()).toContain('export class FramecastClient');
     // The page loads it with no script from elsewhere: every script it ran came from this server.
-    const page = await browser.newPage();
+    const page = await suite.browser.newPage();
     const scripts: string[] = [];
     page.on('request', (request) => {
       if (request.resourceType() === 'script') scripts.push(request.url());
     });
-    await page.goto(`${service.httpUrl}/?channel=module`);
+    await page.goto(`${suite.service.httpUrl}/?channel=module`);
     await page.waitForSelector('#status[data-state="open"]');
     expect(scripts.length).toBeGreaterThan(2);
-    for (const url of scripts) expect(new URL(url).origin).toBe(service.httpUrl);
+    for (const url of scripts) expect(new URL(url).origin).toBe(suite.service.httpUrl);
     expect(scripts.map((url) => new URL(url).pathname)).toEqual(expect.arrayContaining(['/chat.js', '/framecast.js', '/framecast/framecast-client.js', '/framecast/backoff.js']));
   });
 });
