@@ -280,6 +280,7 @@ export class FramecastClient {
     return () => this.off(type, listener);
   }
 
+  /** Stops a listener added with `on`. */
   off<K extends keyof FramecastEvents>(type: K, listener: (event: FramecastEvents[K]) => void): void {
     this.listeners.get(type)?.delete(listener as Listener<never>);
   }
