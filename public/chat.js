@@ -1,23 +1,37 @@
-// The framecast chat page: one WebSocket to /chat?channel=NAME, reconnecting by itself.
+// The framecast chat page: one FramecastClient (/framecast.js) on /pubsub, the framecast.v1
+// endpoint (docs/pubsub.md), subscribed to one channel.
 //
-// Message format. The chat server relays the bytes each member sends, unchanged, to every
-// member of the channel, the sender included, in one order for all; it adds nothing. So the
-// page defines its own format: each chat message is a text message holding the JSON object
+// Message format. The server numbers and keeps each publication of the channel but adds
+// nothing to it, so the page defines its own format: each chat message is a text publication
+// holding the JSON object
 //   {"type":"chat","id":"<random>","nick":"<nickname>","text":"<message>","sentAt":<ms since 1970>}
-// Anything received that is not such an object (a POST /push body, binary data, another
-// program's format) is shown as a push from the server. Times shown are when the message
-// arrived here; the sender's clock (sentAt) is in the tooltip.
+// Anything else of the channel (a POST /push body, binary data, another program's format), and
+// a push to every connection, is shown as a push from the server. Chat messages show the time
+// they were sent by the sender's clock (sentAt); pushes show when they arrived here.
 //
-// Delivery. A message appears in the log when the server relays it back, so every page shows
-// the same order. Until then it waits in the outbox below the log, visibly: "queued" while
-// offline (sent on reconnect), "sending" once written, and "not confirmed" if the connection
-// dropped before the server relayed it (Send again / Discard). Nothing is dropped silently.
+// History and recovery. Joining a channel shows its last 50 messages. After a drop the client
+// resubscribes with the last offset it saw, so every message sent meanwhile appears, once, in
+// order; if the server no longer keeps all of them, the log says some are missing.
 //
-// URL parameters: `channel` (default lobby); for tests and experiments, `backoff` (first
-// reconnect delay in ms, default 1000) and `backoffMax` (cap in ms, default 30000).
+// Delivery. A message appears in the log when the server sends it back, so every page shows the
+// same order. Until the server confirms it with its offset it waits in the outbox below the
+// log, visibly: "queued" while offline (sent on reconnect), "sending" once written, then
+// "delivered" until it shows in the log. If the connection drops after it was written and
+// before the confirmation, the page looks for it in what the reconnect recovers: found, it was
+// delivered; surely missing (the server recovered everything), it is sent again; otherwise the
+// page cannot know, and asks (Send again / Discard). A message sent twice shows once: the page
+// drops a chat message whose id it already shows.
 //
-// Every change of the status line is also kept in `window.framecastStatusHistory` (see
-// state-history.js), so a test sees a countdown however briefly it was on screen.
+// Presence. The panel lists the channel's subscribers by the nickname each subscribed with
+// (presence `info`), updated as people join and leave.
+//
+// URL parameters: `channel` (default lobby); for tests and experiments, `backoff` (cap of the
+// first reconnect wait in ms, default 1000) and `backoffMax` (cap of every wait, default
+// 30000): waits are drawn at random below the cap, which doubles with each failed attempt.
+//
+// Every change of the status line is also kept in `window.framecastStatusHistory`, and every
+// change of an outbox entry in `window.framecastOutboxHistory` (see state-history.js), so a test
+// sees a countdown or a state however briefly it was on screen.
 
 import { stateHistory } from './state-history.js';
 
@@ -26,13 +40,14 @@ const CHANNEL_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_NICK_LENGTH = 32;
 /** Longest message the page sends, in characters. */
 const MAX_TEXT_LENGTH = 4000;
-/** Messages the outbox holds while offline; beyond that, sending is refused visibly. */
+/** Messages the outbox holds; beyond that, sending is refused visibly. Also the client's outbox bound. */
 const MAX_OUTBOX = 100;
 /** Messages kept in the log; older ones are removed. */
 const MAX_LOG_ENTRIES = 500;
+/** Earlier messages shown on joining a channel. */
+const HISTORY_ON_JOIN = 50;
 const DEFAULT_BACKOFF_MS = 1000;
 const DEFAULT_BACKOFF_MAX_MS = 30_000;
-const BACKOFF_FACTOR = 2;
 const SECOND_MS = 1000;
 /** Pixels from the bottom within which the log keeps following new messages. */
 const FOLLOW_SLACK_PX = 40;
@@ -40,6 +55,8 @@ const NICK_STORAGE_KEY = 'framecast.nick';
 const PREVIEW_BYTES = 32;
 /** Where the status line's changes are published, for tests and for the console. */
 const STATUS_HISTORY_NAME = 'framecastStatusHistory';
+/** Where the outbox entries' changes are published. */
+const OUTBOX_HISTORY_NAME = 'framecastOutboxHistory';
 
 /** What close codes mean (RFC 6455 7.4.1), for the status line. */
 const CLOSE_MEANINGS = new Map([
@@ -66,6 +83,9 @@ const elements = {
   nick: $('nick'),
   channel: $('channel'),
   channelName: $('channel-name'),
+  presenceChannel: $('presence-channel'),
+  presenceCount: $('presence-count'),
+  presence: $('presence'),
   log: $('log'),
   outbox: $('outbox'),
   composer: $('composer'),
@@ -75,19 +95,27 @@ const elements = {
 
 const params = new URLSearchParams(location.search);
 const backoffInitial = positiveNumber(params.get('backoff'), DEFAULT_BACKOFF_MS);
-const backoffMax = positiveNumber(params.get('backoffMax'), DEFAULT_BACKOFF_MAX_MS);
+const backoffMax = Math.max(backoffInitial, positiveNumber(params.get('backoffMax'), DEFAULT_BACKOFF_MAX_MS));
 
 let channel = CHANNEL_PATTERN.test(params.get('channel') ?? '') ? params.get('channel') : DEFAULT_CHANNEL;
 let nick = loadNick();
-/** The current socket; a socket that is not this one is ignored (it was replaced). */
-let socket = null;
-/** Reconnect attempts since the last successful open. */
-let attempt = 0;
-let reconnectTimer = 0;
+/** The FramecastClient, once /framecast.js has loaded. */
+let client = null;
+/** True while the current channel's subscription is confirmed on an open connection. */
+let joined = false;
+/** This connection's client id, as presence shows it. */
+let myClient = '';
 let countdownTimer = 0;
 const statusHistory = stateHistory(STATUS_HISTORY_NAME);
-/** Messages typed here and not yet relayed back: id -> { id, text, channel, state, element, reason }. */
+const outboxHistory = stateHistory(OUTBOX_HISTORY_NAME);
+/** Messages typed here and not yet shown back: id -> { id, text, channel, body, state, element, reason, offset }. */
 const outbox = new Map();
+/** Ids of the chat messages this page typed (bounded like the log), to mark them as "you". */
+const ownIds = new Set();
+/** The chat messages in the log by id: a message sent twice (see Delivery) shows once. */
+const shownIds = new Map();
+/** The channel's subscribers: client id -> info. */
+const members = new Map();
 
 function positiveNumber(value, fallback) {
   const number = Number(value);
@@ -110,6 +138,11 @@ function loadNick() {
   return generated;
 }
 
+function rememberOwn(id) {
+  ownIds.add(id);
+  if (ownIds.size > MAX_LOG_ENTRIES) ownIds.delete(ownIds.values().next().value);
+}
+
 // --- Connection state ---------------------------------------------------------------------
 
 function setStatus(state, text) {
@@ -126,64 +159,94 @@ function describeClose(code, reason) {
   return `${text})`;
 }
 
-function connect() {
-  clearTimeout(reconnectTimer);
+function showOpen() {
+  setStatus('open', `open: #${channel} as ${nick}`);
+}
+
+/** The client's connection state, on the status line. */
+function onState(event) {
   clearInterval(countdownTimer);
-  const url = new URL('/chat', location.href);
-  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  url.searchParams.set('channel', channel);
-  setStatus('connecting', `connecting to #${channel}…`);
-  const ws = new WebSocket(url);
-  ws.binaryType = 'arraybuffer';
-  socket = ws;
-  ws.addEventListener('open', () => {
-    if (ws !== socket) return;
-    attempt = 0;
-    setStatus('open', `open: #${channel} as ${nick}`);
-    addSystemEntry(`connected to #${channel}`);
-    flushOutbox();
+  if (event.state !== 'open') joined = false;
+  switch (event.state) {
+    case 'connecting':
+      setStatus('connecting', `connecting to #${channel}…`);
+      return;
+    case 'open':
+      return; // the page shows "open" once the channel's subscription is confirmed (onSubscribed)
+    case 'reconnecting': {
+      const closedText = describeClose(event.code, event.reason);
+      if (event.attempt === 0) addSystemEntry(`connection ${closedText}`);
+      const due = Date.now() + event.delay;
+      const show = () => {
+        const seconds = Math.max(1, Math.ceil((due - Date.now()) / SECOND_MS));
+        setStatus('reconnecting', `${closedText}; reconnecting in ${seconds} s`);
+      };
+      show();
+      countdownTimer = setInterval(show, SECOND_MS / 4);
+      return;
+    }
+    default:
+      setStatus('closed', 'closed');
+  }
+}
+
+// --- Joining a channel, and what comes back from it ---------------------------------------
+
+/** Subscribes to the channel: from `since` (where the page is) or with the latest messages. */
+function join(since) {
+  const name = channel;
+  client.subscribe(name, { ...(since === undefined ? { history: HISTORY_ON_JOIN } : { since }), info: { nick } }).catch((error) => {
+    // not_subscribed: the page left the channel before the subscription was confirmed.
+    if (error.code !== 'not_subscribed') addSystemEntry(`could not join #${name}: ${error.message} (${error.code})`);
   });
-  ws.addEventListener('message', (event) => {
-    if (ws === socket) receive(event.data);
-  });
-  ws.addEventListener('close', (event) => {
-    if (ws !== socket) return;
-    socket = null;
-    holdUnconfirmed('the connection closed before the server relayed it');
-    addSystemEntry(`connection ${describeClose(event.code, event.reason)}`);
-    scheduleReconnect(describeClose(event.code, event.reason));
-  });
 }
 
-/** Exponential backoff with "equal jitter": half the step fixed, half random, so clients spread out. */
-function reconnectDelay() {
-  const step = Math.min(backoffMax, backoffInitial * BACKOFF_FACTOR ** attempt);
-  attempt++;
-  return step / 2 + Math.random() * (step / 2);
+function onSubscribed(event) {
+  if (event.channel !== channel) return;
+  joined = true;
+  myClient = event.client;
+  showOpen();
+  if (!event.resubscribed) {
+    addSystemEntry(`joined #${channel} as ${nick}`);
+  } else if (event.recovered === false) {
+    addSystemEntry('reconnected, but some messages sent meanwhile are no longer kept by the server: they are missing here');
+  } else {
+    addSystemEntry('reconnected: the messages sent meanwhile are above');
+  }
+  for (const item of [...outbox.values()]) {
+    if (item.channel !== channel) continue;
+    // The client sent what was queued for the channel before telling the page.
+    if (item.state === 'queued') setItemState(item, 'sending');
+    // Confirmed, but its publication did not come back before the drop: it is delivered all the same.
+    else if (item.state === 'delivered') removeFromOutbox(item);
+  }
+  settleUnconfirmed(event.recovered);
+  refreshPresence();
 }
 
-function scheduleReconnect(closedText) {
-  const delay = reconnectDelay();
-  const due = Date.now() + delay;
-  const show = () => {
-    const seconds = Math.max(1, Math.ceil((due - Date.now()) / SECOND_MS));
-    setStatus('reconnecting', `${closedText}; reconnecting in ${seconds} s`);
-  };
-  show();
-  countdownTimer = setInterval(show, SECOND_MS / 4);
-  reconnectTimer = setTimeout(connect, delay);
+/** A publication of the channel: a chat message of this page's format, or a push. */
+function onPublication(event) {
+  if (event.channel !== channel) return;
+  if (typeof event.data !== 'string') return addBinaryPush(event.data, event.offset);
+  const chat = parseChat(event.data);
+  if (chat === null) return addEntry({ kind: 'push', nick: 'server push', text: event.data, offset: event.offset });
+  if (shownIds.has(chat.id)) return; // sent twice (see Delivery): shown once
+  const mine = ownIds.has(chat.id);
+  addEntry({ kind: 'chat', nick: chat.nick.slice(0, MAX_NICK_LENGTH), text: chat.text, id: chat.id, mine, sentAt: chat.sentAt, offset: event.offset });
+  const item = outbox.get(chat.id);
+  if (item !== undefined && item.state === 'delivered') removeFromOutbox(item);
 }
 
-/** Leaves the current socket (it is ignored from now on) and connects again at once. */
-function reconnectNow() {
-  const old = socket;
-  socket = null;
-  if (old !== null) old.close(1000, 'changing channel');
-  attempt = 0;
-  connect();
+/** A push to every connection: not of any channel. */
+function onPush(event) {
+  if (typeof event.data !== 'string') return addBinaryPush(event.data, undefined);
+  addEntry({ kind: 'push', nick: 'server push', text: event.data });
 }
 
-// --- Receiving ------------------------------------------------------------------------------
+function addBinaryPush(bytes, offset) {
+  const preview = Array.from(bytes.subarray(0, PREVIEW_BYTES), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  addEntry({ kind: 'push', nick: 'server push', text: `binary message, ${bytes.length} bytes: ${preview}${bytes.length > PREVIEW_BYTES ? ' …' : ''}`, offset });
+}
 
 /** A chat message in this page's format, or null for anything else (shown as a server push). */
 function parseChat(text) {
@@ -198,21 +261,50 @@ function parseChat(text) {
   return value;
 }
 
-function receive(data) {
-  if (typeof data !== 'string') {
-    const bytes = new Uint8Array(data);
-    const preview = Array.from(bytes.subarray(0, PREVIEW_BYTES), (b) => b.toString(16).padStart(2, '0')).join(' ');
-    addEntry({ kind: 'push', nick: 'server push', text: `binary message, ${bytes.length} bytes: ${preview}${bytes.length > PREVIEW_BYTES ? ' …' : ''}` });
-    return;
+// --- Presence ----------------------------------------------------------------------------------
+
+/** Asks for the whole list; join and leave events keep it current from there. */
+async function refreshPresence() {
+  const asked = channel;
+  let list;
+  try {
+    list = await client.presence(asked);
+  } catch {
+    return; // offline again: the next subscription asks again
   }
-  const chat = parseChat(data);
-  if (chat === null) {
-    addEntry({ kind: 'push', nick: 'server push', text: data });
-    return;
-  }
-  const mine = outbox.has(chat.id);
-  if (mine) removeFromOutbox(chat.id);
-  addEntry({ kind: 'chat', nick: chat.nick.slice(0, MAX_NICK_LENGTH), text: chat.text, id: chat.id, mine, sentAt: chat.sentAt });
+  if (asked !== channel) return;
+  // The reply is newer than every join and leave that came before it: it replaces them.
+  members.clear();
+  for (const entry of list) members.set(entry.client, entry.info);
+  renderPresence();
+}
+
+function onPresenceChange(event) {
+  if (event.channel !== channel) return;
+  if (event.type === 'join') members.set(event.client, event.info);
+  else members.delete(event.client);
+  renderPresence();
+}
+
+function nickOf(info, clientId) {
+  const named = info !== null && typeof info === 'object' && typeof info.nick === 'string' && info.nick.trim() !== '';
+  return named ? info.nick.slice(0, MAX_NICK_LENGTH) : `anonymous ${clientId.slice(-4)}`;
+}
+
+function renderPresence() {
+  const items = [...members].map(([clientId, info]) => ({ clientId, name: nickOf(info, clientId), me: clientId === myClient }));
+  items.sort((a, b) => Number(b.me) - Number(a.me) || a.name.localeCompare(b.name));
+  elements.presence.replaceChildren(
+    ...items.map(({ clientId, name, me }) => {
+      const item = document.createElement('li');
+      item.dataset.client = clientId;
+      item.className = me ? 'me' : '';
+      item.append(textSpan('nick', name));
+      if (me) item.append(textSpan('badge', 'you'));
+      return item;
+    }),
+  );
+  elements.presenceCount.textContent = String(items.length);
 }
 
 // --- The log ----------------------------------------------------------------------------------
@@ -225,8 +317,20 @@ function isFollowing() {
 function appendToLog(item) {
   const follow = isFollowing();
   elements.log.append(item);
-  while (elements.log.children.length > MAX_LOG_ENTRIES) elements.log.firstElementChild.remove();
+  while (elements.log.children.length > MAX_LOG_ENTRIES) {
+    const oldest = elements.log.firstElementChild;
+    if (oldest.dataset.id !== undefined) shownIds.delete(oldest.dataset.id);
+    oldest.remove();
+  }
   if (follow) elements.log.scrollTop = elements.log.scrollHeight;
+}
+
+/** A span of text: set with textContent, so never parsed as HTML. */
+function textSpan(className, text) {
+  const span = document.createElement('span');
+  span.className = className;
+  span.textContent = text;
+  return span;
 }
 
 function timeElement(date) {
@@ -237,25 +341,22 @@ function timeElement(date) {
 }
 
 /** One message in the log. Every piece of text goes in with textContent: never parsed as HTML. */
-function addEntry({ kind, nick: who, text, id, mine = false, sentAt }) {
+function addEntry({ kind, nick: who, text, id, mine = false, sentAt, offset }) {
   const item = document.createElement('li');
   item.className = `entry ${kind}${mine ? ' mine' : ''}`;
   item.dataset.kind = kind;
-  if (id !== undefined) item.dataset.id = id;
+  if (id !== undefined) {
+    item.dataset.id = id;
+    shownIds.set(id, item);
+  }
+  if (offset !== undefined) item.dataset.offset = String(offset);
   const meta = document.createElement('div');
   meta.className = 'meta';
-  const name = document.createElement('span');
-  name.className = 'nick';
-  name.textContent = who;
-  meta.append(name);
-  if (mine) {
-    const you = document.createElement('span');
-    you.className = 'badge';
-    you.textContent = 'you';
-    meta.append(you);
-  }
-  const time = timeElement(new Date());
-  if (typeof sentAt === 'number' && Number.isFinite(sentAt)) time.title = `sent at ${new Date(sentAt).toLocaleString()} by the sender's clock`;
+  meta.append(textSpan('nick', who));
+  if (mine) meta.append(textSpan('badge', 'you'));
+  const sent = typeof sentAt === 'number' && Number.isFinite(sentAt) ? new Date(sentAt) : null;
+  const time = timeElement(sent ?? new Date());
+  time.title = sent !== null ? "sent at this time by the sender's clock" : 'arrived here at this time';
   meta.append(time);
   const body = document.createElement('div');
   body.className = 'text';
@@ -288,52 +389,88 @@ function send(text) {
     note(elements.composerNote, `Not sent: ${MAX_OUTBOX} messages are already waiting for the connection.`);
     return false;
   }
+  if (client === null) {
+    note(elements.composerNote, 'Not sent: the page could not load its client (see the status line).');
+    return false;
+  }
   note(elements.composerNote, '');
-  const item = { id: randomId(), text, channel, state: 'queued', element: null, reason: '' };
-  outbox.set(item.id, item);
-  if (isOpen()) transmit(item);
-  renderOutboxItem(item);
+  const id = randomId();
+  const body = JSON.stringify({ type: 'chat', id, nick, text, sentAt: Date.now() });
+  const item = { id, text, channel, body, state: 'queued', element: null, reason: '', offset: 0 };
+  outbox.set(id, item);
+  rememberOwn(id);
+  publish(item);
   return true;
 }
 
-function isOpen() {
-  return socket !== null && socket.readyState === WebSocket.OPEN;
+/** Hands the message to the client: sent now if the channel is joined, else queued in its outbox. */
+function publish(item) {
+  setItemState(item, joined && item.channel === channel ? 'sending' : 'queued');
+  client.publish(item.channel, item.body).then(
+    (published) => delivered(item, published.offset),
+    (error) => notDelivered(item, error),
+  );
 }
 
-function transmit(item) {
-  socket.send(JSON.stringify({ type: 'chat', id: item.id, nick, text: item.text, sentAt: Date.now() }));
-  item.state = 'sending';
+function delivered(item, offset) {
+  if (!outbox.has(item.id)) return;
+  item.offset = offset;
+  setItemState(item, 'delivered');
+  if (shownIds.has(item.id)) removeFromOutbox(item);
 }
 
-/** On open: send what was queued for this channel, in the order it was typed. */
-function flushOutbox() {
-  for (const item of outbox.values()) {
-    if (item.state === 'queued' && item.channel === channel && isOpen()) {
-      transmit(item);
-      renderOutboxItem(item);
-    }
+function notDelivered(item, error) {
+  if (!outbox.has(item.id)) return;
+  if (error.code === 'unconfirmed') {
+    // Written, but the connection ended before the confirmation: decided on resubscribing.
+    return setItemState(item, 'unconfirmed');
+  }
+  if (error.code === 'not_subscribed' && item.channel === channel) {
+    // Never sent: the page resubscribed (a new nickname) while it was queued. Queue it again.
+    return publish(item);
+  }
+  const reason = error.code === 'not_subscribed' ? 'you changed channel before it was delivered' : `${error.message} (${error.code})`;
+  hold(item, reason);
+}
+
+/**
+ * After a resubscription: an unconfirmed message found in the log was delivered; one that is
+ * not there although the server recovered everything was not, and goes again (a copy that
+ * does get through twice shows once); otherwise nobody can tell, and the person decides.
+ */
+function settleUnconfirmed(recovered) {
+  for (const item of [...outbox.values()]) {
+    if (item.state !== 'unconfirmed' || item.channel !== channel) continue;
+    if (shownIds.has(item.id)) removeFromOutbox(item);
+    else if (recovered === true) publish(item);
+    else hold(item, 'the connection dropped before the server confirmed it, and the server no longer keeps all messages of that time');
   }
 }
 
-/** Messages written but not relayed back when the connection ended: the user decides. */
-function holdUnconfirmed(reason) {
-  for (const item of outbox.values()) {
-    if (item.state === 'sending') {
-      item.state = 'held';
-      item.reason = reason;
-      renderOutboxItem(item);
-    }
-  }
+function hold(item, reason) {
+  item.reason = reason;
+  setItemState(item, 'held');
 }
 
-function removeFromOutbox(id) {
-  const item = outbox.get(id);
-  if (item === undefined) return;
-  outbox.delete(id);
+function removeFromOutbox(item) {
+  outbox.delete(item.id);
   item.element?.remove();
+  item.element = null;
 }
 
-const STATE_LABELS = { queued: 'queued: sent when the connection is open', sending: 'sending…', held: 'not confirmed' };
+const STATE_LABELS = {
+  queued: 'queued: sent when the connection is open',
+  sending: 'sending…',
+  delivered: 'delivered',
+  unconfirmed: 'not confirmed yet: the connection dropped; checking when it is back',
+  held: 'not confirmed',
+};
+
+function setItemState(item, state) {
+  item.state = state;
+  outboxHistory.record(state, state === 'delivered' ? `offset ${item.offset}: ${item.text}` : item.text);
+  renderOutboxItem(item);
+}
 
 function renderOutboxItem(item) {
   if (item.element === null) {
@@ -344,22 +481,22 @@ function renderOutboxItem(item) {
   const element = item.element;
   element.className = `pending ${item.state}`;
   element.dataset.state = item.state;
+  if (item.state === 'delivered') element.dataset.offset = String(item.offset);
   element.replaceChildren();
-  const label = document.createElement('span');
-  label.className = 'state';
-  label.textContent = item.state === 'held' ? `${STATE_LABELS.held}: ${item.reason}` : STATE_LABELS[item.state];
-  if (item.channel !== channel) label.textContent += ` (typed in #${item.channel})`;
-  const text = document.createElement('span');
-  text.className = 'text';
-  text.textContent = item.text;
-  element.append(label, text);
+  let label = item.state === 'held' ? `${STATE_LABELS.held}: ${item.reason}` : STATE_LABELS[item.state];
+  if (item.state === 'delivered') label += ` (offset ${item.offset})`;
+  if (item.channel !== channel) label += ` (typed in #${item.channel})`;
+  element.append(textSpan('state', label), textSpan('text', item.text));
   if (item.state === 'held') {
-    element.append(outboxButton('Send again', () => {
-      item.state = 'queued';
-      item.channel = channel;
-      if (isOpen()) transmit(item);
-      renderOutboxItem(item);
-    }), outboxButton('Discard', () => removeFromOutbox(item.id)));
+    element.append(
+      outboxButton('Send again', () => {
+        // The same message to the channel open now; its id stays, so it cannot show twice.
+        item.channel = channel;
+        item.body = JSON.stringify({ type: 'chat', id: item.id, nick, text: item.text, sentAt: Date.now() });
+        publish(item);
+      }),
+      outboxButton('Discard', () => removeFromOutbox(item)),
+    );
   }
 }
 
@@ -401,35 +538,75 @@ elements.settings.addEventListener('submit', (event) => {
     return;
   }
   note(elements.settingsNote, '');
+  const nickChanged = newNick !== nick;
   nick = newNick;
   sessionStorage.setItem(NICK_STORAGE_KEY, nick);
+  if (client === null) return;
   if (newChannel !== channel) {
+    const old = channel;
     channel = newChannel;
     const url = new URL(location.href);
     url.searchParams.set('channel', channel);
     history.replaceState(null, '', url);
     showChannel();
-    for (const item of outbox.values()) {
-      if (item.state !== 'held') {
-        item.state = 'held';
-        item.reason = 'you changed channel before it was delivered';
-        renderOutboxItem(item);
-      }
-    }
-    reconnectNow();
-  } else if (isOpen()) {
-    setStatus('open', `open: #${channel} as ${nick}`);
+    leave(old);
+    elements.log.replaceChildren();
+    shownIds.clear();
+    join();
+  } else if (nickChanged) {
+    // Presence shows the nickname a subscription was made with: subscribe again with the new
+    // one, from where the page is (nothing is shown twice, nothing missed).
+    const since = client.position(channel);
+    leave(channel);
+    join(since);
   }
+  if (joined) showOpen();
 });
 
-elements.reconnectNow.addEventListener('click', reconnectNow);
+/** Unsubscribes; the presence panel is the channel's, so it empties. */
+function leave(name) {
+  joined = false;
+  client.unsubscribe(name).catch(() => undefined);
+  members.clear();
+  renderPresence();
+}
+
+elements.reconnectNow.addEventListener('click', () => client?.reconnectNow());
+// A phone that gets its network back need not wait for the backoff.
+window.addEventListener('online', () => client?.reconnectNow());
 
 function showChannel() {
   elements.channelName.textContent = `#${channel}`;
+  elements.presenceChannel.textContent = `#${channel}`;
   document.title = `#${channel} · framecast chat`;
+}
+
+function pubsubUrl() {
+  const url = new URL('/pubsub', location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url;
+}
+
+async function start() {
+  let FramecastClient;
+  try {
+    ({ FramecastClient } = await import('./framecast.js'));
+  } catch (error) {
+    setStatus('closed', `the page could not load its client /framecast.js (${error.message}); the server may need \`npm run build\``);
+    return;
+  }
+  client = new FramecastClient(pubsubUrl(), { backoff: { min: backoffInitial, max: backoffMax }, outboxSize: MAX_OUTBOX });
+  client.on('state', onState);
+  client.on('subscribed', onSubscribed);
+  client.on('publication', onPublication);
+  client.on('push', onPush);
+  client.on('join', (event) => onPresenceChange({ type: 'join', ...event }));
+  client.on('leave', (event) => onPresenceChange({ type: 'leave', ...event }));
+  join();
+  client.connect();
 }
 
 elements.nick.value = nick;
 elements.channel.value = channel;
 showChannel();
-connect();
+start();

@@ -8,6 +8,7 @@
  * - `GET /history?channel=NAME`: a channel's history, for server-side backfill (authorised like POST /push).
  * - `GET /inspect` (Upgrade): the protocol inspector: each message answered with its frames as parsed (inspector.ts).
  * - `GET /healthz`, `GET /metrics` (Prometheus), and the files of public/ (`GET /` is the chat page).
+ * - `GET /framecast.js`: FramecastClient for pages, from its browser build (browser-client.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -27,19 +28,23 @@ import { createPubSubServer } from './pubsub/endpoint.js';
 import { handleHistory, type HistoryHttpOptions } from './pubsub/history-http.js';
 import { handlePush, isValidChannelName, type PushOptions } from './push.js';
 import { pathOf, queryParameter } from './request-target.js';
+import { isBrowserClientPath, serveBrowserClient } from './browser-client.js';
 import { serveStatic } from './static-files.js';
 import { WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
 
-/** The public/ folder of this package: beside the nearest package.json above this file (src/ or dist/src/). */
-function findPublicDir(): string {
+/** This package's folder: the nearest one with a package.json above this file (src/ or dist/src/). */
+function findPackageDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let depth = 0; depth < 5; depth++) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'public');
+    if (existsSync(join(dir, 'package.json'))) return dir;
     dir = dirname(dir);
   }
-  return join(process.cwd(), 'public');
+  return process.cwd();
 }
-export const PUBLIC_DIR = findPublicDir();
+const PACKAGE_DIR = findPackageDir();
+export const PUBLIC_DIR = join(PACKAGE_DIR, 'public');
+/** The browser build of FramecastClient (tsconfig.browser.json), the same whether this runs from src/ or dist/. */
+export const BROWSER_CLIENT_DIR = join(PACKAGE_DIR, 'dist', 'browser');
 
 export interface FramecastOptions {
   /** Bearer token for `POST /push`; without one, pushes are accepted from loopback only. */
@@ -63,6 +68,8 @@ export interface FramecastOptions {
   perMessageDeflate?: WebSocketServerOptions['perMessageDeflate'];
   /** Folder of static files; the package's public/ by default. */
   publicDir?: string;
+  /** Folder of the browser build of FramecastClient, served as /framecast.js; the package's dist/browser/ by default. */
+  browserClientDir?: string;
   logger?: Logger;
   /** Interval of the activity summary logged at info, in ms (0: none); see ServerDefaults.summaryInterval. */
   summaryInterval?: number;
@@ -123,6 +130,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
   const logger = options.logger ?? silentLogger;
   const metrics = new Metrics();
   const publicDir = options.publicDir ?? PUBLIC_DIR;
+  const browserClientDir = options.browserClientDir ?? BROWSER_CLIENT_DIR;
   const maxChannel = ServerDefaults.maxChannelNameLength;
   const handshakeTimeout = options.handshakeTimeout ?? ServerDefaults.handshakeTimeout;
 
@@ -269,7 +277,10 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
           response.end('bad request target\n');
           return;
         }
-        serveStatic(publicDir, url.pathname, request, response).catch((error: unknown) => requestFailed(response, error));
+        const served = isBrowserClientPath(url.pathname)
+          ? serveBrowserClient(browserClientDir, url.pathname, request, response)
+          : serveStatic(publicDir, url.pathname, request, response);
+        served.catch((error: unknown) => requestFailed(response, error));
         return;
       }
     }

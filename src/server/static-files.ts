@@ -29,7 +29,7 @@ const SECURITY_HEADERS: ReadonlyMap<string, string> = new Map([
   ['referrer-policy', 'no-referrer'],
 ]);
 
-function sendText(response: ServerResponse, status: number, text: string): void {
+export function sendText(response: ServerResponse, status: number, text: string): void {
   response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   response.end(text);
 }
@@ -55,12 +55,17 @@ export function resolveStaticPath(root: string, urlPath: string): string | undef
   return full.startsWith(rootPath + sep) ? full : undefined;
 }
 
+/** Answers 405 to anything but GET and HEAD (true when it did). */
+export function refusedMethod(request: IncomingMessage, response: ServerResponse): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD') return false;
+  response.setHeader('allow', 'GET, HEAD');
+  sendText(response, 405, 'method not allowed\n');
+  return true;
+}
+
 /** Answers a request for a file of `root`. */
 export async function serveStatic(root: string, urlPath: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  if (request.method !== 'GET' && request.method !== 'HEAD') {
-    response.setHeader('allow', 'GET, HEAD');
-    return sendText(response, 405, 'method not allowed\n');
-  }
+  if (refusedMethod(request, response)) return;
   const path = resolveStaticPath(root, urlPath);
   if (path === undefined) return sendText(response, 404, 'not found\n');
   let body: Buffer;
@@ -70,11 +75,12 @@ export async function serveStatic(root: string, urlPath: string, request: Incomi
   } catch {
     return sendText(response, 404, 'not found\n');
   }
+  sendAsset(request, response, CONTENT_TYPES.get(extname(path).toLowerCase()) ?? 'application/octet-stream', body);
+}
+
+/** Answers 200 with a page's asset (a file, or one made on the spot) and the security headers. */
+export function sendAsset(request: IncomingMessage, response: ServerResponse, contentType: string, body: Buffer): void {
   for (const [name, value] of SECURITY_HEADERS) response.setHeader(name, value);
-  response.writeHead(200, {
-    'content-type': CONTENT_TYPES.get(extname(path).toLowerCase()) ?? 'application/octet-stream',
-    'content-length': body.length,
-    'cache-control': 'no-cache',
-  });
+  response.writeHead(200, { 'content-type': contentType, 'content-length': body.length, 'cache-control': 'no-cache' });
   response.end(request.method === 'HEAD' ? undefined : body);
 }

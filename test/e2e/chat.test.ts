@@ -4,118 +4,27 @@
  * page in test-results/e2e/.
  */
 import type { IncomingMessage } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Page } from 'playwright-core';
+import { describe, expect, it, vi } from 'vitest';
 import { MessageDeflater } from '../../src/protocol/index.js';
 import { createFramecast } from '../../src/server/app.js';
 import type { WebSocketConnection } from '../../src/server/connection.js';
 import { lowContrastText } from '../helpers/contrast.js';
-import { startFramecast, type RunningFramecast } from '../helpers/framecast.js';
-import { type Browser, browserTestsEnabled, launchBrowser } from './browser.js';
+import { browserTestsEnabled } from './browser.js';
+import { chatSuite, entries, openChat, send, SHOWN_WITHIN_MS, statusHistory, waitForEntries, waitForStatus } from './chat-page.js';
 import { readUpgradeStream, startRecordingProxy, upgradeConnection } from './recording-proxy.js';
 
 /** WCAG 2 AA for body text. */
 const AA_CONTRAST = 4.5;
 
-/** How long to wait for something the page should show promptly. */
-const SHOWN_WITHIN_MS = 5_000;
-
-interface Entry {
-  kind: string;
-  nick: string;
-  text: string;
-  mine: boolean;
-}
-
-/** Opens the chat page and waits until its WebSocket is open. */
-async function openChat(browser: Browser, baseUrl: string, query: string, viewport?: { width: number; height: number }): Promise<Page> {
-  const page = await browser.newPage(viewport);
-  await page.goto(`${baseUrl}/?${query}`);
-  await page.waitForSelector('#status[data-state="open"]', { timeout: SHOWN_WITHIN_MS });
-  return page;
-}
-
-/** Types a message and presses Enter, as a person would. */
-async function send(page: Page, text: string): Promise<void> {
-  await page.fill('#message', text);
-  await page.press('#message', 'Enter');
-}
-
-/** The chat messages and pushes in the log, in order (connection notices left out). */
-function entries(page: Page): Promise<Entry[]> {
-  return page.$$eval('#log > li:not([data-kind="system"])', (items) =>
-    items.map((item) => ({
-      kind: (item as HTMLElement).dataset.kind ?? '',
-      nick: item.querySelector('.nick')?.textContent ?? '',
-      text: item.querySelector('.text')?.textContent ?? '',
-      mine: item.classList.contains('mine'),
-    })),
-  );
-}
-
-/** One change of the status line, as the page records it (public/state-history.js). */
-interface StatusChange {
-  /** Counts changes from 1. */
-  n: number;
-  at: number;
-  state: string;
-  text: string;
-}
-
-/** Every change of the status line so far, oldest first. */
-function statusHistory(page: Page): Promise<StatusChange[]> {
-  return page.evaluate(() => (window as unknown as { framecastStatusHistory?: StatusChange[] }).framecastStatusHistory ?? []);
-}
-
-/**
- * Waits until the page has shown `state` with a text matching `pattern` at some point after
- * change number `after`, however briefly, and returns that change. Reads the page's own
- * record of its status line, so a state the page has already left still counts.
- */
-async function waitForStatus(page: Page, state: string, pattern: RegExp, after = 0): Promise<StatusChange> {
-  const found = await page.waitForFunction(
-    ([wanted, source, flags, since]) => {
-      const history = (window as unknown as { framecastStatusHistory?: StatusChange[] }).framecastStatusHistory ?? [];
-      const matches = new RegExp(source, flags);
-      return history.find((change) => change.n > since && change.state === wanted && matches.test(change.text)) ?? false;
-    },
-    [state, pattern.source, pattern.flags, after] as const,
-    { timeout: SHOWN_WITHIN_MS },
-  );
-  return (await found.jsonValue()) as StatusChange;
-}
-
-/** Waits until the log holds at least `count` messages, then returns them. */
-async function waitForEntries(page: Page, count: number): Promise<Entry[]> {
-  await page.waitForFunction((n) => document.querySelectorAll('#log > li:not([data-kind="system"])').length >= n, count, { timeout: SHOWN_WITHIN_MS });
-  return entries(page);
-}
-
 const enabled = browserTestsEnabled('test/e2e/chat.test.ts');
 
 describe.skipIf(!enabled)('the chat page in Chromium', () => {
-  let service: RunningFramecast;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    service = await startFramecast();
-    browser = await launchBrowser();
-  });
-
-  afterEach(async ({ task }) => {
-    await browser.screenshotAll(`chat-${task.name}`);
-    await browser.closePages();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await service?.close();
-  });
+  const suite = chatSuite('chat');
 
   describe('messages in a channel', () => {
     it('two pages in the same channel see every message in the same order, each marking its own', async () => {
-      const alice = await openChat(browser, service.httpUrl, 'channel=order');
-      const bob = await openChat(browser, service.httpUrl, 'channel=order');
+      const alice = await openChat(suite.browser, suite.service.httpUrl, 'channel=order');
+      const bob = await openChat(suite.browser, suite.service.httpUrl, 'channel=order');
       const aliceNick = await alice.inputValue('#nick');
       const bobNick = await bob.inputValue('#nick');
       expect(aliceNick).not.toBe(bobNick);
@@ -148,7 +57,7 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
     });
 
     it('Enter sends, Shift+Enter makes a new line', async () => {
-      const page = await openChat(browser, service.httpUrl, 'channel=keys');
+      const page = await openChat(suite.browser, suite.service.httpUrl, 'channel=keys');
       await page.focus('#message');
       await page.keyboard.type('first line');
       await page.keyboard.press('Shift+Enter');
@@ -161,11 +70,13 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
     });
 
     it('a message with HTML in it shows as characters, never as markup', async () => {
-      const page = await openChat(browser, service.httpUrl, 'channel=xss');
+      const page = await openChat(suite.browser, suite.service.httpUrl, 'channel=xss');
       const attack = '<img src=x onerror="document.title=\'pwned\'"><b>bold</b><script>document.title="pwned"</script>';
       await send(page, attack);
+      // The push goes once the message is in: the two take different ways to the server.
+      await waitForEntries(page, 1);
       const pushed = '<img src=y onerror=alert(1)> from a push';
-      await fetch(`${service.httpUrl}/push?channel=xss`, { method: 'POST', body: pushed });
+      await fetch(`${suite.service.httpUrl}/push?channel=xss`, { method: 'POST', body: pushed });
       const [chat, push] = await waitForEntries(page, 2);
       expect(chat.text).toBe(attack);
       expect(push.text).toBe(pushed);
@@ -176,13 +87,13 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
 
   describe('pushes from POST /push', () => {
     it('reach every page in the channel, shown as coming from the server; other channels see neither them nor its chat', async () => {
-      const first = await openChat(browser, service.httpUrl, 'channel=news');
-      const second = await openChat(browser, service.httpUrl, 'channel=news', { width: 390, height: 760 });
-      const outsider = await openChat(browser, service.httpUrl, 'channel=elsewhere');
+      const first = await openChat(suite.browser, suite.service.httpUrl, 'channel=news');
+      const second = await openChat(suite.browser, suite.service.httpUrl, 'channel=news', { width: 390, height: 760 });
+      const outsider = await openChat(suite.browser, suite.service.httpUrl, 'channel=elsewhere');
 
-      const response = await fetch(`${service.httpUrl}/push?channel=news`, { method: 'POST', body: 'deploy finished' });
-      expect(await response.json()).toEqual({ channel: 'news', recipients: 2 });
-      const binary = await fetch(`${service.httpUrl}/push?channel=news`, {
+      const response = await fetch(`${suite.service.httpUrl}/push?channel=news`, { method: 'POST', body: 'deploy finished' });
+      expect(await response.json()).toMatchObject({ channel: 'news', recipients: 2 });
+      const binary = await fetch(`${suite.service.httpUrl}/push?channel=news`, {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream' },
         body: new Uint8Array([1, 2, 0xfe]),
@@ -219,17 +130,17 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
   describe('permessage-deflate, negotiated by default (RFC 7692)', () => {
     it('both pages\' connections compress; a large chat message and a large push arrive intact on both, each compressed once', async () => {
       // The pages load through a recording proxy: the bytes Chromium sends are witnessed.
-      const proxy = await startRecordingProxy(service.port);
+      const proxy = await startRecordingProxy(suite.service.port);
       const connections: WebSocketConnection[] = [];
       const onConnection = (connection: WebSocketConnection, request: IncomingMessage): void => {
-        if (request.url === '/chat?channel=deflate') connections.push(connection);
+        if (request.url === '/pubsub') connections.push(connection);
       };
-      service.framecast.chat.on('connection', onConnection);
+      suite.service.framecast.pubsub.on('connection', onConnection);
       const compress = vi.spyOn(MessageDeflater.prototype, 'compress');
       try {
         const baseUrl = `http://127.0.0.1:${proxy.port}`;
-        const alice = await openChat(browser, baseUrl, 'channel=deflate');
-        const bob = await openChat(browser, baseUrl, 'channel=deflate');
+        const alice = await openChat(suite.browser, baseUrl, 'channel=deflate');
+        const bob = await openChat(suite.browser, baseUrl, 'channel=deflate');
         // Chromium offers permessage-deflate; framecast's answer (RFC 7692 7.1) binds both sides
         // to no context takeover.
         expect(connections.map((connection) => connection.extensions)).toEqual([
@@ -245,8 +156,8 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
         expect(pushBody.length).toBeGreaterThan(100_000);
         // The push waits until the chat message has been relayed, so both pages see the same order.
         await waitForEntries(alice, 1);
-        const response = await fetch(`${service.httpUrl}/push?channel=deflate`, { method: 'POST', body: pushBody });
-        expect(await response.json()).toEqual({ channel: 'deflate', recipients: 2 });
+        const response = await fetch(`${suite.service.httpUrl}/push?channel=deflate`, { method: 'POST', body: pushBody });
+        expect(await response.json()).toMatchObject({ channel: 'deflate', recipients: 2 });
 
         for (const page of [alice, bob]) {
           const [chat, push] = await waitForEntries(page, 2);
@@ -256,15 +167,16 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
         // One compress per message, the same bytes to both pages (neither keeps context, RFC 7692 7.1.1).
         expect(compress).toHaveBeenCalledTimes(2);
 
-        // What Chromium sent for the chat message: one frame, RSV1 set (RFC 7692 6.1), and fewer
-        // payload bytes than the text alone.
-        const sentByAlice = readUpgradeStream(upgradeConnection(proxy, '/chat?channel=deflate') ?? Buffer.alloc(0)).frames.filter((frame) => frame.opcode === 0x1);
-        expect(sentByAlice).toHaveLength(1);
-        expect(sentByAlice[0].header[0] & 0x40).toBe(0x40);
-        expect(sentByAlice[0].payloadLength).toBeLessThan(chatText.length / 2);
+        // What Chromium sent for the chat message (the publish command, its largest frame by
+        // far): one frame, RSV1 set (RFC 7692 6.1), and fewer payload bytes than the text alone.
+        const sentByAlice = readUpgradeStream(upgradeConnection(proxy, '/pubsub') ?? Buffer.alloc(0)).frames.filter((frame) => frame.opcode === 0x1);
+        const publish = sentByAlice.reduce((largest, frame) => (frame.payloadLength > largest.payloadLength ? frame : largest));
+        expect(publish.fin).toBe(true);
+        expect(publish.header[0] & 0x40).toBe(0x40);
+        expect(publish.payloadLength).toBeLessThan(chatText.length / 2);
       } finally {
         compress.mockRestore();
-        service.framecast.chat.off('connection', onConnection);
+        suite.service.framecast.pubsub.off('connection', onConnection);
         await proxy.close();
       }
     });
@@ -272,10 +184,10 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
 
   describe('controls', () => {
     it('takes the channel from the URL and changes channel and nickname from the form', async () => {
-      const page = await openChat(browser, service.httpUrl, 'channel=ops');
+      const page = await openChat(suite.browser, suite.service.httpUrl, 'channel=ops');
       expect(await page.inputValue('#channel')).toBe('ops');
       expect(await page.textContent('#status-text')).toContain('#ops');
-      expect(service.framecast.chat.clients.size).toBeGreaterThan(0);
+      expect(suite.service.framecast.pubsub.clients.size).toBeGreaterThan(0);
 
       await page.fill('#nick', 'Ada');
       await page.fill('#channel', 'ops-2');
@@ -283,14 +195,14 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
       await page.waitForFunction(() => document.querySelector('#status')?.getAttribute('data-state') === 'open' && document.querySelector('#status-text')?.textContent?.includes('#ops-2'), null, { timeout: SHOWN_WITHIN_MS });
       expect(new URL(page.url()).searchParams.get('channel')).toBe('ops-2');
 
-      const listener = await openChat(browser, service.httpUrl, 'channel=ops-2');
+      const listener = await openChat(suite.browser, suite.service.httpUrl, 'channel=ops-2');
       await send(page, 'hello ops-2');
       const [entry] = await waitForEntries(listener, 1);
       expect(entry).toMatchObject({ nick: 'Ada', text: 'hello ops-2', mine: false });
     });
 
     it('refuses a message it cannot send visibly, keeping the text', async () => {
-      const page = await openChat(browser, service.httpUrl, 'channel=limits');
+      const page = await openChat(suite.browser, suite.service.httpUrl, 'channel=limits');
       const tooLong = 'x'.repeat(4001);
       await send(page, tooLong);
       expect(await page.textContent('#composer-note')).toContain('Not sent');
@@ -299,7 +211,7 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
     });
 
     it('labels every control', async () => {
-      const page = await openChat(browser, service.httpUrl, 'channel=labels');
+      const page = await openChat(suite.browser, suite.service.httpUrl, 'channel=labels');
       for (const id of ['nick', 'channel', 'message']) {
         expect(await page.locator(`label[for="${id}"]`).count()).toBe(1);
       }
@@ -311,12 +223,12 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
   describe('connection state and reconnecting', () => {
     it('shows the close and the countdown when the server stops, queues what is typed, and reconnects by itself', async () => {
       // A server of its own, stopped and started again on the same port.
-      const own = createFramecast();
+      const own = createFramecast({ browserClientDir: suite.build.dir });
       const { port } = await own.listen(0, '127.0.0.1');
       const baseUrl = `http://127.0.0.1:${port}`;
       // The countdown is on screen for only 0.15-0.3 s with this backoff: the test reads the
       // page's record of its status line rather than trying to catch it on screen.
-      const page = await openChat(browser, baseUrl, 'channel=restart&backoff=300&backoffMax=1000');
+      const page = await openChat(suite.browser, baseUrl, 'channel=restart&backoff=300&backoffMax=1000');
       const opened = await waitForStatus(page, 'open', /^open: #restart as /);
 
       await own.close();
@@ -336,21 +248,22 @@ describe.skipIf(!enabled)('the chat page in Chromium', () => {
       const retried = await waitForStatus(page, 'connecting', /^connecting to #restart…$/, closed.n);
       const failed = await waitForStatus(page, 'reconnecting', /^closed \(1006 connection lost without a Close frame\); reconnecting in \d+ s$/, retried.n);
 
-      const again = createFramecast();
+      const again = createFramecast({ browserClientDir: suite.build.dir });
       await again.listen(port, '127.0.0.1');
       try {
         await waitForStatus(page, 'open', /^open: #restart as /, failed.n);
         const [entry] = await waitForEntries(page, 1);
         expect(entry).toMatchObject({ text: 'typed while offline', mine: true });
-        expect(await pending.count()).toBe(0);
-        expect(again.chat.clients.size).toBe(1);
+        // Confirmed by its offset and shown: the outbox is empty.
+        await page.waitForFunction(() => document.querySelectorAll('#outbox > li').length === 0, null, { timeout: SHOWN_WITHIN_MS });
+        expect(again.pubsub.clients.size).toBe(1);
         // Only these states, in this order: open, then closed-and-counting-down alternating
         // with attempts, then open again.
         const states = (await statusHistory(page)).filter((change) => change.n >= opened.n).map((change) => change.state);
         expect(states.join(' ')).toMatch(/^open (reconnecting )+(connecting (reconnecting )+)+connecting open$/);
       } finally {
-        await browser.screenshotAll('chat-reconnected');
-        await browser.closePages();
+        await suite.browser.screenshotAll('chat-reconnected');
+        await suite.browser.closePages();
         await again.close();
       }
     });
