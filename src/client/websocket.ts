@@ -369,9 +369,10 @@ export class WebSocket extends EventTarget {
     this.handshake = undefined;
     if (result instanceof WebSocketError) {
       // WHATWG: a failed connection reports 'error', then 'close' with 1006, not clean. Never
-      // during the call that caused it (close() while connecting): events come on a later tick.
-      this.state = CLOSED;
+      // during the call that caused it (close() while connecting): events come on a later tick,
+      // and readyState turns CLOSED with them.
       process.nextTick(() => {
+        this.state = CLOSED;
         this.dispatchEvent(new ErrorEvent('error', result));
         this.dispatchEvent(new CloseEvent('close', { code: 1006, reason: '', wasClean: false }));
       });
