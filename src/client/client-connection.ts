@@ -33,8 +33,6 @@ export interface ConnectionListener {
   onPong(payload: Buffer): void;
   /** The socket's send buffer emptied below its high-water mark after a write said it was full. */
   onDrain(): void;
-  /** The server sent a Close frame (the closing handshake is under way). */
-  onClosing(): void;
   /** The socket is gone (exactly once). `error`: the connection was failed (RFC 6455 7.1.7). */
   onClosed(code: number, reason: string, wasClean: boolean, error: ProtocolError | undefined): void;
 }
@@ -207,12 +205,10 @@ export class ClientConnection implements ReceiverHandler {
     // frame, the endpoint MUST send a Close frame in response", typically echoing the code
     // (none when the server sent none: 1005 may not be sent).
     if (!this.closeFrameSent) this.sendCloseFrame(info.code === CloseCode.NoStatusReceived ? undefined : info.code, '');
-    const wasOpen = this.state === ConnectionState.Open;
     this.state = ConnectionState.Closing;
     // RFC 6455 7.1.1: "the server SHOULD close the underlying TCP connection first"; the
     // client waits for that, and only after the close timeout closes it itself.
     this.startCloseTimer();
-    if (wasOpen) this.listener.onClosing();
   }
 
   /** @internal */

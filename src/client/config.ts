@@ -26,3 +26,6 @@ export const ClientDefaults = {
    */
   sendHighWaterMark: 1024 * 1024,
 } as const;
+
+/** The longest timer Node keeps (about 24.8 days): setTimeout fires longer ones after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;

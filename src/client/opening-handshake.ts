@@ -31,7 +31,7 @@ export interface HandshakeSettings {
   readonly origin: string | undefined;
   /** Passed to tls.connect for wss: (`host`, `port` and, by default, `servername` are set here). */
   readonly tls: TlsConnectionOptions | undefined;
-  /** ms; 0 for no limit. */
+  /** ms; 0 for no limit; at most MAX_TIMER_MS. */
   readonly handshakeTimeout: number;
   readonly followRedirects: boolean;
   readonly maxRedirects: number;
@@ -56,8 +56,6 @@ export interface HandshakeResult {
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 /** Request headers that carry credentials; they are not sent on to another origin after a redirect. */
 const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie', 'proxy-authorization']);
-/** Largest timer Node keeps (about 24.8 days); longer ones fire after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * One opening handshake, redirects included. Calls `done` exactly once: with the result, or
@@ -77,7 +75,7 @@ export class OpeningHandshake {
   ) {
     this.headers = settings.headers;
     const timeout = settings.handshakeTimeout;
-    if (timeout > 0 && timeout <= MAX_TIMER_MS) {
+    if (timeout > 0) {
       this.timer = setTimeout(() => this.fail(new WebSocketError('HANDSHAKE_TIMEOUT', `no answer to the opening handshake within ${timeout} ms`)), timeout);
     }
     // On a later tick: whatever happens, `done` is never called from inside the constructor.

@@ -26,7 +26,7 @@ import {
   type ProtocolError,
 } from '../protocol/index.js';
 import { type ClientCompression, ClientConnection, type ConnectionListener } from './client-connection.js';
-import { ClientDefaults } from './config.js';
+import { ClientDefaults, MAX_TIMER_MS } from './config.js';
 import { WebSocketError } from './errors.js';
 import { CloseEvent, ErrorEvent } from './events.js';
 import { type HandshakeResult, type HandshakeSettings, OpeningHandshake } from './opening-handshake.js';
@@ -92,8 +92,6 @@ type ReadyStateValue = typeof CONNECTING | typeof OPEN | typeof CLOSING | typeof
 const NORMAL_CLOSURE = 1000;
 const FIRST_APPLICATION_CODE = 3000;
 const LAST_APPLICATION_CODE = 4999;
-/** Largest timer Node keeps; longer ones fire after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Close code for a Blob that could not be read (RFC 6455 7.4.1: "an unexpected condition"). */
 const INTERNAL_ERROR = 1011;
 
@@ -197,7 +195,7 @@ export class WebSocket extends EventTarget {
       headers: checkedHeaders(options.headers),
       origin: options.origin === undefined ? undefined : checkedHeaderValue('origin', options.origin),
       tls: options.tls,
-      handshakeTimeout: checkedDuration('handshakeTimeout', options.handshakeTimeout ?? ClientDefaults.handshakeTimeout, true),
+      handshakeTimeout: Math.min(checkedDuration('handshakeTimeout', options.handshakeTimeout ?? ClientDefaults.handshakeTimeout, true), MAX_TIMER_MS),
       followRedirects: options.followRedirects === true,
       maxRedirects: checkedCount('maxRedirects', options.maxRedirects ?? ClientDefaults.maxRedirects),
       sendHighWaterMark: checkedCount('sendHighWaterMark', options.sendHighWaterMark ?? ClientDefaults.sendHighWaterMark),
@@ -421,9 +419,6 @@ export class WebSocket extends EventTarget {
         this.needDrain = false;
         this.dispatchEvent(new Event('drain'));
       },
-      onClosing: () => {
-        // readyState follows the connection; nothing to dispatch until it is closed.
-      },
       onClosed: (code, reason, wasClean, failure) => this.onClosed(code, reason, wasClean, failure),
     };
   }
@@ -482,6 +477,13 @@ export class WebSocket extends EventTarget {
     if (queue === undefined || connection === undefined) return;
     let roomLeft = true;
     while (queue.length > 0 && queue[0].data !== undefined) {
+      if (connection.state !== OPEN) {
+        // The server started closing meanwhile: what waited stays counted, unsent.
+        this.discardedBytes += this.queuedBytes;
+        this.queuedBytes = 0;
+        this.queue = undefined;
+        return;
+      }
       const entry = queue.shift() as QueuedSend;
       this.queuedBytes -= entry.size;
       if (entry.data === null) {
@@ -506,7 +508,7 @@ export class WebSocket extends EventTarget {
   /** Event handler attributes (WHATWG): one listener, added the first time, calling the current handler. */
   private setHandler(type: HandledEvent, handler: EventHandler<Event>): void {
     const callable = typeof handler === 'function' ? handler : null;
-    if (this.handlers[type] === null && callable !== null && !this.handlerListening.has(type)) {
+    if (callable !== null && !this.handlerListening.has(type)) {
       this.handlerListening.add(type);
       this.addEventListener(type, (event) => this.handlers[type]?.call(this, event));
     }
