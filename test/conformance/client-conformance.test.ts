@@ -4,11 +4,12 @@
  * (in this process), and every case must be OK, except the INFORMATIONAL ones, where RFC 6455
  * has no right answer. One test per case, so a regression names the rule it broke.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { CLIENT_SECTIONS } from './cases.js';
 import { ClientsUnderTest, inProcessLauncher } from './client-mode.js';
 import { framecastEcho } from './echo-clients/framecast.js';
-import { formatResult, resolveClientSettings, runCase, type Settings, Verdict } from './suite.js';
+import { testEveryCase } from './every-case.js';
+import { resolveClientSettings, type Settings } from './suite.js';
 
 /** A small limit keeps the limits section fast; the client and the suite are given the same number. */
 const MAX_MESSAGE_SIZE = 256 * 1024;
@@ -35,14 +36,4 @@ afterAll(async () => {
   await clients.close();
 });
 
-for (const section of CLIENT_SECTIONS) {
-  describe(`${section.id}. ${section.title}`, () => {
-    for (const testCase of section.cases) {
-      const wanted = INFORMATIONAL_CASES.has(testCase.id) ? Verdict.Informational : Verdict.Ok;
-      test(`${testCase.id} ${testCase.description}: ${testCase.expectation}`, async () => {
-        const result = await runCase(section, testCase, settings);
-        expect(result.verdict, `${formatResult(result)}\n            observed: ${result.observed.join(', ')}`).toBe(wanted);
-      });
-    }
-  });
-}
+testEveryCase(CLIENT_SECTIONS, () => settings, INFORMATIONAL_CASES);
