@@ -140,7 +140,10 @@ export class ClientsUnderTest {
       return { connection, request, stop: () => client.stop(), output: () => client.output() };
     } catch (error) {
       await client.stop();
-      throw error;
+      const output = client.output();
+      if (output.length === 0) throw error;
+      // What the client printed says why it did not connect.
+      throw new Error(`${error instanceof Error ? error.message : String(error)}; client output: ${output.join(' | ')}`);
     }
   }
 
