@@ -1,7 +1,12 @@
 /**
  * `framecast/client`: the clients of framecast. One export line per piece, so that pieces
- * written apart merge as a union of lines.
+ * written apart merge as a union of lines: a WebSocket for Node with the browser's API, on the
+ * protocol core in the client role, and FramecastClient, the framecast.v1 client (browsers and Node).
  */
+export { type BinaryType, type PerMessageDeflateOptions, WebSocket, type WebSocketOptions } from './websocket.js';
+export { CloseEvent, type CloseEventInit, ErrorEvent } from './events.js';
+export { WebSocketError, type WebSocketErrorCode } from './errors.js';
+export { ClientDefaults } from './config.js';
 export { FramecastClient } from './framecast-client.js';
 export type {
   ConnectionState,

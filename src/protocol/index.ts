@@ -17,6 +17,8 @@ export {
   LENGTH_16_MARKER,
   LENGTH_64_MARKER,
   MASK_BIT,
+  MAX_CLOSE_REASON_BYTES,
+  MAX_CONTROL_PAYLOAD,
   MAX_MESSAGE_SIZE_LIMIT,
   Opcode,
   OPCODE_MASK,
@@ -77,7 +79,9 @@ export { MessageDeflater, MessageInflater } from './message-compression.js';
 export {
   acceptDeflateResponse,
   buildDeflateOffer,
+  canDeflateWithWindow,
   DeflateDefaults,
+  type DeflateOfferOptions,
   type DeflateParameters,
   type DeflateServerOptions,
   negotiateDeflate,

@@ -138,8 +138,16 @@ export function negotiateDeflate(
 
 // --- Client side -------------------------------------------------------------------------------
 
+/** What a client's offer asks for, besides `client_max_window_bits`, which it always has. */
+export interface DeflateOfferOptions {
+  /** Say the client will keep no compression window between messages (RFC 7692 7.1.1.2: a hint the client then keeps to). */
+  clientNoContextTakeover?: boolean;
+  /** Ask the server to keep none (RFC 7692 7.1.1.1: the server accepts by answering with it). */
+  serverNoContextTakeover?: boolean;
+}
+
 /** A client's offer: permessage-deflate, saying it can limit its window if the server asks. */
-export function buildDeflateOffer(options: { clientNoContextTakeover?: boolean; serverNoContextTakeover?: boolean } = {}): string {
+export function buildDeflateOffer(options: DeflateOfferOptions = {}): string {
   let offer = `${PERMESSAGE_DEFLATE}; client_max_window_bits`;
   if (options.clientNoContextTakeover) offer += '; client_no_context_takeover';
   if (options.serverNoContextTakeover) offer += '; server_no_context_takeover';
@@ -147,10 +155,15 @@ export function buildDeflateOffer(options: { clientNoContextTakeover?: boolean; 
 }
 
 /**
- * Checks a server's Sec-WebSocket-Extensions answer to `buildDeflateOffer` (RFC 7692 7.1):
- * exactly one permessage-deflate with valid parameters; anything else fails the connection.
+ * Checks a server's Sec-WebSocket-Extensions answer to `buildDeflateOffer(offer)` (RFC 7692 7.1):
+ * exactly one permessage-deflate with valid parameters, and `server_no_context_takeover` when
+ * the offer asked for it (7.1.1.1); anything else fails the connection.
+ *
+ * `client_max_window_bits=8` is a valid answer that zlib cannot honour (its raw deflate has no
+ * 256-byte window and silently uses 512): a client that gets it must send uncompressed, which
+ * RFC 7692 always allows, and can still inflate what the server sends.
  */
-export function acceptDeflateResponse(header: string): DeflateParameters | Error {
+export function acceptDeflateResponse(header: string, offer: DeflateOfferOptions = {}): DeflateParameters | Error {
   const answers = parseExtensionOffers(header);
   if (answers === undefined) return new Error('malformed Sec-WebSocket-Extensions answer');
   if (answers.length !== 1 || answers[0].name !== PERMESSAGE_DEFLATE) {
@@ -169,6 +182,13 @@ export function acceptDeflateResponse(header: string): DeflateParameters | Error
     else if (name === 'client_max_window_bits' && parseWindowBits(value) !== undefined) clientMaxWindowBits = parseWindowBits(value)!;
     else return new Error(`invalid permessage-deflate parameter ${JSON.stringify(name)} in the answer`);
   }
-  if (clientMaxWindowBits < SMALLEST_DEFLATE_WINDOW_BITS) return new Error('client_max_window_bits=8 cannot be honoured with zlib');
+  if (offer.serverNoContextTakeover && !serverNoContextTakeover) {
+    return new Error('the offer asked for server_no_context_takeover and the answer lacks it (RFC 7692 7.1.1.1)');
+  }
   return { serverNoContextTakeover, clientNoContextTakeover, serverMaxWindowBits, clientMaxWindowBits };
+}
+
+/** Whether zlib can compress with this window: with 8 bits a client sends uncompressed (see `acceptDeflateResponse`). */
+export function canDeflateWithWindow(windowBits: number): boolean {
+  return windowBits >= SMALLEST_DEFLATE_WINDOW_BITS;
 }

@@ -5,10 +5,15 @@
  * pongs, reserved bits, opcodes, fragmentation, UTF-8, close handling, limits, plus masking and
  * the opening handshake; section 11, permessage-deflate (RFC 7692), is in deflate-cases.ts.
  *
+ * The same cases judge servers and clients: sections 1 to 8 (and most of 11) are one rule with
+ * the roles swapped (the suite sends what a client, or a server, may and may not send); masking
+ * (9), the opening handshake (10) and permessage-deflate negotiation (11.1-11.3) have a list of
+ * their own for each side under test (`sectionsFor`).
+ *
  * Every case runs on its own connection. Cases that end healthy finish with the closing
- * handshake, so the close is judged everywhere too; and every frame the server sends in any
- * case goes through the strict reader of wire.ts (unmasked, RSV clear, minimal length,
- * valid close codes, valid UTF-8 text).
+ * handshake, so the close is judged everywhere too; and every frame the peer sends in any
+ * case goes through the strict reader of wire.ts (masked as its side must be, RSV clear,
+ * minimal length, valid close codes, valid UTF-8 text).
  */
 import { generateClientKey, computeAcceptKey, Opcode, WEBSOCKET_VERSION } from '../../src/protocol/index.js';
 import {
@@ -18,8 +23,9 @@ import {
   type FailureExpectation,
   type Section,
 } from './suite.js';
-import { deflateSection } from './deflate-cases.js';
-import { buildFrame, describeEvent, frame, type RawResponse } from './wire.js';
+import { acceptFor, switchingProtocols } from './client-mode.js';
+import { deflateSection, QUICK_DEFLATE_SIZES } from './deflate-cases.js';
+import { describeEvent, type RawResponse, type Side } from './wire.js';
 
 // --- Close codes (RFC 6455 7.4) -------------------------------------------------------------
 
@@ -41,8 +47,8 @@ function wsCase(id: string, description: string, expectation: string, run: (t: C
   return { id, description, expectation, kind: 'websocket', run };
 }
 
-function httpCase(id: string, description: string, expectation: string, run: (t: CaseContext) => Promise<void>): ConformanceCase {
-  return { id, description, expectation, kind: 'http', run };
+function httpCase(id: string, description: string, expectation: string, run: (t: CaseContext) => Promise<void>, appliesTo?: Side): ConformanceCase {
+  return { id, description, expectation, kind: 'http', run, appliesTo };
 }
 
 /** "1 byte", "125 bytes". */
@@ -91,23 +97,23 @@ const framing: Section = {
   cases: [
     ...BOUNDARY_LENGTHS.map((length, i) =>
       wsCase(`1.1.${i + 1}`, `text message of ${bytes(length)}`, 'echoed as one text message; every length encoded minimally (RFC 6455 5.2, 5.6)', (t) =>
-        echoCase(t, [frame.text(asciiPayload(length))], [expect.text(asciiPayload(length))]),
+        echoCase(t, [t.frame.text(asciiPayload(length))], [expect.text(asciiPayload(length))]),
       ),
     ),
     ...BOUNDARY_LENGTHS.map((length, i) =>
       wsCase(`1.2.${i + 1}`, `binary message of ${bytes(length)}`, 'echoed as one binary message (RFC 6455 5.2, 5.6)', (t) =>
-        echoCase(t, [frame.binary(binaryPayload(length))], [expect.binary(binaryPayload(length))]),
+        echoCase(t, [t.frame.binary(binaryPayload(length))], [expect.binary(binaryPayload(length))]),
       ),
     ),
     ...CHOPPED_LENGTHS.map((length, i) =>
       wsCase(`1.3.${i + 1}`, `text message of ${bytes(length)} delivered one byte at a time`, 'a frame may arrive in any number of TCP reads: echoed unchanged (RFC 6455 5.2)', async (t) => {
-        await t.sendChopped(frame.text(asciiPayload(length)), 1);
+        await t.sendChopped(t.frame.text(asciiPayload(length)), 1);
         await t.expectEvents([expect.text(asciiPayload(length))]);
         await t.closeNormally();
       }),
     ),
     wsCase('1.3.6', 'binary message of 65536 bytes, header one byte at a time, payload in 997-byte pieces', 'the 64-bit length split across reads is read correctly (RFC 6455 5.2)', async (t) => {
-      const bytes = frame.binary(binaryPayload(65536));
+      const bytes = t.frame.binary(binaryPayload(65536));
       const headerLength = 14; // 2 + 8 bytes of length + 4 of masking key
       await t.sendChopped(bytes.subarray(0, headerLength), 1);
       await t.sendChopped(bytes.subarray(headerLength), LARGE_CHOP);
@@ -116,10 +122,10 @@ const framing: Section = {
     }),
     wsCase('1.4.1', 'ten text messages in one write', 'every frame in a read is processed, in order (RFC 6455 5.2, 6.2)', (t) => {
       const texts = Array.from({ length: 10 }, (_, i) => `message ${i}`);
-      return echoCase(t, texts.map((text) => frame.text(text)), texts.map((text) => expect.text(text)));
+      return echoCase(t, texts.map((text) => t.frame.text(text)), texts.map((text) => expect.text(text)));
     }),
     wsCase('1.4.2', 'text message whose header and payload arrive 50 ms apart', 'the server waits for the rest of a frame (RFC 6455 5.2)', async (t) => {
-      const bytes = frame.text('split header');
+      const bytes = t.frame.text('split header');
       t.send(bytes.subarray(0, 6));
       await new Promise((resolve) => setTimeout(resolve, 50));
       t.send(bytes.subarray(6));
@@ -127,13 +133,13 @@ const framing: Section = {
       await t.closeNormally();
     }),
     wsCase('1.4.3', 'binary message with every byte value', 'binary payloads are opaque (RFC 6455 5.6)', (t) =>
-      echoCase(t, [frame.binary(binaryPayload(256))], [expect.binary(binaryPayload(256))]),
+      echoCase(t, [t.frame.binary(binaryPayload(256))], [expect.binary(binaryPayload(256))]),
     ),
     wsCase('1.5.1', 'text message of 5 bytes with a 16-bit length (not minimal)', 'INFORMATIONAL: the sender broke 5.2 ("minimal number of bytes MUST be used"); RFC 6455 does not say what the receiver does', (t) =>
-      informationalEcho(t, frame.text('Hello', { lengthBits: 16 }), 'Hello'),
+      informationalEcho(t, t.frame.text('Hello', { lengthBits: 16 }), 'Hello'),
     ),
     wsCase('1.5.2', 'text message of 5 bytes with a 64-bit length (not minimal)', 'INFORMATIONAL: as 1.5.1, with the 64-bit encoding', (t) =>
-      informationalEcho(t, frame.text('Hello', { lengthBits: 64 }), 'Hello'),
+      informationalEcho(t, t.frame.text('Hello', { lengthBits: 64 }), 'Hello'),
     ),
   ],
 };
@@ -148,7 +154,7 @@ async function informationalEcho(t: CaseContext, bytes: Buffer, text: string): P
     return;
   }
   t.inform(`answered with ${describeEvent(event)}`);
-  if (event?.kind === 'close') t.send(frame.close(event.code ?? NORMAL));
+  if (event?.kind === 'close') t.send(t.frame.close(event.code ?? NORMAL));
 }
 
 // --- 2. Pings and pongs (RFC 6455 5.5.2, 5.5.3) -----------------------------------------------
@@ -159,35 +165,35 @@ const pings: Section = {
   id: '2',
   title: 'Pings and pongs',
   cases: [
-    wsCase('2.1', 'ping without payload', 'a Pong with the same (empty) payload (RFC 6455 5.5.2, 5.5.3)', (t) => echoCase(t, [frame.ping()], [expect.pong()])),
+    wsCase('2.1', 'ping without payload', 'a Pong with the same (empty) payload (RFC 6455 5.5.2, 5.5.3)', (t) => echoCase(t, [t.frame.ping()], [expect.pong()])),
     wsCase('2.2', 'ping with 125 bytes of text', 'a Pong with identical application data (RFC 6455 5.5.3)', (t) =>
-      echoCase(t, [frame.ping(asciiPayload(MAX_CONTROL))], [expect.pong(asciiPayload(MAX_CONTROL))]),
+      echoCase(t, [t.frame.ping(asciiPayload(MAX_CONTROL))], [expect.pong(asciiPayload(MAX_CONTROL))]),
     ),
     wsCase('2.3', 'ping with 125 bytes of binary data', 'a Pong with identical application data (RFC 6455 5.5.3)', (t) =>
-      echoCase(t, [frame.ping(binaryPayload(MAX_CONTROL))], [expect.pong(binaryPayload(MAX_CONTROL))]),
+      echoCase(t, [t.frame.ping(binaryPayload(MAX_CONTROL))], [expect.pong(binaryPayload(MAX_CONTROL))]),
     ),
     wsCase('2.4', 'ping with 126 bytes', 'fail with 1002: control frames carry at most 125 bytes (RFC 6455 5.5)', (t) =>
-      failureCase(t, [frame.ping(asciiPayload(MAX_CONTROL + 1))], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.ping(asciiPayload(MAX_CONTROL + 1))], PROTOCOL_FAILURE),
     ),
     wsCase('2.5', 'ping delivered one byte at a time', 'a Pong with the same payload (RFC 6455 5.5.2)', async (t) => {
-      await t.sendChopped(frame.ping('chopped ping'), 1);
+      await t.sendChopped(t.frame.ping('chopped ping'), 1);
       await t.expectEvents([expect.pong('chopped ping')]);
       await t.closeNormally();
     }),
     wsCase('2.6', 'unsolicited pong without payload', 'ignored: "A response to an unsolicited Pong frame is not expected" (RFC 6455 5.5.3)', async (t) => {
-      t.send(frame.pong());
+      t.send(t.frame.pong());
       await t.expectOpen();
       await t.closeNormally();
     }),
     wsCase('2.7', 'unsolicited pong with 125 bytes, then a ping', 'only the ping is answered (RFC 6455 5.5.3)', (t) =>
-      echoCase(t, [frame.pong(asciiPayload(MAX_CONTROL)), frame.ping('after pong')], [expect.pong('after pong')]),
+      echoCase(t, [t.frame.pong(asciiPayload(MAX_CONTROL)), t.frame.ping('after pong')], [expect.pong('after pong')]),
     ),
     wsCase('2.8', 'pong with 126 bytes', 'fail with 1002: control frames carry at most 125 bytes (RFC 6455 5.5)', (t) =>
-      failureCase(t, [frame.pong(asciiPayload(MAX_CONTROL + 1))], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.pong(asciiPayload(MAX_CONTROL + 1))], PROTOCOL_FAILURE),
     ),
     wsCase('2.9', 'ten pings in one write', 'a Pong for each, in order; or, as 5.5.3 allows, for a later ping only, ending with the last (RFC 6455 5.5.3)', async (t: CaseContext) => {
       const payloads = Array.from({ length: 10 }, (_, i) => `ping ${i}`);
-      t.send(...payloads.map((payload) => frame.ping(payload)));
+      t.send(...payloads.map((payload) => t.frame.ping(payload)));
       let expected = 0;
       while (expected < payloads.length) {
         const event = await t.next();
@@ -199,12 +205,12 @@ const pings: Section = {
       await t.closeNormally();
     }),
     wsCase('2.10', 'ping, then Close, in one write', 'the Pong, then the Close answered: a Ping before the Close MUST be answered (RFC 6455 5.5.2)', async (t) => {
-      t.send(frame.ping('before close'), frame.close(NORMAL));
+      t.send(t.frame.ping('before close'), t.frame.close(NORMAL));
       await t.expectEvents([expect.pong('before close')]);
       await t.expectCloseEcho(NORMAL);
     }),
     wsCase('2.11', 'Close, then a ping, in one write', 'the Close answered and the ping not: no Pong is owed "if it already received a Close frame" (RFC 6455 5.5.2)', async (t: CaseContext) => {
-      t.send(frame.close(NORMAL), frame.ping('after close'));
+      t.send(t.frame.close(NORMAL), t.frame.ping('after close'));
       const event = await t.next();
       if (event?.kind === 'pong') {
         t.nonStrict('answered a ping that came after the Close frame (RFC 6455 5.5.2, 1.4)');
@@ -228,19 +234,19 @@ const reservedBits: Section = {
   title: 'Reserved bits',
   cases: [
     ...[1, 2, 3, 4, 5, 6, 7].map((rsv) =>
-      wsCase(`3.1.${rsv}`, `text message with ${RSV_NAMES[rsv]} set`, RSV_RULE, (t) => failureCase(t, [frame.text('Hello', { rsv })], PROTOCOL_FAILURE)),
+      wsCase(`3.1.${rsv}`, `text message with ${RSV_NAMES[rsv]} set`, RSV_RULE, (t) => failureCase(t, [t.frame.text('Hello', { rsv })], PROTOCOL_FAILURE)),
     ),
-    wsCase('3.2', 'binary message with RSV1+RSV2+RSV3 set', RSV_RULE, (t) => failureCase(t, [frame.binary(binaryPayload(8), { rsv: 7 })], PROTOCOL_FAILURE)),
-    wsCase('3.3', 'ping with RSV1 set', RSV_RULE, (t) => failureCase(t, [frame.ping('rsv', { rsv: 4 })], PROTOCOL_FAILURE)),
-    wsCase('3.4', 'Close with RSV2 set', RSV_RULE, (t) => failureCase(t, [frame.close(NORMAL, '', { rsv: 2 })], PROTOCOL_FAILURE)),
+    wsCase('3.2', 'binary message with RSV1+RSV2+RSV3 set', RSV_RULE, (t) => failureCase(t, [t.frame.binary(binaryPayload(8), { rsv: 7 })], PROTOCOL_FAILURE)),
+    wsCase('3.3', 'ping with RSV1 set', RSV_RULE, (t) => failureCase(t, [t.frame.ping('rsv', { rsv: 4 })], PROTOCOL_FAILURE)),
+    wsCase('3.4', 'Close with RSV2 set', RSV_RULE, (t) => failureCase(t, [t.frame.close(NORMAL, '', { rsv: 2 })], PROTOCOL_FAILURE)),
     wsCase('3.5', 'continuation frame with RSV3 set', RSV_RULE, (t) =>
-      failureCase(t, [frame.text('frag', { fin: false }), frame.continuation('ment', { rsv: 1 })], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.text('frag', { fin: false }), t.frame.continuation('ment', { rsv: 1 })], PROTOCOL_FAILURE),
     ),
     wsCase('3.6', 'valid text, text with RSV1, then a ping, in one write', 'the first echoed, then fail with 1002 at once: the ping is not answered (RFC 6455 5.2, 7.1.7)', (t) =>
-      failureCase(t, [frame.text('valid'), frame.text('reserved', { rsv: 4 }), frame.ping('never')], PROTOCOL_FAILURE, [expect.text('valid')]),
+      failureCase(t, [t.frame.text('valid'), t.frame.text('reserved', { rsv: 4 }), t.frame.ping('never')], PROTOCOL_FAILURE, [expect.text('valid')]),
     ),
     wsCase('3.7', 'as 3.6, delivered one byte at a time', 'as 3.6 (RFC 6455 5.2)', async (t) => {
-      await t.sendChopped(Buffer.concat([frame.text('valid'), frame.text('reserved', { rsv: 4 }), frame.ping('never')]), 1);
+      await t.sendChopped(Buffer.concat([t.frame.text('valid'), t.frame.text('reserved', { rsv: 4 }), t.frame.ping('never')]), 1);
       await t.expectEvents([expect.text('valid')]);
       await t.expectFailure(PROTOCOL_FAILURE);
     }),
@@ -259,19 +265,19 @@ const opcodes: Section = {
   cases: [
     ...RESERVED_DATA_OPCODES.map((opcode, i) =>
       wsCase(`4.1.${i + 1}`, `reserved non-control opcode 0x${opcode.toString(16)} without payload`, OPCODE_RULE, (t) =>
-        failureCase(t, [buildFrame({ opcode })], PROTOCOL_FAILURE),
+        failureCase(t, [t.frame.build({ opcode })], PROTOCOL_FAILURE),
       ),
     ),
     ...RESERVED_CONTROL_OPCODES.map((opcode, i) =>
       wsCase(`4.2.${i + 1}`, `reserved control opcode 0x${opcode.toString(16)} with payload`, OPCODE_RULE, (t) =>
-        failureCase(t, [buildFrame({ opcode, payload: Buffer.from('reserved') })], PROTOCOL_FAILURE),
+        failureCase(t, [t.frame.build({ opcode, payload: Buffer.from('reserved') })], PROTOCOL_FAILURE),
       ),
     ),
     wsCase('4.3', 'valid text, opcode 0x5 with payload, then a ping', 'the first echoed, then fail with 1002; the ping not answered (RFC 6455 5.2)', (t) =>
-      failureCase(t, [frame.text('valid'), buildFrame({ opcode: 0x5, payload: Buffer.from('reserved') }), frame.ping('never')], PROTOCOL_FAILURE, [expect.text('valid')]),
+      failureCase(t, [t.frame.text('valid'), t.frame.build({ opcode: 0x5, payload: Buffer.from('reserved') }), t.frame.ping('never')], PROTOCOL_FAILURE, [expect.text('valid')]),
     ),
     wsCase('4.4', 'reserved control opcode 0xb inside a fragmented message', OPCODE_RULE, (t) =>
-      failureCase(t, [frame.text('frag', { fin: false }), buildFrame({ opcode: 0xb }), frame.continuation('ment')], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.text('frag', { fin: false }), t.frame.build({ opcode: 0xb }), t.frame.continuation('ment')], PROTOCOL_FAILURE),
     ),
   ],
 };
@@ -286,99 +292,99 @@ const fragmentation: Section = {
   title: 'Fragmentation',
   cases: [
     wsCase('5.1', 'text message in 2 fragments', 'echoed as one message (RFC 6455 5.4)', (t) =>
-      echoCase(t, [frame.text('fragment1', { fin: false }), frame.continuation('fragment2')], [expect.text('fragment1fragment2')]),
+      echoCase(t, [t.frame.text('fragment1', { fin: false }), t.frame.continuation('fragment2')], [expect.text('fragment1fragment2')]),
     ),
     wsCase('5.2', 'binary message in 3 fragments', 'echoed as one binary message (RFC 6455 5.4)', (t) =>
       echoCase(
         t,
-        [frame.binary(binaryPayload(10), { fin: false }), frame.continuation(binaryPayload(20), { fin: false }), frame.continuation(binaryPayload(30))],
+        [t.frame.binary(binaryPayload(10), { fin: false }), t.frame.continuation(binaryPayload(20), { fin: false }), t.frame.continuation(binaryPayload(30))],
         [expect.binary(Buffer.concat([binaryPayload(10), binaryPayload(20), binaryPayload(30)]))],
       ),
     ),
     wsCase('5.3', 'text message of 64 one-byte fragments', 'echoed as one message (RFC 6455 5.4)', (t) => {
       const text = asciiPayload(64);
       const frames = Array.from(text, (byte, i) =>
-        i === 0 ? frame.text(Buffer.from([byte]), { fin: false }) : frame.continuation(Buffer.from([byte]), { fin: i === text.length - 1 }),
+        i === 0 ? t.frame.text(Buffer.from([byte]), { fin: false }) : t.frame.continuation(Buffer.from([byte]), { fin: i === text.length - 1 }),
       );
       return echoCase(t, frames, [expect.text(text)]);
     }),
     wsCase('5.4', 'text message of three empty fragments', 'echoed as one empty text message (RFC 6455 5.4)', (t) =>
-      echoCase(t, [frame.text('', { fin: false }), frame.continuation('', { fin: false }), frame.continuation('')], [expect.text('')]),
+      echoCase(t, [t.frame.text('', { fin: false }), t.frame.continuation('', { fin: false }), t.frame.continuation('')], [expect.text('')]),
     ),
     wsCase('5.5', 'empty first fragment, then the content', 'echoed as one message (RFC 6455 5.4)', (t) =>
-      echoCase(t, [frame.text('', { fin: false }), frame.continuation('content')], [expect.text('content')]),
+      echoCase(t, [t.frame.text('', { fin: false }), t.frame.continuation('content')], [expect.text('content')]),
     ),
     wsCase('5.6', 'ping between two fragments', 'the Pong, then the message: "control frames MAY be injected in the middle of a fragmented message" (RFC 6455 5.4)', (t) =>
-      echoCase(t, [frame.text('frag', { fin: false }), frame.ping('between'), frame.continuation('ment')], [expect.pong('between'), expect.text('fragment')]),
+      echoCase(t, [t.frame.text('frag', { fin: false }), t.frame.ping('between'), t.frame.continuation('ment')], [expect.pong('between'), expect.text('fragment')]),
     ),
     wsCase('5.7', 'pong between two fragments', 'the message only (RFC 6455 5.4, 5.5.3)', (t) =>
-      echoCase(t, [frame.text('frag', { fin: false }), frame.pong('between'), frame.continuation('ment')], [expect.text('fragment')]),
+      echoCase(t, [t.frame.text('frag', { fin: false }), t.frame.pong('between'), t.frame.continuation('ment')], [expect.text('fragment')]),
     ),
     wsCase('5.8', 'three pings between four fragments', 'three Pongs in order, then the message (RFC 6455 5.4, 5.5.2)', (t) =>
       echoCase(
         t,
         [
-          frame.text('a', { fin: false }),
-          frame.ping('1'),
-          frame.continuation('b', { fin: false }),
-          frame.ping('2'),
-          frame.continuation('c', { fin: false }),
-          frame.ping('3'),
-          frame.continuation('d'),
+          t.frame.text('a', { fin: false }),
+          t.frame.ping('1'),
+          t.frame.continuation('b', { fin: false }),
+          t.frame.ping('2'),
+          t.frame.continuation('c', { fin: false }),
+          t.frame.ping('3'),
+          t.frame.continuation('d'),
         ],
         [expect.pong('1'), expect.pong('2'), expect.pong('3'), expect.text('abcd')],
       ),
     ),
     wsCase('5.9', 'as 5.6, delivered one byte at a time', 'as 5.6 (RFC 6455 5.4)', async (t) => {
-      await t.sendChopped(Buffer.concat([frame.text('frag', { fin: false }), frame.ping('between'), frame.continuation('ment')]), 1);
+      await t.sendChopped(Buffer.concat([t.frame.text('frag', { fin: false }), t.frame.ping('between'), t.frame.continuation('ment')]), 1);
       await t.expectEvents([expect.pong('between'), expect.text('fragment')]);
       await t.closeNormally();
     }),
     wsCase('5.10', 'Close between two fragments', 'the Close answered and the unfinished message dropped (RFC 6455 5.4, 5.5.1)', async (t) => {
-      t.send(frame.text('never', { fin: false }), frame.close(NORMAL));
+      t.send(t.frame.text('never', { fin: false }), t.frame.close(NORMAL));
       await t.expectCloseEcho(NORMAL);
     }),
     wsCase('5.11', 'two fragmented messages back to back', 'both echoed, in order (RFC 6455 5.4)', (t) =>
       echoCase(
         t,
-        [frame.text('one-', { fin: false }), frame.continuation('a'), frame.binary(binaryPayload(3), { fin: false }), frame.continuation(binaryPayload(4))],
+        [t.frame.text('one-', { fin: false }), t.frame.continuation('a'), t.frame.binary(binaryPayload(3), { fin: false }), t.frame.continuation(binaryPayload(4))],
         [expect.text('one-a'), expect.binary(Buffer.concat([binaryPayload(3), binaryPayload(4)]))],
       ),
     ),
     wsCase('5.11.1', 'binary message of 128 KiB in 128 fragments of 1 KiB', 'echoed as one binary message (RFC 6455 5.4)', (t) => {
       const payload = binaryPayload(128 * 1024);
       const frames = Array.from({ length: 128 }, (_, i) =>
-        buildFrame({ opcode: i === 0 ? Opcode.Binary : Opcode.Continuation, payload: payload.subarray(i * 1024, (i + 1) * 1024), fin: i === 127 }),
+        t.frame.build({ opcode: i === 0 ? Opcode.Binary : Opcode.Continuation, payload: payload.subarray(i * 1024, (i + 1) * 1024), fin: i === 127 }),
       );
       return echoCase(t, frames, [expect.binary(payload)]);
     }),
-    wsCase('5.12', 'continuation frame (FIN set) with no message to continue', FRAGMENT_RULE, (t) => failureCase(t, [frame.continuation('orphan')], PROTOCOL_FAILURE)),
+    wsCase('5.12', 'continuation frame (FIN set) with no message to continue', FRAGMENT_RULE, (t) => failureCase(t, [t.frame.continuation('orphan')], PROTOCOL_FAILURE)),
     wsCase('5.13', 'continuation frame (FIN clear) with no message to continue', FRAGMENT_RULE, (t) =>
-      failureCase(t, [frame.continuation('orphan', { fin: false })], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.continuation('orphan', { fin: false })], PROTOCOL_FAILURE),
     ),
     wsCase('5.14', 'complete text message, then a continuation frame', 'the message echoed, then fail with 1002 (RFC 6455 5.4)', (t) =>
-      failureCase(t, [frame.text('complete'), frame.continuation('orphan')], PROTOCOL_FAILURE, [expect.text('complete')]),
+      failureCase(t, [t.frame.text('complete'), t.frame.continuation('orphan')], PROTOCOL_FAILURE, [expect.text('complete')]),
     ),
     wsCase('5.15', 'unfinished text message, then a new text frame', FRAGMENT_RULE, (t) =>
-      failureCase(t, [frame.text('first', { fin: false }), frame.text('second')], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.text('first', { fin: false }), t.frame.text('second')], PROTOCOL_FAILURE),
     ),
     wsCase('5.16', 'unfinished text message, then a binary frame', FRAGMENT_RULE, (t) =>
-      failureCase(t, [frame.text('first', { fin: false }), frame.binary(binaryPayload(4))], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.text('first', { fin: false }), t.frame.binary(binaryPayload(4))], PROTOCOL_FAILURE),
     ),
     wsCase('5.17', 'unfinished binary message, then an unfinished text frame', FRAGMENT_RULE, (t) =>
-      failureCase(t, [frame.binary(binaryPayload(4), { fin: false }), frame.text('second', { fin: false }), frame.continuation('end')], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.binary(binaryPayload(4), { fin: false }), t.frame.text('second', { fin: false }), t.frame.continuation('end')], PROTOCOL_FAILURE),
     ),
     wsCase('5.18', 'fragmented message, then one continuation too many', 'the message echoed, then fail with 1002 (RFC 6455 5.4)', (t) =>
-      failureCase(t, [frame.text('a', { fin: false }), frame.continuation('b'), frame.continuation('c', { fin: false })], PROTOCOL_FAILURE, [expect.text('ab')]),
+      failureCase(t, [t.frame.text('a', { fin: false }), t.frame.continuation('b'), t.frame.continuation('c', { fin: false })], PROTOCOL_FAILURE, [expect.text('ab')]),
     ),
-    wsCase('5.19', 'ping with FIN clear', CONTROL_FRAGMENT_RULE, (t) => failureCase(t, [frame.ping('half', { fin: false })], PROTOCOL_FAILURE)),
+    wsCase('5.19', 'ping with FIN clear', CONTROL_FRAGMENT_RULE, (t) => failureCase(t, [t.frame.ping('half', { fin: false })], PROTOCOL_FAILURE)),
     wsCase('5.20', 'ping in two fragments', CONTROL_FRAGMENT_RULE, (t) =>
-      failureCase(t, [frame.ping('half', { fin: false }), frame.continuation('ping')], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.ping('half', { fin: false }), t.frame.continuation('ping')], PROTOCOL_FAILURE),
     ),
-    wsCase('5.21', 'pong with FIN clear', CONTROL_FRAGMENT_RULE, (t) => failureCase(t, [frame.pong('half', { fin: false })], PROTOCOL_FAILURE)),
-    wsCase('5.22', 'Close with FIN clear', CONTROL_FRAGMENT_RULE, (t) => failureCase(t, [frame.close(NORMAL, '', { fin: false })], PROTOCOL_FAILURE)),
+    wsCase('5.21', 'pong with FIN clear', CONTROL_FRAGMENT_RULE, (t) => failureCase(t, [t.frame.pong('half', { fin: false })], PROTOCOL_FAILURE)),
+    wsCase('5.22', 'Close with FIN clear', CONTROL_FRAGMENT_RULE, (t) => failureCase(t, [t.frame.close(NORMAL, '', { fin: false })], PROTOCOL_FAILURE)),
     wsCase('5.23', 'fragmented ping inside a fragmented text message', CONTROL_FRAGMENT_RULE, (t) =>
-      failureCase(t, [frame.text('frag', { fin: false }), frame.ping('half', { fin: false }), frame.continuation('ping'), frame.continuation('ment')], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.text('frag', { fin: false }), t.frame.ping('half', { fin: false }), t.frame.continuation('ping'), t.frame.continuation('ment')], PROTOCOL_FAILURE),
     ),
   ],
 };
@@ -438,15 +444,15 @@ const INVALID_UTF8: readonly Utf8Vector[] = [
 const SPLIT_VALID = VALID_UTF8.filter((vector) => vector.bytes.length >= 2);
 const SPLIT_INVALID = INVALID_UTF8.filter((vector) => vector.bytes.length >= 2);
 
-function oneByteFragments(bytes: Buffer): Buffer[] {
-  if (bytes.length === 0) return [frame.text('')];
+function oneByteFragments(t: CaseContext, bytes: Buffer): Buffer[] {
+  if (bytes.length === 0) return [t.frame.text('')];
   return Array.from(bytes, (byte, i) =>
-    i === 0 ? frame.text(Buffer.from([byte]), { fin: bytes.length === 1 }) : frame.continuation(Buffer.from([byte]), { fin: i === bytes.length - 1 }),
+    i === 0 ? t.frame.text(Buffer.from([byte]), { fin: bytes.length === 1 }) : t.frame.continuation(Buffer.from([byte]), { fin: i === bytes.length - 1 }),
   );
 }
 
-function splitInTwo(bytes: Buffer, at: number): Buffer[] {
-  return [frame.text(bytes.subarray(0, at), { fin: false }), frame.continuation(bytes.subarray(at))];
+function splitInTwo(t: CaseContext, bytes: Buffer, at: number): Buffer[] {
+  return [t.frame.text(bytes.subarray(0, at), { fin: false }), t.frame.continuation(bytes.subarray(at))];
 }
 
 const UTF8_VALID_RULE = 'echoed unchanged: valid UTF-8 (RFC 6455 5.6; RFC 3629)';
@@ -468,7 +474,7 @@ function failFastCase(t: CaseContext, invalid: Buffer[], rest: Buffer[], valid: 
  * `invalidEnd` (up to there it cannot), the rest of the frame held back.
  */
 function failFastInFrame(t: CaseContext, payload: Buffer, validEnd: number, invalidEnd: number): Promise<void> {
-  const bytes = frame.text(payload);
+  const bytes = t.frame.text(payload);
   const payloadStart = bytes.length - payload.length;
   const valid = validEnd === 0 ? [] : [bytes.subarray(0, payloadStart + validEnd)];
   const invalid = bytes.subarray(validEnd === 0 ? 0 : payloadStart + validEnd, payloadStart + invalidEnd);
@@ -483,51 +489,51 @@ const utf8: Section = {
   title: 'UTF-8 handling',
   cases: [
     ...VALID_UTF8.map((vector, i) =>
-      wsCase(`6.1.${i + 1}`, `valid text: ${vector.name}`, UTF8_VALID_RULE, (t) => echoCase(t, [frame.text(vector.bytes)], [expect.text(vector.bytes)])),
+      wsCase(`6.1.${i + 1}`, `valid text: ${vector.name}`, UTF8_VALID_RULE, (t) => echoCase(t, [t.frame.text(vector.bytes)], [expect.text(vector.bytes)])),
     ),
     ...SPLIT_VALID.flatMap((vector, i) =>
       Array.from({ length: vector.bytes.length - 1 }, (_, k) =>
         wsCase(`6.2.${i + 1}.${k + 1}`, `valid text ${vector.name}, split into 2 fragments after byte ${k + 1}`, `${UTF8_VALID_RULE}; a code point may span fragments (RFC 6455 5.4)`, (t) =>
-          echoCase(t, splitInTwo(vector.bytes, k + 1), [expect.text(vector.bytes)]),
+          echoCase(t, splitInTwo(t, vector.bytes, k + 1), [expect.text(vector.bytes)]),
         ),
       ),
     ),
     ...VALID_UTF8.map((vector, i) =>
-      wsCase(`6.3.${i + 1}`, `valid text ${vector.name}, one fragment per byte`, UTF8_VALID_RULE, (t) => echoCase(t, oneByteFragments(vector.bytes), [expect.text(vector.bytes)])),
+      wsCase(`6.3.${i + 1}`, `valid text ${vector.name}, one fragment per byte`, UTF8_VALID_RULE, (t) => echoCase(t, oneByteFragments(t, vector.bytes), [expect.text(vector.bytes)])),
     ),
     wsCase('6.4.1', 'valid mixed text delivered one byte at a time', UTF8_VALID_RULE, async (t) => {
       const bytes = VALID_UTF8[VALID_UTF8.length - 1].bytes;
-      await t.sendChopped(frame.text(bytes), 1);
+      await t.sendChopped(t.frame.text(bytes), 1);
       await t.expectEvents([expect.text(bytes)]);
       await t.closeNormally();
     }),
     ...INVALID_UTF8.map((vector, i) =>
-      wsCase(`6.5.${i + 1}`, `invalid text: ${vector.name}`, UTF8_INVALID_RULE, (t) => failureCase(t, [frame.text(vector.bytes)], UTF8_FAILURE)),
+      wsCase(`6.5.${i + 1}`, `invalid text: ${vector.name}`, UTF8_INVALID_RULE, (t) => failureCase(t, [t.frame.text(vector.bytes)], UTF8_FAILURE)),
     ),
     ...SPLIT_INVALID.flatMap((vector, i) =>
       Array.from({ length: vector.bytes.length - 1 }, (_, k) =>
         wsCase(`6.6.${i + 1}.${k + 1}`, `invalid text ${vector.name}, split into 2 fragments after byte ${k + 1}`, UTF8_INVALID_RULE, (t) =>
-          failureCase(t, splitInTwo(vector.bytes, k + 1), UTF8_FAILURE),
+          failureCase(t, splitInTwo(t, vector.bytes, k + 1), UTF8_FAILURE),
         ),
       ),
     ),
     ...INVALID_UTF8.map((vector, i) =>
-      wsCase(`6.7.${i + 1}`, `invalid text ${vector.name}, one fragment per byte`, UTF8_INVALID_RULE, (t) => failureCase(t, oneByteFragments(vector.bytes), UTF8_FAILURE)),
+      wsCase(`6.7.${i + 1}`, `invalid text ${vector.name}, one fragment per byte`, UTF8_INVALID_RULE, (t) => failureCase(t, oneByteFragments(t, vector.bytes), UTF8_FAILURE)),
     ),
     wsCase('6.8.1', 'invalid UTF-8 in the first fragment of a longer message, the rest held back', FAIL_FAST_RULE, (t) =>
-      failFastCase(t, [frame.text(Buffer.concat([Buffer.from('κόσμε'), hex('ed a0 80')]), { fin: false })], [frame.continuation('edited')]),
+      failFastCase(t, [t.frame.text(Buffer.concat([Buffer.from('κόσμε'), hex('ed a0 80')]), { fin: false })], [t.frame.continuation('edited')]),
     ),
     wsCase('6.8.2', 'valid first fragment, invalid second, the last held back', FAIL_FAST_RULE, (t) =>
-      failFastCase(t, [frame.text('valid ', { fin: false }), frame.continuation(hex('c0 80'), { fin: false })], [frame.continuation('end')]),
+      failFastCase(t, [t.frame.text('valid ', { fin: false }), t.frame.continuation(hex('c0 80'), { fin: false })], [t.frame.continuation('end')]),
     ),
     wsCase('6.8.3', 'a surrogate split across fragments (ED | A0 80), the last held back', FAIL_FAST_RULE, (t) =>
-      failFastCase(t, [frame.text(hex('61 ed'), { fin: false }), frame.continuation(hex('a0 80'), { fin: false })], [frame.continuation('end')]),
+      failFastCase(t, [t.frame.text(hex('61 ed'), { fin: false }), t.frame.continuation(hex('a0 80'), { fin: false })], [t.frame.continuation('end')]),
     ),
     wsCase('6.8.4', 'a fragment ending in F8, a byte that starts no sequence, the rest held back', FAIL_FAST_RULE, (t) =>
-      failFastCase(t, [frame.text(hex('61 62 f8'), { fin: false })], [frame.continuation(hex('88 80 80 80'))]),
+      failFastCase(t, [t.frame.text(hex('61 62 f8'), { fin: false })], [t.frame.continuation(hex('88 80 80 80'))]),
     ),
     wsCase('6.8.5', 'a fragment ending in ED A0, already a surrogate, the rest held back', FAIL_FAST_RULE, (t) =>
-      failFastCase(t, [frame.text(hex('61 ed a0'), { fin: false })], [frame.continuation(hex('80'))]),
+      failFastCase(t, [t.frame.text(hex('61 ed a0'), { fin: false })], [t.frame.continuation(hex('80'))]),
     ),
     // Autobahn 6.4.x: one frame written in pieces with pauses; the server must fail at the piece
     // that makes the text invalid, not wait for the rest of the frame.
@@ -549,10 +555,10 @@ const utf8: Section = {
       return failFastInFrame(t, payload, 0, 1024);
     }),
     wsCase('6.9.6', 'a fragmented text message: a valid first fragment, then the continuation frame in pieces, ED BF BF in its second, the rest held back', FAIL_FAST_FRAME_RULE, (t) => {
-      const continuation = frame.continuation(Buffer.concat([Buffer.from('more '), hex('ed bf bf'), Buffer.from(' and the end')]));
+      const continuation = t.frame.continuation(Buffer.concat([Buffer.from('more '), hex('ed bf bf'), Buffer.from(' and the end')]));
       const payloadStart = continuation.length - (5 + 3 + 12);
       return failFastCase(t, [continuation.subarray(payloadStart + 5, payloadStart + 8)], [continuation.subarray(payloadStart + 8)], [
-        Buffer.concat([frame.text('first fragment ', { fin: false }), continuation.subarray(0, payloadStart + 5)]),
+        Buffer.concat([t.frame.text('first fragment ', { fin: false }), continuation.subarray(0, payloadStart + 5)]),
       ]);
     }),
   ],
@@ -578,25 +584,25 @@ const closeHandling: Section = {
     wsCase('7.1.3', 'Close 1000 with a 123-byte reason (125-byte body, the maximum)', 'a Close 1000 in answer (RFC 6455 5.5, 5.5.1)', (t) => t.closeNormally(NORMAL, asciiPayload(123).toString())),
     wsCase('7.1.4', 'Close 1000 with a multi-byte UTF-8 reason', 'a Close 1000 in answer (RFC 6455 5.5.1)', (t) => t.closeNormally(NORMAL, 'κόσμε 😀')),
     wsCase('7.1.5', 'text message, then Close, in one write', 'the echo, then the Close answered (RFC 6455 5.5.1)', async (t) => {
-      t.send(frame.text('last words'), frame.close(NORMAL));
+      t.send(t.frame.text('last words'), t.frame.close(NORMAL));
       await t.expectEvents([expect.text('last words')]);
       await t.expectCloseEcho(NORMAL);
     }),
     wsCase('7.1.6', 'Close delivered one byte at a time', 'a Close 1000 in answer (RFC 6455 5.5.1)', async (t) => {
-      await t.sendChopped(frame.close(NORMAL, 'chopped'), 1);
+      await t.sendChopped(t.frame.close(NORMAL, 'chopped'), 1);
       await t.expectCloseEcho(NORMAL);
     }),
     wsCase('7.2.1', 'Close with a 1-byte body', 'fail with 1002: a body starts with a 2-byte code (RFC 6455 5.5.1)', (t) =>
-      failureCase(t, [buildFrame({ opcode: Opcode.Close, payload: Buffer.from([0x03]) })], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.build({ opcode: Opcode.Close, payload: Buffer.from([0x03]) })], PROTOCOL_FAILURE),
     ),
     wsCase('7.2.2', 'Close with a 126-byte body', 'fail with 1002: control frames carry at most 125 bytes (RFC 6455 5.5)', (t) =>
-      failureCase(t, [frame.close(NORMAL, asciiPayload(124))], PROTOCOL_FAILURE),
+      failureCase(t, [t.frame.close(NORMAL, asciiPayload(124))], PROTOCOL_FAILURE),
     ),
     wsCase('7.2.3', 'Close 1000 with an invalid UTF-8 reason', 'fail with 1007: the reason "MUST be UTF-8-encoded" (RFC 6455 5.5.1, 8.1); 1002 is NON-STRICT', (t) =>
-      failureCase(t, [frame.close(NORMAL, Buffer.concat([Buffer.from('κόσμε'), hex('ed a0 80')]))], UTF8_FAILURE),
+      failureCase(t, [t.frame.close(NORMAL, Buffer.concat([Buffer.from('κόσμε'), hex('ed a0 80')]))], UTF8_FAILURE),
     ),
     wsCase('7.2.4', 'Close 1000 with a reason truncated mid-character', 'fail with 1007 (RFC 6455 5.5.1, 8.1)', (t) =>
-      failureCase(t, [frame.close(NORMAL, hex('61 e2 82'))], UTF8_FAILURE),
+      failureCase(t, [t.frame.close(NORMAL, hex('61 e2 82'))], UTF8_FAILURE),
     ),
     ...DEFINED_CODES.map((code, i) =>
       wsCase(`7.3.${i + 1}`, `Close ${code}`, `a Close echoing ${code} (RFC 6455 5.5.1, 7.4.1)`, (t) => t.closeNormally(code)),
@@ -609,17 +615,17 @@ const closeHandling: Section = {
     ),
     ...INVALID_CODES.map((code, i) =>
       wsCase(`7.6.${i + 1}`, `Close with invalid code ${code}`, `fail with 1002: ${code} may not be sent (RFC 6455 7.4.1, 7.4.2); echoing it FAILS (the server would send it)`, (t) =>
-        failureCase(t, [frame.close(code)], PROTOCOL_FAILURE),
+        failureCase(t, [t.frame.close(code)], PROTOCOL_FAILURE),
       ),
     ),
     wsCase('7.7.1', 'Close, then a text message, in one write', 'the Close answered, the text not echoed: data after a Close is discarded (RFC 6455 5.5.1, 1.4)', async (t) => {
-      t.send(frame.close(NORMAL), frame.text('after close'));
+      t.send(t.frame.close(NORMAL), t.frame.text('after close'));
       await t.expectCloseEcho(NORMAL);
     }),
     wsCase('7.7.2', 'Close, then a text message 50 ms later', 'as 7.7.1 (RFC 6455 5.5.1)', async (t: CaseContext) => {
-      t.send(frame.close(NORMAL));
+      t.send(t.frame.close(NORMAL));
       const event = await t.next();
-      t.send(frame.text('after close'));
+      t.send(t.frame.text('after close'));
       if (event?.kind !== 'close') t.fail(`expected the Close answered, got ${describeEvent(event)}`);
       if (event.code !== NORMAL) t.nonStrict(`answered Close 1000 with ${event.code ?? 'no code'}`);
       await t.expectTcpClose();
@@ -637,7 +643,7 @@ const TWO_TO_THE_32 = 2n ** 32n;
 async function declaredLengthCase(t: CaseContext, length: bigint, failure: FailureExpectation, firstFragment?: Buffer): Promise<void> {
   // After an unfinished first fragment, the oversized frame is its continuation (RFC 6455 5.4).
   const opcode = firstFragment === undefined ? Opcode.Binary : Opcode.Continuation;
-  const header = buildFrame({ opcode, declaredLength: length, lengthBits: 64 });
+  const header = t.frame.build({ opcode, declaredLength: length, lengthBits: 64 });
   t.send(...(firstFragment === undefined ? [header] : [firstFragment, header]));
   const event = await t.next();
   if (event === undefined) {
@@ -666,13 +672,13 @@ const limits: Section = {
   cases: [
     limitCase('8.1', 'binary message of exactly the limit', 'echoed: the limit is inclusive (RFC 6455 10.4)', async (t, limit) => {
       const payload = binaryPayload(limit);
-      t.send(frame.binary(payload));
+      t.send(t.frame.binary(payload));
       // A large echo may take longer than a reply to a small frame.
       await t.expectEvents([expect.binary(payload)], t.settings.caseTimeout / 2);
       await t.closeNormally();
     }),
     limitCase('8.2', 'frame header declaring limit + 1 bytes, payload held back', 'fail with 1009 from the header alone, before any payload (RFC 6455 10.4, 7.4.1)', async (t: CaseContext, limit: number) => {
-      t.send(buildFrame({ opcode: Opcode.Binary, declaredLength: limit + 1 }));
+      t.send(t.frame.build({ opcode: Opcode.Binary, declaredLength: limit + 1 }));
       const event = await t.next();
       if (event !== undefined) return t.judgeFailureEvent(event, TOO_BIG_FAILURE);
       t.send(binaryPayload(limit + 1));
@@ -684,7 +690,7 @@ const limits: Section = {
     }),
     limitCase('8.3', 'fragments adding up to limit + 1 bytes, the last one held back', 'fail with 1009 at the fragment header that passes the limit (RFC 6455 10.4)', (t, limit) => {
       const half = Math.floor(limit / 2);
-      return declaredLengthCase(t, BigInt(limit - half + 1), TOO_BIG_FAILURE, frame.binary(binaryPayload(half), { fin: false }));
+      return declaredLengthCase(t, BigInt(limit - half + 1), TOO_BIG_FAILURE, t.frame.binary(binaryPayload(half), { fin: false }));
     }),
     wsCase('8.4', 'frame header declaring 2^63 - 1 bytes', 'fail with 1009 at once: too big to process, nothing allocated (RFC 6455 10.4, 7.4.1)', (t) =>
       declaredLengthCase(t, TWO_TO_THE_63 - 1n, TOO_BIG_FAILURE),
@@ -705,19 +711,48 @@ const limits: Section = {
 const UNMASKED_FAILURE: FailureExpectation = { codes: [PROTOCOL_ERROR], tcpCloseOk: true };
 const UNMASKED_RULE = 'close the connection, with or without a Close 1002: "The server MUST close the connection upon receiving a frame that is not masked" (RFC 6455 5.1)';
 
-const masking: Section = {
+const serverMasking: Section = {
   id: '9',
   title: 'Masking',
   cases: [
-    wsCase('9.1', 'unmasked text message', UNMASKED_RULE, (t) => failureCase(t, [frame.text('unmasked', { mask: false })], UNMASKED_FAILURE)),
-    wsCase('9.2', 'unmasked ping', UNMASKED_RULE, (t) => failureCase(t, [frame.ping('unmasked', { mask: false })], UNMASKED_FAILURE)),
-    wsCase('9.3', 'unmasked Close 1000', `${UNMASKED_RULE}; answering it as a normal close FAILS`, (t) => failureCase(t, [frame.close(NORMAL, '', { mask: false })], UNMASKED_FAILURE)),
+    wsCase('9.1', 'unmasked text message', UNMASKED_RULE, (t) => failureCase(t, [t.frame.text('unmasked', { mask: false })], UNMASKED_FAILURE)),
+    wsCase('9.2', 'unmasked ping', UNMASKED_RULE, (t) => failureCase(t, [t.frame.ping('unmasked', { mask: false })], UNMASKED_FAILURE)),
+    wsCase('9.3', 'unmasked Close 1000', `${UNMASKED_RULE}; answering it as a normal close FAILS`, (t) => failureCase(t, [t.frame.close(NORMAL, '', { mask: false })], UNMASKED_FAILURE)),
     wsCase('9.4', 'masked text, then an unmasked one', 'the first echoed, then the connection closed (RFC 6455 5.1)', (t) =>
-      failureCase(t, [frame.text('masked'), frame.text('unmasked', { mask: false })], UNMASKED_FAILURE, [expect.text('masked')]),
+      failureCase(t, [t.frame.text('masked'), t.frame.text('unmasked', { mask: false })], UNMASKED_FAILURE, [expect.text('masked')]),
     ),
     wsCase('9.5', 'text masked with the all-zero key', 'echoed: any 32-bit value is a masking key (RFC 6455 5.3)', (t) =>
-      echoCase(t, [frame.text('zero key', { maskKey: Buffer.alloc(4) })], [expect.text('zero key')]),
+      echoCase(t, [t.frame.text('zero key', { maskKey: Buffer.alloc(4) })], [expect.text('zero key')]),
     ),
+  ],
+};
+
+/** RFC 6455 5.1: "A client MUST close a connection if it detects a masked frame ... In this case, it MAY use the status code 1002". */
+const MASKED_FAILURE: FailureExpectation = { codes: [PROTOCOL_ERROR], tcpCloseOk: true };
+const MASKED_RULE = 'close the connection, with or without a Close 1002: "A client MUST close a connection if it detects a masked frame" (RFC 6455 5.1)';
+/** Messages whose echoes 9.5 compares the masking keys of. */
+const KEYED_ECHOES = 20;
+
+/** Section 9 for a client under test: the server's frames must not be masked, the client's must, each with a new key. */
+const clientMasking: Section = {
+  id: '9',
+  title: 'Masking',
+  cases: [
+    wsCase('9.1', 'masked text message', MASKED_RULE, (t) => failureCase(t, [t.frame.text('masked', { mask: true })], MASKED_FAILURE)),
+    wsCase('9.2', 'masked ping', MASKED_RULE, (t) => failureCase(t, [t.frame.ping('masked', { mask: true })], MASKED_FAILURE)),
+    wsCase('9.3', 'masked Close 1000', `${MASKED_RULE}; answering it as a normal close FAILS`, (t) => failureCase(t, [t.frame.close(NORMAL, '', { mask: true })], MASKED_FAILURE)),
+    wsCase('9.4', 'unmasked text, then a masked one', 'the first echoed, then the connection closed (RFC 6455 5.1)', (t) =>
+      failureCase(t, [t.frame.text('unmasked'), t.frame.text('masked', { mask: true })], MASKED_FAILURE, [expect.text('unmasked')]),
+    ),
+    wsCase('9.5', `${KEYED_ECHOES} text messages in one write`, `${KEYED_ECHOES} echoes, every one masked with a key of its own: "a new masking key" for each frame, unpredictable (RFC 6455 5.3, 10.3)`, async (t) => {
+      const texts = Array.from({ length: KEYED_ECHOES }, (_, i) => `keyed ${i}`);
+      t.send(...texts.map((text) => t.frame.text(text)));
+      await t.expectEvents(texts.map((text) => expect.text(text)));
+      const keys = t.connection.reader.maskKeys.map((key) => key.toString('hex'));
+      const repeated = keys.filter((key, i) => keys.indexOf(key) !== i);
+      if (repeated.length > 0) t.fail(`used the masking key ${repeated[0]} for more than one frame among ${keys.length} (RFC 6455 5.3: a new key for every frame)`);
+      await t.closeNormally();
+    }),
   ],
 };
 
@@ -827,7 +862,7 @@ const handshake: Section = {
       await t.closeNormally();
     }),
     httpCase('10.3', 'handshake and a text frame in the same write', '101, then the frame echoed: bytes after the request are frames (RFC 6455 4.2.2, 5)', async (t: CaseContext) => {
-      const response = await t.connection.request(Buffer.concat([Buffer.from(handshakeRequest(t, generateClientKey())), frame.text('early')]), t.settings.caseTimeout / 2);
+      const response = await t.connection.request(Buffer.concat([Buffer.from(handshakeRequest(t, generateClientKey())), t.frame.text('early')]), t.settings.caseTimeout / 2);
       if (response instanceof Error) t.fail(response.message);
       if (response.head.status !== 101) t.fail(`answered ${response.head.status}, not 101`);
       await t.expectEvents([expect.text('early')]);
@@ -899,10 +934,171 @@ const handshake: Section = {
   ],
 };
 
-/** Every section, in report order; the permessage-deflate echo cases over the quick set of sizes. */
-export const SECTIONS: readonly Section[] = [framing, pings, reservedBits, opcodes, fragmentation, utf8, closeHandling, limits, masking, handshake, deflateSection()];
+// --- 10. Opening handshake, client side (RFC 6455 4.1) ---------------------------------------------
 
-/** Every section, with the permessage-deflate echo cases over `deflateSizes` (e.g. the full set). */
+/** The server's answer, with every part replaceable: the status line, then header lines in order. */
+interface ResponseParts {
+  statusLine: string;
+  /** A header set to undefined is left out. */
+  headers: Array<[string, string | undefined]>;
+}
+
+/** The server's 101 to the client's request, changed as a case needs. */
+function handshakeResponse(t: CaseContext, change: (parts: ResponseParts, key: string) => void = () => {}): string {
+  const key = t.settings.clients!.requestOf(t.connection).key;
+  const valid = switchingProtocols(key).split('\r\n').filter((line) => line !== '');
+  const parts: ResponseParts = {
+    statusLine: valid[0],
+    headers: valid.slice(1).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]),
+  };
+  change(parts, key);
+  const lines = [parts.statusLine];
+  for (const [name, value] of parts.headers) if (value !== undefined) lines.push(`${name}: ${value}`);
+  return lines.join('\r\n') + '\r\n\r\n';
+}
+
+function setResponseHeader(parts: ResponseParts, name: string, value: string | undefined): void {
+  const existing = parts.headers.find(([header]) => header.toLowerCase() === name.toLowerCase());
+  if (existing !== undefined) existing[1] = value;
+  else parts.headers.push([name, value]);
+}
+
+const NOT_FOR_YOU = 'an echo of this means the handshake was accepted';
+
+/** An answer the client MUST refuse (RFC 6455 4.1), sent with a text frame behind it that it must not echo. */
+async function refusedAnswer(t: CaseContext, response: string): Promise<void> {
+  t.send(Buffer.from(response, 'latin1'), t.frame.text(NOT_FOR_YOU));
+  await t.expectRefusal('RFC 6455 4.1');
+}
+
+/** An answer the client must accept: then an echo and the closing handshake. */
+async function acceptedAnswer(t: CaseContext, response: string, chopped = false): Promise<void> {
+  const bytes = Buffer.from(response, 'latin1');
+  if (chopped) await t.sendChopped(bytes, 1);
+  else t.send(bytes);
+  t.send(t.frame.text('after the answer'));
+  await t.expectEvents([expect.text('after the answer')]);
+  await t.closeNormally();
+}
+
+/** An HTTP answer that is not 101: the client must not open (RFC 6455 4.1); the server ends the exchange. */
+async function notUpgraded(t: CaseContext, response: string): Promise<void> {
+  t.send(Buffer.from(response, 'latin1'));
+  const event = await t.next();
+  if (event !== undefined && event.kind !== 'tcp-closed') t.fail(`sent ${describeEvent(event)} after a ${response.slice(9, 12)} answer (RFC 6455 4.1: only a 101 opens the connection)`);
+  t.connection.end();
+}
+
+const UNOFFERED_PROTOCOL = 'x-conformance-not-offered';
+const UNOFFERED_EXTENSION = 'x-conformance-not-offered';
+const REFUSE_RULE = 'the client fails the connection: closes TCP without sending a frame (RFC 6455 4.1, "the client MUST _Fail the WebSocket Connection_")';
+
+function clientCase(id: string, description: string, expectation: string, run: (t: CaseContext) => Promise<void>): ConformanceCase {
+  return httpCase(id, description, expectation, run, 'client');
+}
+
+const clientHandshake: Section = {
+  id: '10',
+  title: 'Opening handshake',
+  cases: [
+    clientCase('10.1', 'the request, answered with a valid 101', 'a GET over HTTP/1.1 for the URL\'s resource name with Host, Upgrade: websocket, Connection: Upgrade, a fresh 16-byte Sec-WebSocket-Key, version 13, valid protocol and extension offers, nothing sent before the answer (RFC 6455 4.1; judged in every case); then an echo', (t) =>
+      acceptedAnswer(t, handshakeResponse(t)),
+    ),
+    clientCase('10.2', 'header names and values in unusual case: "upgrade: WebSocket", "CONNECTION: UPGRADE", "sec-websocket-accept"', 'accepted: header names are case-insensitive, and so are the Upgrade and Connection values (RFC 6455 4.1 items 2, 3 of the checks)', (t) =>
+      acceptedAnswer(t, handshakeResponse(t, (parts, key) => {
+        parts.headers = [['upgrade', 'WebSocket'], ['CONNECTION', 'UPGRADE'], ['sec-websocket-accept', acceptFor(key)]];
+      })),
+    ),
+    clientCase('10.3', 'a text frame in the same write as the 101', 'echoed: bytes after the answer are frames (RFC 6455 4.1)', async (t) => {
+      t.send(Buffer.from(handshakeResponse(t), 'latin1'), t.frame.text('early'));
+      await t.expectEvents([expect.text('early')]);
+      await t.closeNormally();
+    }),
+    clientCase('10.4', 'the 101 delivered one byte at a time', 'accepted: an answer may arrive in any number of reads (RFC 6455 4.1)', (t) => acceptedAnswer(t, handshakeResponse(t), true)),
+    clientCase('10.5', 'Connection: keep-alive, Upgrade', 'accepted: Connection is a list that "contains a token that is an ASCII case-insensitive match for the value Upgrade" (RFC 6455 4.1)', (t) =>
+      acceptedAnswer(t, handshakeResponse(t, (parts) => setResponseHeader(parts, 'Connection', 'keep-alive, Upgrade'))),
+    ),
+    clientCase('10.6', 'a reason phrase other than "Switching Protocols", and extra headers', 'accepted: the reason phrase is free text (RFC 7230 3.1.2) and other headers are HTTP\'s (RFC 6455 4.1)', (t) =>
+      acceptedAnswer(t, handshakeResponse(t, (parts) => {
+        parts.statusLine = 'HTTP/1.1 101 Go ahead';
+        parts.headers.push(['Server', 'conformance'], ['Set-Cookie', 'session=1; HttpOnly'], ['X-Extra', 'yes']);
+      })),
+    ),
+    clientCase('10.7', 'a wrong Sec-WebSocket-Accept', REFUSE_RULE, (t) =>
+      refusedAnswer(t, handshakeResponse(t, (parts, key) => setResponseHeader(parts, 'Sec-WebSocket-Accept', acceptFor(`${key}x`)))),
+    ),
+    clientCase('10.8', 'Sec-WebSocket-Accept: the key itself, not its hash', REFUSE_RULE, (t) =>
+      refusedAnswer(t, handshakeResponse(t, (parts, key) => setResponseHeader(parts, 'Sec-WebSocket-Accept', key))),
+    ),
+    clientCase('10.9', 'no Sec-WebSocket-Accept', REFUSE_RULE, (t) => refusedAnswer(t, handshakeResponse(t, (parts) => setResponseHeader(parts, 'Sec-WebSocket-Accept', undefined)))),
+    clientCase('10.10', 'Sec-WebSocket-Accept twice, the right value and a wrong one', `${REFUSE_RULE}; "MUST NOT appear more than once in an HTTP response" (RFC 6455 11.3.3)`, (t) =>
+      refusedAnswer(t, handshakeResponse(t, (parts, key) => parts.headers.push(['Sec-WebSocket-Accept', acceptFor(`${key}x`)]))),
+    ),
+    clientCase('10.11', 'no Upgrade header', REFUSE_RULE, (t) => refusedAnswer(t, handshakeResponse(t, (parts) => setResponseHeader(parts, 'Upgrade', undefined)))),
+    clientCase('10.12', 'Upgrade: h2c', REFUSE_RULE, (t) => refusedAnswer(t, handshakeResponse(t, (parts) => setResponseHeader(parts, 'Upgrade', 'h2c')))),
+    clientCase('10.13', 'no Connection header', REFUSE_RULE, (t) => refusedAnswer(t, handshakeResponse(t, (parts) => setResponseHeader(parts, 'Connection', undefined)))),
+    clientCase('10.14', 'Connection: keep-alive (no Upgrade token)', REFUSE_RULE, (t) => refusedAnswer(t, handshakeResponse(t, (parts) => setResponseHeader(parts, 'Connection', 'keep-alive')))),
+    clientCase('10.15', 'status 200 with every WebSocket header right', 'the connection not opened: "If the status code received from the server is not 101, the client handles the response per HTTP" (RFC 6455 4.1)', (t) =>
+      notUpgraded(t, handshakeResponse(t, (parts) => {
+        parts.statusLine = 'HTTP/1.1 200 OK';
+        parts.headers.push(['Content-Length', '0']);
+      })),
+    ),
+    clientCase('10.16', 'status 403 with a body', 'the connection not opened (RFC 6455 4.1)', (t) =>
+      notUpgraded(t, 'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nConnection: close\r\n\r\nforbidden\n'),
+    ),
+    clientCase('10.17', `a subprotocol the client did not offer (${UNOFFERED_PROTOCOL})`, `${REFUSE_RULE}: a subprotocol "that was not present in the client's handshake" (RFC 6455 4.1)`, (t) =>
+      refusedAnswer(t, handshakeResponse(t, (parts) => setResponseHeader(parts, 'Sec-WebSocket-Protocol', UNOFFERED_PROTOCOL))),
+    ),
+    clientCase('10.18', `an extension the client did not offer (${UNOFFERED_EXTENSION})`, `${REFUSE_RULE}: an extension "not present in the client's handshake" (RFC 6455 4.1, 9.1)`, (t) =>
+      refusedAnswer(t, handshakeResponse(t, (parts) => setResponseHeader(parts, 'Sec-WebSocket-Extensions', UNOFFERED_EXTENSION))),
+    ),
+    clientCase('10.19', 'a malformed Sec-WebSocket-Extensions ("permessage-deflate; =")', `${REFUSE_RULE}: a value that does not match the grammar of RFC 6455 9.1`, (t) =>
+      refusedAnswer(t, handshakeResponse(t, (parts) => setResponseHeader(parts, 'Sec-WebSocket-Extensions', 'permessage-deflate; ='))),
+    ),
+    clientCase('10.20', 'a 302 redirect to another path of the suite', 'INFORMATIONAL: "clients are not required to follow them" (RFC 6455 4.1); a client that does not follow must not open the first connection', async (t: CaseContext) => {
+      const clients = t.settings.clients!;
+      const path = `/${encodeURIComponent('10.20')}/redirected`;
+      const redirected = clients.waitForUpgrade(path, t.settings.replyTimeout).catch(() => undefined);
+      t.send(Buffer.from(`HTTP/1.1 302 Found\r\nLocation: ${new URL(path, clients.url).href}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 'latin1'));
+      const event = await t.next();
+      if (event !== undefined && event.kind !== 'tcp-closed') t.fail(`sent ${describeEvent(event)} on the connection that was redirected (RFC 6455 4.1: only a 101 opens it)`);
+      t.connection.end();
+      const followed = await redirected;
+      if (followed === undefined) {
+        t.inform('did not follow the redirect');
+        return;
+      }
+      followed.socket.destroy();
+      t.inform(`followed the redirect to ${path}`);
+    }),
+  ],
+};
+
+/** Every section for the side under test, in report order, with the permessage-deflate echo cases over `deflateSizes`. */
+export function sectionsFor(peer: Side, deflateSizes: readonly number[] = QUICK_DEFLATE_SIZES): readonly Section[] {
+  const shared = [framing, pings, reservedBits, opcodes, fragmentation, utf8, closeHandling, limits];
+  return peer === 'server'
+    ? [...shared, serverMasking, handshake, deflateSection(deflateSizes, 'server')]
+    : [...shared, clientMasking, clientHandshake, deflateSection(deflateSizes, 'client')];
+}
+
+/** Every section of server mode, in report order; the permessage-deflate echo cases over the quick set of sizes. */
+export const SECTIONS: readonly Section[] = sectionsFor('server');
+
+/** Every section of client mode. */
+export const CLIENT_SECTIONS: readonly Section[] = sectionsFor('client');
+
+/** Every section of server mode, with the permessage-deflate echo cases over `deflateSizes` (e.g. the full set). */
 export function sectionsWith(deflateSizes: readonly number[]): readonly Section[] {
-  return [...SECTIONS.slice(0, -1), deflateSection(deflateSizes)];
+  return sectionsFor('server', deflateSizes);
+}
+
+/** The case `id` of the side under test, with its section. */
+export function findCase(id: string, peer: Side = 'server', sections: readonly Section[] = sectionsFor(peer)): { section: Section; testCase: ConformanceCase } {
+  for (const section of sections) {
+    const testCase = section.cases.find((c) => c.id === id);
+    if (testCase !== undefined) return { section, testCase };
+  }
+  throw new Error(`no case ${id} for a ${peer} under test`);
 }

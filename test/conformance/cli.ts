@@ -1,28 +1,54 @@
 #!/usr/bin/env node
 /**
  * `npm run conformance -- ws://host:port/path [options]`: runs the RFC 6455 conformance suite
- * against any echo endpoint and prints a result per case and a summary per section. Exits 1
- * when any case FAILED, 2 on bad usage.
+ * against any echo endpoint and prints a result per case and a summary per section.
+ * `npm run conformance:client -- [options] <command>`: the same against a client: the suite
+ * plays the server and starts `command` once per case with the case's URL.
+ * Exits 1 when any case FAILED, 2 on bad usage.
  */
+import { fileURLToPath } from 'node:url';
 import { parseSize } from '../../src/server/cli-options.js';
-import { SECTIONS, sectionsWith } from './cases.js';
-import { FULL_DEFLATE_SIZES } from './deflate-cases.js';
+import { sectionsFor } from './cases.js';
+import { ClientsUnderTest, commandLauncher } from './client-mode.js';
+import { FULL_DEFLATE_SIZES, QUICK_DEFLATE_SIZES } from './deflate-cases.js';
 import { startWsReference } from './reference-server.js';
-import { type CaseResult, formatMarkdown, formatResult, formatSummary, runSuite, type Section, type SuiteOptions, tally, Verdict } from './suite.js';
+import {
+  type CaseResult,
+  formatMarkdown,
+  formatResult,
+  formatSummary,
+  resolveClientSettings,
+  resolveSettings,
+  runCases,
+  type Section,
+  type SuiteOptions,
+  tally,
+  Verdict,
+} from './suite.js';
 
 /** framecast's default message limit, assumed unless --max-message-size says otherwise. */
 const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
 
 const USAGE = `Usage: npm run conformance -- <ws://host:port/path> [options]
        npm run conformance -- --ws-reference [options]
+       npm run conformance:client -- [options] <command> [arguments]
+       npm run conformance:client -- [options] --framecast-client | --ws-client
 
 Runs the RFC 6455 conformance suite (and permessage-deflate, RFC 7692, in section 11) against
-a WebSocket echo endpoint (every message sent back with the same opcode). One connection per case; results are OK, NON-STRICT, FAILED or
-INFORMATIONAL. Exits 1 if any case FAILED.
+a WebSocket echo endpoint (every message sent back with the same opcode). One connection per
+case; results are OK, NON-STRICT, FAILED or INFORMATIONAL. Exits 1 if any case FAILED.
+
+Client mode (--client, which npm run conformance:client passes) judges a client instead: the
+suite plays the server on 127.0.0.1 and, for each case, starts <command> with the case's URL
+(ws://127.0.0.1:PORT/CASE) as its last argument, or in place of {url} among the arguments. The
+client must connect, send every message back with its opcode, and end once the connection
+closes. --framecast-client and --ws-client start the echo clients of
+test/conformance/echo-clients (framecast's WebSocket, and the ws package's) with the same
+--max-message-size.
 
 Options:
-  --max-message-size SIZE  the server's message limit, e.g. 1048576 or 16MiB (default 16MiB);
-                           "none" skips the cases that need it
+  --max-message-size SIZE  the message limit of the server (client mode: of the client), e.g.
+                           1048576 or 16MiB (default 16MiB); "none" skips the cases that need it
   --case ID                run only case ID and the cases under it (repeatable), e.g. --case 6.8
   --timeout MS             upper bound for one case (default 5000)
   --reply-timeout MS       how long "at once" is, e.g. for the Close after a violation (default 1000)
@@ -31,22 +57,51 @@ Options:
   --markdown               print the results as Markdown tables
   --ws-reference           start an echo server on the ws package (permessage-deflate enabled)
                            and test it instead of a URL
+  --client                 client mode: the arguments after the options are the client's command
+  --framecast-client       client mode with framecast's echo client
+  --ws-client              client mode with the ws package's echo client
+  --close-grace MS         client mode: how long the suite waits, after the closing handshake,
+                           to see whether the client closes TCP itself (default 50)
   --help                   show this help
 `;
+
+/** The echo clients --framecast-client and --ws-client start, next to this file once built. */
+const ECHO_CLIENTS = {
+  framecast: fileURLToPath(new URL('./echo-clients/framecast.js', import.meta.url)),
+  ws: fileURLToPath(new URL('./echo-clients/ws.js', import.meta.url)),
+} as const;
 
 interface CliArguments {
   url: string | undefined;
   wsReference: boolean;
+  /** Client mode: the command to start for each case. */
+  client: string[] | undefined;
+  /** Client mode with one of the bundled echo clients. */
+  echoClient: keyof typeof ECHO_CLIENTS | undefined;
   markdown: boolean;
   deflateFull: boolean;
   options: SuiteOptions;
 }
 
 function parseArguments(argv: readonly string[]): CliArguments | string {
-  const parsed: CliArguments = { url: undefined, wsReference: false, markdown: false, deflateFull: false, options: { maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE } };
+  const parsed: CliArguments = {
+    url: undefined,
+    wsReference: false,
+    client: undefined,
+    echoClient: undefined,
+    markdown: false,
+    deflateFull: false,
+    options: { maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE },
+  };
   const only: string[] = [];
+  let clientMode = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
+    if (clientMode && !arg.startsWith('--') && parsed.echoClient === undefined) {
+      // Everything from the first argument that is not an option is the client's command.
+      parsed.client = argv.slice(i);
+      break;
+    }
     const value = (): string => {
       if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
       return argv[++i];
@@ -80,17 +135,37 @@ function parseArguments(argv: readonly string[]): CliArguments | string {
       case '--deflate-full':
         parsed.deflateFull = true;
         break;
+      case '--client':
+        clientMode = true;
+        break;
+      case '--framecast-client':
+      case '--ws-client':
+        clientMode = true;
+        parsed.echoClient = arg === '--ws-client' ? 'ws' : 'framecast';
+        break;
+      case '--close-grace':
+        parsed.options.clientCloseGrace = Number(value());
+        break;
       default:
         if (arg.startsWith('--')) return `unknown option ${arg}`;
         if (parsed.url !== undefined) return `unexpected argument ${JSON.stringify(arg)}`;
         parsed.url = arg;
     }
   }
-  for (const key of ['caseTimeout', 'replyTimeout'] as const) {
+  for (const key of ['caseTimeout', 'replyTimeout', 'clientCloseGrace'] as const) {
     const ms = parsed.options[key];
     if (ms !== undefined && !(Number.isFinite(ms) && ms > 0)) return 'timeouts are positive numbers of milliseconds';
   }
   if (only.length > 0) parsed.options.only = only;
+  if (clientMode) {
+    if (parsed.url !== undefined || parsed.wsReference) return 'client mode takes a client command, not a URL or --ws-reference';
+    if (parsed.echoClient !== undefined) {
+      const limit = parsed.options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+      parsed.client = [process.execPath, ECHO_CLIENTS[parsed.echoClient], '--max-message-size', String(limit)];
+    }
+    if (parsed.client === undefined) return 'give the command that starts the client, e.g. node my-echo-client.js';
+    return parsed;
+  }
   if (parsed.url === undefined && !parsed.wsReference) return 'give the URL of an echo endpoint, e.g. ws://127.0.0.1:8080/ws';
   if (parsed.url !== undefined && !parsed.url.startsWith('ws://')) return `only ws:// URLs are supported, not ${JSON.stringify(parsed.url)}`;
   return parsed;
@@ -113,14 +188,23 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const reference = parsed.wsReference ? await startWsReference(parsed.options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE) : undefined;
-  const url = reference?.url ?? (parsed.url as string);
+  const clients = parsed.client === undefined ? undefined : await ClientsUnderTest.start(commandLauncher(parsed.client));
   const limit = parsed.options.maxMessageSize;
-  process.stdout.write(`RFC 6455 conformance: ${url}${reference === undefined ? '' : ' (ws reference server)'}, message limit ${limit === undefined ? 'not given' : `${limit} bytes`}\n`);
+  const limitText = `message limit ${limit === undefined ? 'not given' : `${limit} bytes`}`;
+  let settings;
+  if (clients !== undefined) {
+    settings = resolveClientSettings(clients, parsed.options);
+    process.stdout.write(`RFC 6455 conformance, client mode: ${(parsed.client as string[]).join(' ')} {url}, the suite at ${clients.url}, ${limitText}\n`);
+  } else {
+    const url = reference?.url ?? (parsed.url as string);
+    settings = resolveSettings(url, parsed.options);
+    process.stdout.write(`RFC 6455 conformance: ${url}${reference === undefined ? '' : ' (ws reference server)'}, ${limitText}\n`);
+  }
   const markdown = parsed.markdown;
   let section: Section | undefined;
   let results: CaseResult[];
   try {
-    results = await runSuite(url, parsed.deflateFull ? sectionsWith(FULL_DEFLATE_SIZES) : SECTIONS, {
+    results = await runCases(settings, sectionsFor(settings.peer, parsed.deflateFull ? FULL_DEFLATE_SIZES : QUICK_DEFLATE_SIZES), {
       ...parsed.options,
       // Each case as it finishes, under its section's title.
       onResult(result) {
@@ -134,6 +218,7 @@ async function main(): Promise<void> {
     });
   } finally {
     await reference?.close();
+    await clients?.close();
   }
   process.stdout.write('\n' + (markdown ? formatMarkdown(results) : formatSummary(results)) + '\n');
   if (results.length === 0) {

@@ -3,10 +3,11 @@
  * except the INFORMATIONAL ones, where RFC 6455 has no right answer. One test per case, so
  * a regression names the rule it broke.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { startFramecast, type RunningFramecast } from '../helpers/framecast.js';
 import { SECTIONS } from './cases.js';
-import { formatResult, resolveSettings, runCase, type Settings, Verdict } from './suite.js';
+import { testEveryCase } from './every-case.js';
+import { resolveSettings, type Settings } from './suite.js';
 
 /** A small limit keeps the limits section fast; the suite is told the same number. */
 const MAX_MESSAGE_SIZE = 256 * 1024;
@@ -27,14 +28,4 @@ afterAll(async () => {
   await running.close();
 });
 
-for (const section of SECTIONS) {
-  describe(`${section.id}. ${section.title}`, () => {
-    for (const testCase of section.cases) {
-      const wanted = INFORMATIONAL_CASES.has(testCase.id) ? Verdict.Informational : Verdict.Ok;
-      test(`${testCase.id} ${testCase.description}: ${testCase.expectation}`, async () => {
-        const result = await runCase(section, testCase, settings);
-        expect(result.verdict, `${formatResult(result)}\n            observed: ${result.observed.join(', ')}`).toBe(wanted);
-      });
-    }
-  });
-}
+testEveryCase(SECTIONS, () => settings, INFORMATIONAL_CASES);

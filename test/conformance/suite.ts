@@ -1,6 +1,9 @@
 /**
- * The conformance runner: what a case is, the verdicts, the helpers a case judges the server
- * with, and running every case against a URL, one connection per case, each with a timeout.
+ * The conformance runner: what a case is, the verdicts, the helpers a case judges its peer
+ * with, and running every case, one connection per case, each with a timeout: against a
+ * server's URL (the suite plays the client), or against a client the suite starts for each
+ * case (the suite plays the server, see client-mode.ts). Most cases are the same rule in both
+ * modes, with the roles swapped.
  *
  * Verdicts, as in the Autobahn test suite:
  * - OK: the server did exactly what RFC 6455 requires (and, where it says SHOULD, what it says).
@@ -11,7 +14,8 @@
  * - INFORMATIONAL: RFC 6455 leaves the answer open; what happened is recorded.
  */
 import { isValidCloseCode } from '../../src/protocol/index.js';
-import { describeEvent, frame, parseTarget, RawConnection, type Target, type WireEvent } from './wire.js';
+import type { ClientsUnderTest } from './client-mode.js';
+import { describeEvent, type FrameBuilder, frameBuilder, otherSide, parseTarget, RawConnection, type Side, type Target, type WireEvent } from './wire.js';
 
 export const Verdict = {
   Ok: 'OK',
@@ -34,6 +38,12 @@ export interface SuiteOptions {
   replyTimeout?: number;
   /** Pause between the pieces of chopped delivery (ms). Default 1. */
   chopDelay?: number;
+  /**
+   * Client mode: after the closing handshake, how long the suite waits to see whether the client
+   * closes TCP itself (it SHOULD leave that to the server, RFC 6455 7.1.1) before closing it (ms).
+   * Default 50.
+   */
+  clientCloseGrace?: number;
   /** Run only cases whose id starts with one of these. */
   only?: readonly string[];
   /** Called after each case, e.g. to print progress. */
@@ -42,11 +52,18 @@ export interface SuiteOptions {
 
 /** Settings every case sees, resolved from `SuiteOptions`. */
 export interface Settings {
+  /** The side under test: a server the suite connects to, or clients it starts. */
+  readonly peer: Side;
+  /** Server mode: where the server under test listens. Client mode: where the suite listens. */
   readonly target: Target;
+  /** Client mode: the suite's listening end and the clients it starts. */
+  readonly clients: ClientsUnderTest | undefined;
+  /** The peer's message size limit. */
   readonly maxMessageSize: number | undefined;
   readonly caseTimeout: number;
   readonly replyTimeout: number;
   readonly chopDelay: number;
+  readonly clientCloseGrace: number;
 }
 
 /** One case: an id like `5.2.1`, what it sends, what RFC 6455 requires, and how it runs. */
@@ -57,9 +74,12 @@ export interface ConformanceCase {
   readonly expectation: string;
   /**
    * `websocket` cases get a connection after a valid handshake; `http` cases get a bare TCP
-   * connection and speak HTTP themselves.
+   * connection and speak HTTP themselves (server mode: send a request; client mode: answer the
+   * client's, which was read already).
    */
   readonly kind: 'websocket' | 'http';
+  /** The side under test the case is for; both when absent (the same rule, roles swapped). */
+  readonly appliesTo?: Side;
   /** Case body: resolves when done; the verdict is collected by the context. */
   run(t: CaseContext): Promise<void>;
 }
@@ -91,7 +111,7 @@ function show(data: Buffer): string {
   return `${data.length} bytes ${JSON.stringify(data.toString('latin1'))}`;
 }
 
-/** What a case expects the server to send next. */
+/** What a case expects the peer to send next. */
 export type Expected =
   | { kind: 'message'; binary: boolean; data: Buffer }
   | { kind: 'pong'; data: Buffer };
@@ -102,13 +122,13 @@ export const expect = {
   pong: (data: string | Buffer = ''): Expected => ({ kind: 'pong', data: Buffer.from(data) }),
 };
 
-/** What to accept when the server fails the connection. */
+/** What to accept when the peer fails the connection. */
 export interface FailureExpectation {
   /** Close codes that are the strict answer (OK). */
   codes: readonly number[];
   /** Other close codes RFC 6455 allows for this violation (OK), e.g. none at all for 5.1. */
   alsoOk?: readonly number[];
-  /** A plain TCP close without a Close frame is OK (RFC 6455 5.1: the server MAY send 1002). */
+  /** A plain TCP close without a Close frame is OK (RFC 6455 5.1: the peer MAY send 1002). */
   tcpCloseOk?: boolean;
 }
 
@@ -119,11 +139,20 @@ export interface FailureExpectation {
 export class CaseContext {
   verdict: Verdict = Verdict.Ok;
   readonly notes: string[] = [];
+  /** Frames as the suite's side sends them: masked to a server, unmasked to a client. */
+  readonly frame: FrameBuilder;
 
   constructor(
     readonly connection: RawConnection,
     readonly settings: Settings,
-  ) {}
+  ) {
+    this.frame = frameBuilder(otherSide(settings.peer));
+  }
+
+  /** The side under test. */
+  get peer(): Side {
+    return this.settings.peer;
+  }
 
   /** Writes frames (or any bytes) in one write. */
   send(...frames: Buffer[]): void {
@@ -176,10 +205,10 @@ export class CaseContext {
   }
 
   /**
-   * The server must fail the connection (RFC 6455 7.1.7): a Close frame with one of
+   * The peer must fail the connection (RFC 6455 7.1.7): a Close frame with one of
    * `expected.codes` (OK), another valid code (NON-STRICT) or no Close frame at all
    * (NON-STRICT unless `tcpCloseOk`), then the TCP close. Anything else first FAILS, and so does
-   * silence: the server must not wait for more data before failing.
+   * silence: the peer must not wait for more data before failing.
    */
   async expectFailure(expected: FailureExpectation): Promise<void> {
     const event = await this.next();
@@ -219,9 +248,9 @@ export class CaseContext {
         if (event.code === undefined || !allowed.includes(event.code)) {
           this.nonStrict(`closed with ${event.code ?? 'no code'} where ${codes} was expected`);
         }
-        // RFC 6455 5.5.1: the client answers the Close, then the server closes TCP.
-        if (event.code !== undefined && isValidCloseCode(event.code)) this.send(frame.close(event.code));
-        else this.send(frame.close());
+        // RFC 6455 5.5.1: the suite answers the Close, then the server closes TCP.
+        if (event.code !== undefined && isValidCloseCode(event.code)) this.send(this.frame.close(event.code));
+        else this.send(this.frame.close());
         await this.expectTcpClose();
         return;
       }
@@ -233,23 +262,38 @@ export class CaseContext {
     }
   }
 
-  /** After the closing handshake the server closes TCP (RFC 6455 7.1.1: the server SHOULD close first). */
+  /**
+   * After the closing handshake the server closes TCP (RFC 6455 7.1.1: "the server SHOULD close
+   * the underlying TCP connection first", and the client "SHOULD wait for the server to close
+   * the connection"). Server mode: the server under test must close it. Client mode: the client
+   * under test must not have closed it within the grace time; then the suite closes it.
+   */
   async expectTcpClose(): Promise<void> {
-    const closed = await this.connection.waitForTcpClose(this.settings.replyTimeout * 2);
-    if (!closed) this.nonStrict('did not close the TCP connection after the closing handshake (RFC 6455 7.1.1: the server SHOULD close it first)');
+    if (this.peer === 'server') {
+      const closed = await this.connection.waitForTcpClose(this.settings.replyTimeout * 2);
+      if (!closed) this.nonStrict('did not close the TCP connection after the closing handshake (RFC 6455 7.1.1: the server SHOULD close it first)');
+      return;
+    }
+    const closedByClient = await this.connection.waitForTcpClose(this.settings.clientCloseGrace);
+    if (closedByClient) {
+      this.nonStrict('closed the TCP connection itself after the closing handshake (RFC 6455 7.1.1: the client SHOULD wait for the server to close it)');
+      return;
+    }
+    this.connection.end();
+    await this.connection.waitForTcpClose(this.settings.replyTimeout);
   }
 
   /**
-   * Ends a healthy case with the closing handshake: sends Close `code`, expects the server's
+   * Ends a healthy case with the closing handshake: sends Close `code`, expects the peer's
    * Close echoing it (RFC 6455 5.5.1), then the TCP close. Without a code, the answer may be
    * empty or 1000.
    */
   async closeNormally(code: number | undefined = 1000, reason = ''): Promise<void> {
-    this.send(frame.close(code, reason));
+    this.send(this.frame.close(code, reason));
     await this.expectCloseEcho(code);
   }
 
-  /** The server's answer to a Close the case sent. */
+  /** The peer's answer to a Close the case sent. */
   async expectCloseEcho(code: number | undefined): Promise<void> {
     const event = await this.next();
     if (event === undefined) this.fail(`expected a Close frame in answer to ours (RFC 6455 5.5.1), got nothing within ${this.settings.replyTimeout} ms`);
@@ -264,12 +308,49 @@ export class CaseContext {
     await this.expectTcpClose();
   }
 
+  /**
+   * Client mode, after an opening handshake answer the client MUST refuse ("the client MUST _Fail
+   * the WebSocket Connection_", `rule`): it must close TCP without sending anything. Anything it
+   * sends FAILS (it accepted), and so does silence; a Close frame is NON-STRICT (the connection was
+   * never established, and RFC 6455 7.1.7 asks for a Close frame only on an established one).
+   */
+  async expectRefusal(rule: string): Promise<void> {
+    const event = await this.next();
+    if (event === undefined) this.fail(`neither refused the answer nor closed the connection within ${this.settings.replyTimeout} ms (${rule}: it MUST fail the connection)`);
+    if (event.kind === 'tcp-closed') return;
+    if (event.kind === 'close') {
+      this.nonStrict('sent a Close frame on a connection it never established (RFC 6455 7.1.7: the Close frame is for an established connection)');
+      return;
+    }
+    this.fail(`accepted the answer: sent ${describeEvent(event)} (${rule}: it MUST fail the connection)`);
+  }
+
   /** The connection is still open and working: a Ping gets its Pong. */
   async expectOpen(): Promise<void> {
     const probe = 'still there?';
-    this.send(frame.ping(probe));
+    this.send(this.frame.ping(probe));
     await this.expectEvents([expect.pong(probe)], this.settings.replyTimeout);
   }
+}
+
+/**
+ * Opens the case's connection: to the server under test, or from the client started for the
+ * case (its request read and judged). The `cleanup` stops that client.
+ */
+async function openConnection(testCase: ConformanceCase, settings: Settings): Promise<{ connection: RawConnection; cleanup: () => Promise<void>; log: () => string[] }> {
+  if (settings.peer === 'server') {
+    return { connection: await RawConnection.open(settings.target, settings.caseTimeout), cleanup: async () => {}, log: () => [] };
+  }
+  const clients = settings.clients as ClientsUnderTest;
+  const accepted = await clients.connect(testCase.id, settings.caseTimeout);
+  return { connection: accepted.connection, cleanup: accepted.stop, log: accepted.output };
+}
+
+/** The normal opening handshake before a `websocket` case: the suite's request, or its 101 to the client's. */
+async function openingHandshake(connection: RawConnection, settings: Settings): Promise<Error | undefined> {
+  if (settings.peer === 'server') return connection.handshake(settings.target, settings.caseTimeout);
+  (settings.clients as ClientsUnderTest).accept(connection);
+  return undefined;
 }
 
 /** Runs one case on a fresh connection with a timeout and returns its result. */
@@ -278,14 +359,18 @@ export async function runCase(section: Section, testCase: ConformanceCase, setti
   const notes: string[] = [];
   let verdict: Verdict = Verdict.Ok;
   let connection: RawConnection | undefined;
+  let cleanup = async (): Promise<void> => {};
+  let peerOutput = (): string[] => [];
   let timer: NodeJS.Timeout | undefined;
   try {
-    connection = await RawConnection.open(settings.target, settings.caseTimeout);
-    const opened = connection;
-    const context = new CaseContext(opened, settings);
+    const opened = await openConnection(testCase, settings);
+    connection = opened.connection;
+    cleanup = opened.cleanup;
+    peerOutput = opened.log;
+    const context = new CaseContext(opened.connection, settings);
     const body = async (): Promise<void> => {
       if (testCase.kind === 'websocket') {
-        const refused = await opened.handshake(settings.target, settings.caseTimeout);
+        const refused = await openingHandshake(opened.connection, settings);
         if (refused !== undefined) context.fail(`opening handshake failed: ${refused.message}`);
       }
       await testCase.run(context);
@@ -301,10 +386,10 @@ export async function runCase(section: Section, testCase: ConformanceCase, setti
       verdict = Verdict.Failed;
       notes.push(...context.notes, error instanceof Error ? error.message : String(error));
     }
-    // Every frame the server sent is judged, whatever the case was about.
-    if (opened.reader.violations.length > 0) {
+    // Every frame the peer sent is judged, whatever the case was about.
+    if (opened.connection.reader.violations.length > 0) {
       verdict = Verdict.Failed;
-      notes.push(...opened.reader.violations);
+      notes.push(...opened.connection.reader.violations);
     }
   } catch (error) {
     verdict = Verdict.Failed;
@@ -312,7 +397,10 @@ export async function runCase(section: Section, testCase: ConformanceCase, setti
   } finally {
     clearTimeout(timer);
     connection?.destroy();
+    await cleanup();
   }
+  // A failing client's own output says why, for the report.
+  if (verdict === Verdict.Failed) for (const line of peerOutput()) notes.push(`client output: ${line}`);
   return { section, testCase, verdict, notes, observed: connection?.log ?? [], durationMs: Date.now() - started };
 }
 
@@ -324,24 +412,43 @@ const DEFAULT_CASE_TIMEOUT = 5_000;
 const PIECE_PAUSE_MS = 100;
 const DEFAULT_REPLY_TIMEOUT = 1_000;
 const DEFAULT_CHOP_DELAY = 1;
+const DEFAULT_CLIENT_CLOSE_GRACE = 50;
 
-/** The settings for running cases against `url`, defaults filled in. */
+/** The settings for running cases against the server at `url`, defaults filled in. */
 export function resolveSettings(url: string, options: SuiteOptions = {}): Settings {
   return {
+    peer: 'server',
     target: parseTarget(url),
+    clients: undefined,
     maxMessageSize: options.maxMessageSize,
     caseTimeout: options.caseTimeout ?? DEFAULT_CASE_TIMEOUT,
     replyTimeout: options.replyTimeout ?? DEFAULT_REPLY_TIMEOUT,
     chopDelay: options.chopDelay ?? DEFAULT_CHOP_DELAY,
+    clientCloseGrace: options.clientCloseGrace ?? DEFAULT_CLIENT_CLOSE_GRACE,
   };
 }
 
-/** Runs the sections' cases one after another against `url`. */
-export async function runSuite(url: string, sections: readonly Section[], options: SuiteOptions = {}): Promise<CaseResult[]> {
-  const settings = resolveSettings(url, options);
+/** The settings for running cases against the clients `clients` starts, defaults filled in. */
+export function resolveClientSettings(clients: ClientsUnderTest, options: SuiteOptions = {}): Settings {
+  return { ...resolveSettings(clients.url, options), peer: 'client', clients };
+}
+
+/** Whether a case is for the side under test. */
+export function appliesTo(testCase: ConformanceCase, peer: Side): boolean {
+  return testCase.appliesTo === undefined || testCase.appliesTo === peer;
+}
+
+/** Runs the sections' cases one after another against the server at `url`. */
+export function runSuite(url: string, sections: readonly Section[], options: SuiteOptions = {}): Promise<CaseResult[]> {
+  return runCases(resolveSettings(url, options), sections, options);
+}
+
+/** Runs the sections' cases one after another with `settings`: every case that applies to the side under test. */
+export async function runCases(settings: Settings, sections: readonly Section[], options: SuiteOptions = {}): Promise<CaseResult[]> {
   const results: CaseResult[] = [];
   for (const section of sections) {
     for (const testCase of section.cases) {
+      if (!appliesTo(testCase, settings.peer)) continue;
       if (options.only !== undefined && !options.only.some((prefix) => testCase.id === prefix || testCase.id.startsWith(`${prefix}.`))) continue;
       const result = await runCase(section, testCase, settings);
       results.push(result);

@@ -1,7 +1,8 @@
 /**
- * The conformance suite's own client, at the byte level: hand-built frames (so it can send
- * what a normal client never would), a raw TCP connection with its own opening handshake, and
- * a strict reader that judges every byte the server sends instead of trusting it.
+ * The conformance suite's own end of a connection, at the byte level: hand-built frames (so it
+ * can send what a normal peer never would), a raw TCP connection (to a server under test, with
+ * its own opening handshake, or from a client under test), and a strict reader that judges
+ * every byte the peer sends instead of trusting it.
  *
  * RFC 6455 sections: 4.1 (client handshake), 5.1-5.3 (framing and masking), 5.4 (fragmentation),
  * 5.5 (control frames), 7.4 (close codes), 8.1 (UTF-8). With permessage-deflate negotiated
@@ -39,6 +40,14 @@ const MASK_KEY_BYTES = 4;
 const MAX_HEADER_BYTES = 14;
 const TWO_TO_THE_32 = 0x1_0000_0000;
 
+/** The two ends of a WebSocket connection: which one is under test, which one sent a frame. */
+export type Side = 'client' | 'server';
+
+/** The other end. */
+export function otherSide(side: Side): Side {
+  return side === 'client' ? 'server' : 'client';
+}
+
 /** Everything about a frame the suite may want to get wrong on purpose. */
 export interface FrameSpec {
   opcode: number;
@@ -47,7 +56,10 @@ export interface FrameSpec {
   fin?: boolean;
   /** RSV1-3 as the 3 bits 0bXYZ (RSV1 = 4, RSV2 = 2, RSV3 = 1); default 0. */
   rsv?: number;
-  /** Mask the frame (clients must, RFC 6455 5.3); default true with a random key. */
+  /**
+   * Mask the frame with a random key (clients must, servers must not, RFC 6455 5.1, 5.3). Default
+   * true for `buildFrame`; the frames of a `FrameBuilder` are masked as their sender's side requires.
+   */
   mask?: boolean;
   /** A specific masking key, e.g. all zeros. */
   maskKey?: Uint8Array;
@@ -89,31 +101,48 @@ export function buildFrame(spec: FrameSpec): Buffer {
   return Buffer.concat([header, body]);
 }
 
-/** Shorthands for the frames most cases send. */
-export const frame = {
-  text: (data: string | Uint8Array, spec: Partial<FrameSpec> = {}): Buffer =>
-    buildFrame({ opcode: Opcode.Text, payload: typeof data === 'string' ? Buffer.from(data) : data, ...spec }),
-  binary: (data: Uint8Array, spec: Partial<FrameSpec> = {}): Buffer => buildFrame({ opcode: Opcode.Binary, payload: data, ...spec }),
-  continuation: (data: string | Uint8Array, spec: Partial<FrameSpec> = {}): Buffer =>
-    buildFrame({ opcode: Opcode.Continuation, payload: typeof data === 'string' ? Buffer.from(data) : data, ...spec }),
-  ping: (data: string | Uint8Array = '', spec: Partial<FrameSpec> = {}): Buffer =>
-    buildFrame({ opcode: Opcode.Ping, payload: typeof data === 'string' ? Buffer.from(data) : data, ...spec }),
-  pong: (data: string | Uint8Array = '', spec: Partial<FrameSpec> = {}): Buffer =>
-    buildFrame({ opcode: Opcode.Pong, payload: typeof data === 'string' ? Buffer.from(data) : data, ...spec }),
+/** Shorthands for the frames most cases send, masked as `sender`'s side must (RFC 6455 5.1). */
+export interface FrameBuilder {
+  /** Whether this sender masks its frames: clients do, servers do not. */
+  readonly masks: boolean;
+  /** `buildFrame` with this sender's masking unless the spec says otherwise. */
+  build(spec: FrameSpec): Buffer;
+  text(data: string | Uint8Array, spec?: Partial<FrameSpec>): Buffer;
+  binary(data: Uint8Array, spec?: Partial<FrameSpec>): Buffer;
+  continuation(data: string | Uint8Array, spec?: Partial<FrameSpec>): Buffer;
+  ping(data?: string | Uint8Array, spec?: Partial<FrameSpec>): Buffer;
+  pong(data?: string | Uint8Array, spec?: Partial<FrameSpec>): Buffer;
   /** A Close frame; `code` undefined for an empty body, or a raw body via `spec.payload`. */
-  close: (code?: number, reason: string | Uint8Array = '', spec: Partial<FrameSpec> = {}): Buffer => {
-    let body: Buffer = Buffer.alloc(0);
-    if (code !== undefined) {
-      const reasonBytes = typeof reason === 'string' ? Buffer.from(reason) : Buffer.from(reason);
-      body = Buffer.alloc(2 + reasonBytes.length);
-      body.writeUInt16BE(code, 0);
-      reasonBytes.copy(body, 2);
-    }
-    return buildFrame({ opcode: Opcode.Close, payload: body, ...spec });
-  },
-};
+  close(code?: number, reason?: string | Uint8Array, spec?: Partial<FrameSpec>): Buffer;
+}
 
-// --- What the server sends, judged strictly ---------------------------------------------------
+const bytesOf = (data: string | Uint8Array): Uint8Array => (typeof data === 'string' ? Buffer.from(data) : data);
+
+export function frameBuilder(sender: Side): FrameBuilder {
+  const masks = sender === 'client';
+  const build = (spec: FrameSpec): Buffer => buildFrame({ mask: masks, ...spec });
+  return {
+    masks,
+    build,
+    text: (data, spec = {}) => build({ opcode: Opcode.Text, payload: bytesOf(data), ...spec }),
+    binary: (data, spec = {}) => build({ opcode: Opcode.Binary, payload: data, ...spec }),
+    continuation: (data, spec = {}) => build({ opcode: Opcode.Continuation, payload: bytesOf(data), ...spec }),
+    ping: (data = '', spec = {}) => build({ opcode: Opcode.Ping, payload: bytesOf(data), ...spec }),
+    pong: (data = '', spec = {}) => build({ opcode: Opcode.Pong, payload: bytesOf(data), ...spec }),
+    close: (code, reason = '', spec = {}) => {
+      let body: Buffer = Buffer.alloc(0);
+      if (code !== undefined) {
+        const reasonBytes = Buffer.from(bytesOf(reason));
+        body = Buffer.alloc(2 + reasonBytes.length);
+        body.writeUInt16BE(code, 0);
+        reasonBytes.copy(body, 2);
+      }
+      return build({ opcode: Opcode.Close, payload: body, ...spec });
+    },
+  };
+}
+
+// --- What the peer sends, judged strictly -----------------------------------------------------
 
 /** One thing observed on the connection, in order. */
 export type WireEvent =
@@ -123,7 +152,7 @@ export type WireEvent =
   | { kind: 'pong'; data: Buffer }
   /** A Close frame; `code` undefined when its body was empty. */
   | { kind: 'close'; code: number | undefined; reason: string }
-  /** The server ended or reset the TCP connection. */
+  /** The peer ended or reset the TCP connection. */
   | { kind: 'tcp-closed'; reset: boolean };
 
 /** How an event reads in a report. */
@@ -143,35 +172,43 @@ export function describeEvent(event: WireEvent | undefined): string {
 }
 
 /**
- * Reads the server's byte stream frame by frame and checks every rule a server's frames must
- * keep. A violation is recorded (the case then FAILS) and reading goes on where it can.
+ * Reads the peer's byte stream frame by frame and checks every rule the frames of its side must
+ * keep: a server's unmasked, a client's masked with a fresh key. A violation is recorded (the
+ * case then FAILS) and reading goes on where it can. Violations start with the side's name,
+ * e.g. "server sent a masked frame".
  */
 export class StrictFrameReader {
-  /** Rules the server broke, each with its RFC section. */
+  /** Rules the peer broke, each with its RFC section. */
   readonly violations: string[] = [];
+  /** The masking keys of the peer's frames (a client's), in order. */
+  readonly maskKeys: Buffer[] = [];
   /** Received bytes not yet read as frames, kept as they came: joined once per frame, not once per chunk. */
   private readonly chunks: Buffer[] = [];
   private bufferedLength = 0;
-  /** Opcode of the server's fragmented message in progress, or -1. */
+  /** Opcode of the peer's fragmented message in progress, or -1. */
   private messageOpcode = -1;
   private fragments: Buffer[] = [];
   private closeSeen = false;
   private broken = false;
-  /** The agreed permessage-deflate parameters, once the case negotiated it. */
-  private deflate: ServerInflater | undefined;
+  /** Inflates the peer's compressed messages, once the case negotiated permessage-deflate. */
+  private deflate: PeerInflater | undefined;
   /** Whether the message in progress had RSV1 on its first frame (RFC 7692 6: compressed). */
   private messageCompressed = false;
   /**
    * Events wait here behind a message being inflated (zlib streams are asynchronous), so that
-   * the order the server sent things in is the order the case sees them.
+   * the order the peer sent things in is the order the case sees them.
    */
   private delivery: Promise<void> = Promise.resolve();
 
-  constructor(private readonly emitNow: (event: WireEvent) => void) {}
+  constructor(
+    /** The side whose frames this reader judges. */
+    readonly peer: Side,
+    private readonly emitNow: (event: WireEvent) => void,
+  ) {}
 
-  /** From now on the server may compress messages as agreed (RFC 7692 6). */
+  /** From now on the peer may compress messages as agreed (RFC 7692 6), with its side's parameters. */
   enableDeflate(agreement: DeflateAgreement): void {
-    this.deflate = new ServerInflater(agreement);
+    this.deflate = new PeerInflater(compressionOf(agreement, this.peer));
   }
 
   /** Delivers `event` after everything received before it. */
@@ -233,7 +270,7 @@ export class StrictFrameReader {
       length = bytes.readUInt16BE(offset);
       offset += 2;
       // RFC 6455 5.2: "the minimal number of bytes MUST be used to encode the length".
-      if (length <= MAX_7BIT_LENGTH) lengthNote = `server used a 16-bit length for ${length} bytes (RFC 6455 5.2: minimal encoding)`;
+      if (length <= MAX_7BIT_LENGTH) lengthNote = `${this.peer} used a 16-bit length for ${length} bytes (RFC 6455 5.2: minimal encoding)`;
     } else if (length7 === LENGTH_64_MARKER) {
       if (bytes.length < offset + 8) return false;
       const high = bytes.readUInt32BE(offset);
@@ -241,12 +278,12 @@ export class StrictFrameReader {
       offset += 8;
       // RFC 6455 5.2: "the most significant bit MUST be 0".
       if (high >= 0x8000_0000) {
-        this.violation('server sent a 64-bit length with the most significant bit set (RFC 6455 5.2)');
+        this.violation(`${this.peer} sent a 64-bit length with the most significant bit set (RFC 6455 5.2)`);
         this.broken = true;
         return false;
       }
       length = high * TWO_TO_THE_32 + low;
-      if (length <= MAX_16BIT_LENGTH) lengthNote = `server used a 64-bit length for ${length} bytes (RFC 6455 5.2: minimal encoding)`;
+      if (length <= MAX_16BIT_LENGTH) lengthNote = `${this.peer} used a 64-bit length for ${length} bytes (RFC 6455 5.2: minimal encoding)`;
     } else {
       length = length7;
     }
@@ -261,11 +298,32 @@ export class StrictFrameReader {
     if (masked) applyMask(payload, maskKey);
 
     if (lengthNote !== undefined) this.violation(lengthNote);
-    // RFC 6455 5.1: "A server MUST NOT mask any frames that it sends to the client."
-    if (masked) this.violation('server sent a masked frame (RFC 6455 5.1)');
+    this.judgeMasking(masked, maskKey);
     this.judgeRsv(rsv, opcode);
     this.judgeFrame(fin, opcode, payload, rsv === RSV1);
     return true;
+  }
+
+  /**
+   * RFC 6455 5.1: "A server MUST NOT mask any frames that it sends to the client", and "a client
+   * MUST mask all frames that it sends to the server". 5.3 and 10.3: each with a new key, "derived
+   * from a strong source of entropy": randomness cannot be judged from outside, but a key used for
+   * two frames in a row (odds 2^-32 for a random one) is not new.
+   */
+  private judgeMasking(masked: boolean, maskKey: Buffer): void {
+    if (this.peer === 'server') {
+      if (masked) this.violation('server sent a masked frame (RFC 6455 5.1)');
+      return;
+    }
+    if (!masked) {
+      this.violation('client sent an unmasked frame (RFC 6455 5.1: a client MUST mask every frame)');
+      return;
+    }
+    const previous = this.maskKeys[this.maskKeys.length - 1];
+    if (previous !== undefined && previous.equals(maskKey)) {
+      this.violation(`client masked two frames in a row with the same key ${maskKey.toString('hex')} (RFC 6455 5.3, 10.3: a new key for every frame)`);
+    }
+    this.maskKeys.push(maskKey);
   }
 
   /**
@@ -277,11 +335,11 @@ export class StrictFrameReader {
     if (rsv === 0) return;
     const bits = `RSV bits 0b${rsv.toString(2).padStart(3, '0')}`;
     if (this.deflate === undefined || rsv !== RSV1) {
-      this.violation(`server sent a frame with ${bits} (RFC 6455 5.2${this.deflate === undefined ? ': no extension was negotiated' : ''})`);
+      this.violation(`${this.peer} sent a frame with ${bits} (RFC 6455 5.2${this.deflate === undefined ? ': no extension was negotiated' : ''})`);
     } else if ((opcode & 0x8) !== 0) {
-      this.violation('server sent a control frame with RSV1 (RFC 7692 6: the bit is for data messages)');
+      this.violation(`${this.peer} sent a control frame with RSV1 (RFC 7692 6: the bit is for data messages)`);
     } else if (opcode === Opcode.Continuation) {
-      this.violation('server sent RSV1 on a continuation frame (RFC 7692 6: only on the first frame of a message)');
+      this.violation(`${this.peer} sent RSV1 on a continuation frame (RFC 7692 6: only on the first frame of a message)`);
     }
   }
 
@@ -289,8 +347,8 @@ export class StrictFrameReader {
     const isControl = (opcode & 0x8) !== 0;
     if (isControl) {
       // RFC 6455 5.5: control frames are at most 125 bytes and not fragmented.
-      if (payload.length > MAX_CONTROL_PAYLOAD) this.violation(`server sent a control frame of ${payload.length} bytes (RFC 6455 5.5)`);
-      if (!fin) this.violation('server sent a fragmented control frame (RFC 6455 5.5)');
+      if (payload.length > MAX_CONTROL_PAYLOAD) this.violation(`${this.peer} sent a control frame of ${payload.length} bytes (RFC 6455 5.5)`);
+      if (!fin) this.violation(`${this.peer} sent a fragmented control frame (RFC 6455 5.5)`);
     }
     switch (opcode) {
       case Opcode.Text:
@@ -305,22 +363,22 @@ export class StrictFrameReader {
         return this.judgeClose(payload);
       default:
         // RFC 6455 5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved.
-        this.violation(`server sent reserved opcode 0x${opcode.toString(16)} (RFC 6455 5.2)`);
+        this.violation(`${this.peer} sent reserved opcode 0x${opcode.toString(16)} (RFC 6455 5.2)`);
     }
   }
 
   private judgeDataFrame(fin: boolean, opcode: number, payload: Buffer, rsv1: boolean): void {
     // RFC 6455 5.5.1: "after sending a Close frame, the endpoint MUST NOT send any more data frames".
-    if (this.closeSeen) this.violation('server sent a data frame after its Close frame (RFC 6455 5.5.1)');
+    if (this.closeSeen) this.violation(`${this.peer} sent a data frame after its Close frame (RFC 6455 5.5.1)`);
     if (opcode === Opcode.Continuation) {
       // RFC 6455 5.4: a continuation frame continues a fragmented message, and only then.
       if (this.messageOpcode === -1) {
-        this.violation('server sent a continuation frame with no message to continue (RFC 6455 5.4)');
+        this.violation(`${this.peer} sent a continuation frame with no message to continue (RFC 6455 5.4)`);
         return;
       }
     } else {
       if (this.messageOpcode !== -1) {
-        this.violation('server started a new message inside a fragmented one (RFC 6455 5.4)');
+        this.violation(`${this.peer} started a new message inside a fragmented one (RFC 6455 5.4)`);
         this.fragments = [];
       }
       this.messageOpcode = opcode;
@@ -336,11 +394,11 @@ export class StrictFrameReader {
     this.fragments = [];
     if (!compressed) return this.deliverMessage(binary, data);
     // RFC 7692 7.2.2: the payload of a compressed message is inflated before it is a message.
-    const inflater = this.deflate as ServerInflater;
+    const inflater = this.deflate as PeerInflater;
     this.delivery = this.delivery.then(async () => {
       const inflated = await inflater.inflate(data);
       if (inflated instanceof Error) {
-        this.violation(`server sent a compressed message that does not inflate: ${inflated.message} (RFC 7692 7.2.2)`);
+        this.violation(`${this.peer} sent a compressed message that does not inflate: ${inflated.message} (RFC 7692 7.2.2)`);
         return;
       }
       this.deliverMessage(binary, inflated, true);
@@ -350,27 +408,27 @@ export class StrictFrameReader {
   /** Checks and delivers a message; `now` (inside the delivery chain) for an inflated one. */
   private deliverMessage(binary: boolean, data: Buffer, now = false): void {
     // RFC 6455 5.6 and 8.1: a text message is UTF-8 (RFC 7692: once inflated).
-    if (!binary && !isValidUtf8(data)) this.violation('server sent a text message that is not valid UTF-8 (RFC 6455 5.6, 8.1)');
+    if (!binary && !isValidUtf8(data)) this.violation(`${this.peer} sent a text message that is not valid UTF-8 (RFC 6455 5.6, 8.1)`);
     const event: WireEvent = now ? { kind: 'message', binary, data, compressed: true } : { kind: 'message', binary, data };
     if (now) this.emitNow(event);
     else this.emit(event);
   }
 
   private judgeClose(payload: Buffer): void {
-    if (this.closeSeen) this.violation('server sent a second Close frame (RFC 6455 5.5.1)');
+    if (this.closeSeen) this.violation(`${this.peer} sent a second Close frame (RFC 6455 5.5.1)`);
     this.closeSeen = true;
     if (payload.length === 0) return this.emit({ kind: 'close', code: undefined, reason: '' });
     // RFC 6455 5.5.1: a body starts with a 2-byte code.
     if (payload.length === 1) {
-      this.violation('server sent a Close frame with a 1-byte body (RFC 6455 5.5.1)');
+      this.violation(`${this.peer} sent a Close frame with a 1-byte body (RFC 6455 5.5.1)`);
       return this.emit({ kind: 'close', code: undefined, reason: '' });
     }
     const code = payload.readUInt16BE(0);
     // RFC 6455 7.4: 1005, 1006 and 1015 MUST NOT be sent; 0-999 are not used; the rest of 1000-2999 is unassigned.
-    if (!isValidCloseCode(code)) this.violation(`server sent close code ${code}, which may not be sent (RFC 6455 7.4)`);
+    if (!isValidCloseCode(code)) this.violation(`${this.peer} sent close code ${code}, which may not be sent (RFC 6455 7.4)`);
     const reason = payload.subarray(2);
     // RFC 6455 5.5.1: the reason is UTF-8.
-    if (!isValidUtf8(reason)) this.violation('server sent a close reason that is not valid UTF-8 (RFC 6455 5.5.1)');
+    if (!isValidUtf8(reason)) this.violation(`${this.peer} sent a close reason that is not valid UTF-8 (RFC 6455 5.5.1)`);
     this.emit({ kind: 'close', code, reason: reason.toString('utf8') });
   }
 }
@@ -383,19 +441,31 @@ export const RSV1 = 0b100;
 export const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 /** The largest LZ77 window, and the default of both directions (RFC 7692 7.1.2). */
 export const DEFAULT_WINDOW_BITS = 15;
-/** Largest message the suite inflates from a server; anything bigger is treated as an error. */
+/** Largest message the suite inflates from a peer; anything bigger is treated as an error. */
 const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
 
-/** What a server's answer agreed to (RFC 7692 7.1). */
+/** What a server's answer agreed to (RFC 7692 7.1), in the RFC's terms. */
 export interface DeflateAgreement {
   /** The server compresses each message on its own (7.1.1.1). */
   readonly serverNoContextTakeover: boolean;
-  /** The suite must compress each message on its own (7.1.1.2). */
+  /** The client must compress each message on its own (7.1.1.2). */
   readonly clientNoContextTakeover: boolean;
   /** The window the server compresses with is at most 2^this (7.1.2.1). */
   readonly serverMaxWindowBits: number;
-  /** The window the suite may compress with is at most 2^this (7.1.2.2). */
+  /** The window the client compresses with is at most 2^this (7.1.2.2). */
   readonly clientMaxWindowBits: number;
+}
+
+/** How one side compresses under an agreement: its window, and whether it keeps context between messages. */
+export interface SideCompression {
+  readonly noContextTakeover: boolean;
+  readonly windowBits: number;
+}
+
+export function compressionOf(agreement: DeflateAgreement, side: Side): SideCompression {
+  return side === 'server'
+    ? { noContextTakeover: agreement.serverNoContextTakeover, windowBits: agreement.serverMaxWindowBits }
+    : { noContextTakeover: agreement.clientNoContextTakeover, windowBits: agreement.clientMaxWindowBits };
 }
 
 /**
@@ -424,26 +494,26 @@ export function throughZlib(stream: InflateRaw | DeflateRaw, bytes: Buffer, maxO
 }
 
 /**
- * Inflates the server's compressed messages as agreed. With context takeover one continuous
- * inflate stream reads every message of the connection, as the server's one deflate stream
- * wrote them. With server_no_context_takeover each message gets a fresh stream, so a server
- * that refers back to an earlier message anyway is caught (the data does not inflate). The
- * stream's window is the agreed server_max_window_bits; zlib checks a distance against the
- * window plus the output of the current call only, so with a window under 2^15 the stream
- * works in zlib's smallest output chunks: a reference further back than the agreed window (by
- * more than that chunk) is caught too ("invalid distance too far back").
+ * Inflates the peer's compressed messages as agreed. With context takeover one continuous
+ * inflate stream reads every message of the connection, as the peer's one deflate stream
+ * wrote them. With no_context_takeover for the peer's side each message gets a fresh stream, so
+ * a peer that refers back to an earlier message anyway is caught (the data does not inflate).
+ * The stream's window is the agreed max_window_bits of the peer's side; zlib checks a distance
+ * against the window plus the output of the current call only, so with a window under 2^15 the
+ * stream works in zlib's smallest output chunks: a reference further back than the agreed
+ * window (by more than that chunk) is caught too ("invalid distance too far back").
  */
-class ServerInflater {
+class PeerInflater {
   private stream: InflateRaw | undefined;
   private failed = false;
 
-  constructor(private readonly agreement: DeflateAgreement) {}
+  constructor(private readonly peer: SideCompression) {}
 
   async inflate(compressed: Buffer): Promise<Buffer | Error> {
     if (this.failed) return new Error('an earlier message already failed to inflate');
-    if (this.stream === undefined || this.agreement.serverNoContextTakeover) {
+    if (this.stream === undefined || this.peer.noContextTakeover) {
       this.stream?.close();
-      const windowBits = this.agreement.serverMaxWindowBits;
+      const windowBits = this.peer.windowBits;
       this.stream = createInflateRaw({ windowBits, chunkSize: windowBits < DEFAULT_WINDOW_BITS ? zlibConstants.Z_MIN_CHUNK : undefined });
     }
     // RFC 7692 7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload".
@@ -494,8 +564,9 @@ export interface RawResponse {
 }
 
 /**
- * One raw TCP connection to the server: bytes in and out, the opening handshake by hand, and
- * the server's frames through the strict reader as a queue of events.
+ * One raw TCP connection: to a server under test (bytes in and out, the opening handshake by
+ * hand), or from a client under test (after its request was read); either way the peer's frames
+ * go through the strict reader as a queue of events.
  */
 export class RawConnection {
   readonly reader: StrictFrameReader;
@@ -508,8 +579,13 @@ export class RawConnection {
   /** Every event, for the report of a case. */
   readonly log: string[] = [];
 
-  private constructor(readonly socket: Socket) {
-    this.reader = new StrictFrameReader((event) => this.push(event));
+  private constructor(
+    readonly socket: Socket,
+    peer: Side,
+  ) {
+    this.reader = new StrictFrameReader(peer, (event) => this.push(event));
+    // A client's bytes after its request are frames (the request was read already).
+    this.upgraded = peer === 'client';
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {
@@ -535,7 +611,7 @@ export class RawConnection {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        resolve(new RawConnection(socket));
+        resolve(new RawConnection(socket, 'server'));
       });
       socket.once('error', (error) => {
         clearTimeout(timer);
@@ -544,8 +620,28 @@ export class RawConnection {
     });
   }
 
+  /**
+   * Takes over the socket of a client under test whose opening handshake request was read (by
+   * node:http): what it sends from now on is judged as a client's frames. `head`, bytes that came
+   * after the request, is pushed too (a client must wait for the 101 before sending any, RFC 6455
+   * 4.1; the caller judges that).
+   */
+  static adopt(socket: Socket, head: Buffer): RawConnection {
+    const connection = new RawConnection(socket, 'client');
+    // node:http's sockets are half-open: when the client ends its side, end ours, so that
+    // 'close' (and the tcp-closed event) follows as on any other socket.
+    socket.on('end', () => socket.end());
+    if (head.length > 0) connection.reader.push(head);
+    return connection;
+  }
+
   get closed(): boolean {
     return this.tcpClosed;
+  }
+
+  /** Closes our side of TCP (FIN), as a server does at the end of the closing handshake. */
+  end(): void {
+    if (!this.socket.destroyed) this.socket.end();
   }
 
   private onData(chunk: Buffer): void {
@@ -577,12 +673,12 @@ export class RawConnection {
     waiter?.();
   }
 
-  /** Writes bytes as they are. Ignores a connection the server already closed. */
+  /** Writes bytes as they are. Ignores a connection the peer already closed. */
   write(bytes: Uint8Array): void {
     if (!this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
   }
 
-  /** Writes `bytes` in pieces of `chunkSize`, pausing `delayMs` between them, so the server reads them apart. */
+  /** Writes `bytes` in pieces of `chunkSize`, pausing `delayMs` between them, so the peer reads them apart. */
   async writeChopped(bytes: Uint8Array, chunkSize: number, delayMs: number): Promise<void> {
     for (let offset = 0; offset < bytes.length; offset += chunkSize) {
       this.write(bytes.subarray(offset, offset + chunkSize));
