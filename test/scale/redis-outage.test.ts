@@ -134,7 +134,7 @@ describe.skipIf(skip)('Redis going away and coming back', () => {
     it('delivers pushes across nodes again, exactly once each', async () => {
       const answer = await push(a, 'alerts', 'after');
       expect(answer.status).toBe(202);
-      expect(answer.json).toEqual({ channel: 'alerts', recipients: 3, counted: 'nodes' });
+      expect(answer.json).toEqual({ channel: 'alerts', recipients: 3, counted: 'nodes', offset: expect.any(Number), epoch: expect.any(String) });
       await waitUntil('all members have it', () => members.every((m) => m.messages.length === 2));
       await pause(QUIET_PERIOD_MS);
       for (const m of members) expect(m.texts()).toEqual(['before', 'after']);
@@ -194,7 +194,7 @@ describe.skipIf(skip)('a node started before Redis is reachable', () => {
     const port = await freePort();
     // startNode waits for the broker, which is not there yet: build the node without waiting.
     let hub: RedisHub | undefined;
-    const running = await startFramecast({ createHub: (everyone) => (hub = new RedisHub(everyone, { url: `redis://127.0.0.1:${port}`, reconnectMaxDelay: 200 })) });
+    const running = await startFramecast({ createHub: (_everyone, context) => (hub = new RedisHub(context, { url: `redis://127.0.0.1:${port}`, reconnectMaxDelay: 200 })) });
     node = { ...running, hub: hub! };
     expect(await healthOf(node)).toMatchObject({ status: 'degraded', broker: 'disconnected' });
     listener = await openRecorder(`${node.wsUrl}/chat?channel=early`);
@@ -205,7 +205,7 @@ describe.skipIf(skip)('a node started before Redis is reachable', () => {
     const url = redis.url;
     await waitUntil('the node subscribes for its member', async () => (await subscriberCount(url, 'framecast:channel:early')) === 1);
     const answer = await push(node, 'early', 'on time');
-    expect(answer.json).toEqual({ channel: 'early', recipients: 1, counted: 'nodes' });
+    expect(answer.json).toEqual({ channel: 'early', recipients: 1, counted: 'nodes', offset: 1, epoch: expect.any(String) });
     await waitUntil('the member has it', () => listener!.messages.length === 1);
     expect(listener.texts()).toEqual(['on time']);
   });
