@@ -173,17 +173,22 @@ export function openRecorder(url: string): Promise<Recorder> {
   });
 }
 
-/** How many Redis subscribers (framecast nodes) a Redis channel has, asked of Redis itself. */
-export async function subscriberCount(redisUrl: string, redisChannel: string): Promise<number> {
+/** Sends one command to Redis on a connection of its own (an administrator's, not a node's). */
+export async function redisCommand<T = unknown>(redisUrl: string, args: string[]): Promise<T> {
   const client = createClient({ url: redisUrl });
   client.on('error', () => undefined);
   await client.connect();
   try {
-    const reply = (await client.sendCommand(['PUBSUB', 'NUMSUB', redisChannel])) as [string, number];
-    return Number(reply[1]);
+    return (await client.sendCommand(args)) as T;
   } finally {
     client.destroy();
   }
+}
+
+/** How many Redis subscribers (framecast nodes) a Redis channel has, asked of Redis itself. */
+export async function subscriberCount(redisUrl: string, redisChannel: string): Promise<number> {
+  const reply = await redisCommand<[string, number]>(redisUrl, ['PUBSUB', 'NUMSUB', redisChannel]);
+  return Number(reply[1]);
 }
 
 /** POST /push to a node; resolves with the status and the parsed JSON answer. */
