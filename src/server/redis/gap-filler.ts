@@ -14,8 +14,9 @@
  * - Another epoch arrives (Redis lost the channel's state): counted, and the new epoch is
  *   followed from its first offset, with the history read for what came before.
  *
- * The position to start from is the first of: a publication arriving, a subscriber's read of
- * the channel (`baseline`), or the position read the node makes once it listens to the channel.
+ * The position to start from is the position read the node makes once it listens to the channel
+ * (arrivals wait for it), or a subscriber's read made after that (`baseline`), whichever comes
+ * first: every publication after it reaches the node's members.
  *
  * No I/O here: reading and delivering are the `GapFillerIo` the hub gives.
  */
@@ -123,9 +124,9 @@ export class GapFiller {
   arrive(channel: string, epoch: string, publication: Publication): void {
     const stream = this.streams.get(channel);
     if (stream === undefined) return; // no members here any more
-    // While missed publications are being read (or the read is to be tried again), newer ones wait.
-    const filling = stream.reading === 'missed' || (stream.retry !== undefined && stream.epoch !== undefined);
-    if (filling) this.hold(stream, { epoch, publication });
+    // While a read is out (or to be tried again), arrivals wait for it, so that they are taken
+    // in order after what it brings, or after the starting point it sets.
+    if (stream.reading !== 'none' || stream.retry !== undefined) this.hold(stream, { epoch, publication });
     else this.take(stream, epoch, publication);
   }
 
@@ -137,17 +138,11 @@ export class GapFiller {
     }
   }
 
-  /** Takes one arrival in order: deliver it, drop it, or hold it and read what is missing before it. */
+  /** Takes one arrival in order (a starting point is known): deliver it, drop it, or hold it and read what is missing before it. */
   private take(stream: ChannelStream, epoch: string, publication: Publication): void {
-    if (stream.epoch === undefined) {
-      stream.epoch = epoch;
-      stream.delivered = publication.offset;
-      this.io.deliver(stream.channel, epoch, publication);
-      return;
-    }
     if (epoch !== stream.epoch) {
       // The channel's state was lost in Redis and it counts again from 1 in a new epoch.
-      this.counts.epochChanges++;
+      if (stream.epoch !== undefined) this.counts.epochChanges++;
       stream.epoch = epoch;
       stream.delivered = 0;
     }
@@ -201,7 +196,7 @@ export class GapFiller {
     if (this.streams.get(stream.channel) !== stream) return;
     stream.reading = 'none';
     if (since === undefined) {
-      // A position read: a starting point, unless an arrival or a subscriber gave one meanwhile.
+      // A position read: the starting point, unless a subscriber's read gave one meanwhile.
       if (stream.epoch === undefined) {
         stream.epoch = result.epoch;
         stream.delivered = result.offset;
@@ -240,15 +235,29 @@ export class GapFiller {
     this.io.skipTo(channel, epoch, stream.delivered);
   }
 
-  /** Takes the held arrivals in order (a new gap among them starts another read), then reads again if asked. */
+  /**
+   * After a read: takes the held arrivals in order (a new gap among them starts another read),
+   * then reads again if asked. Held arrivals of another epoch than the read's that come before
+   * the first of its epoch were published before Redis lost the channel (pub/sub keeps Redis's
+   * order), so they are dropped; should they instead be of a newer epoch still, the read asked
+   * for then finds it, and reads them back from its history.
+   */
   private drain(stream: ChannelStream): void {
     const waiting = stream.waiting;
     this.release(stream);
+    let inReadEpoch = false;
     for (let i = 0; i < waiting.length; i++) {
-      if (stream.reading === 'missed') {
+      if (stream.reading !== 'none') {
         // A gap among the held ones: keep the rest for after this read.
         for (let j = i; j < waiting.length; j++) this.hold(stream, waiting[j]);
         return;
+      }
+      if (!inReadEpoch) {
+        if (waiting[i].epoch !== stream.epoch) {
+          stream.again = true;
+          continue;
+        }
+        inReadEpoch = true;
       }
       this.take(stream, waiting[i].epoch, waiting[i].publication);
     }
