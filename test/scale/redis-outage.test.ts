@@ -7,6 +7,7 @@ import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisHub } from '../../src/server/redis-hub.js';
 import { closed, nextMessages, startFramecast } from '../helpers/framecast.js';
+import { type Frame, V1Client } from '../helpers/framecast-v1.js';
 import {
   type ClusterNode,
   type DelayingProxy,
@@ -42,6 +43,7 @@ describe.skipIf(skip)('Redis going away and coming back', () => {
   let a: ClusterNode, b: ClusterNode, c: ClusterNode;
   let members: Recorder[] = [];
   let echo: Recorder;
+  let subscriber: V1Client;
 
   async function member(node: ClusterNode, path: string): Promise<Recorder> {
     const recorder = await openRecorder(`${node.wsUrl}${path}`);
@@ -55,12 +57,15 @@ describe.skipIf(skip)('Redis going away and coming back', () => {
     [a, b, c] = nodes;
     members = [await member(a, '/chat?channel=alerts'), await member(b, '/chat?channel=alerts'), await member(c, '/chat?channel=alerts')];
     echo = await member(a, '/ws');
+    subscriber = await V1Client.open(c.wsUrl);
+    await subscriber.subscribe('alerts');
     const url = redis.url;
     await waitUntil('3 nodes on alerts', async () => (await subscriberCount(url, 'framecast:channel:alerts')) === 3);
   });
 
   afterAll(async () => {
     for (const recorder of clients) recorder.client.terminate();
+    subscriber?.terminate();
     await Promise.allSettled(nodes.map((node) => node.close()));
     await redis?.stop();
     await restarted?.stop();
@@ -107,6 +112,16 @@ describe.skipIf(skip)('Redis going away and coming back', () => {
       echo.client.send('still here');
       expect((await reply)[0][0].toString()).toBe('still here');
       for (const m of members) expect(m.client.readyState).toBe(m.client.OPEN);
+    });
+
+    it('answers framecast.v1 commands unavailable, and keeps the connection open', async () => {
+      const reply = (command: Frame) => expect(command.error).toMatchObject({ code: 'unavailable' });
+      reply(await subscriber.command('publish', { channel: 'alerts', text: 'lost?' }));
+      reply(await subscriber.command('presence', { channel: 'alerts' }));
+      reply(await subscriber.command('history', { channel: 'alerts' }));
+      reply(await subscriber.command('subscribe', { channel: 'alerts-too' }));
+      expect(subscriber.socket.readyState).toBe(subscriber.socket.OPEN);
+      expect(subscriber.pubs('alerts')).toHaveLength(1);
     });
 
     it('closes a chat sender whose message cannot be relayed with 1013 (try again later)', async () => {
