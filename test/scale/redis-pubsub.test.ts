@@ -148,37 +148,49 @@ function closeAll(opened: Array<V1Client | Recorder>): void {
   for (const client of opened) (client instanceof V1Client ? client.socket : client.client).terminate();
 }
 
+/** A redis-server, a holding proxy and three nodes, started before a describe's tests and stopped after them. */
+interface Cluster {
+  redis: RedisProcess;
+  proxy: HoldingProxy;
+  readonly nodes: ClusterNode[];
+  /** Clients to terminate at the end. */
+  readonly opened: Array<V1Client | Recorder>;
+}
+
+function useCluster(historySize: number): Cluster {
+  const cluster = { nodes: [], opened: [] } as unknown as Cluster;
+  beforeAll(async () => {
+    cluster.redis = await startRedis();
+    cluster.proxy = await startCluster(cluster.redis, historySize, cluster.nodes);
+  });
+  afterAll(async () => {
+    closeAll(cluster.opened);
+    await Promise.allSettled(cluster.nodes.map((node) => node.close()));
+    await cluster.proxy?.proxy.close();
+    await cluster.redis?.stop();
+  });
+  return cluster;
+}
+
 /** Waits until Redis shows `count` nodes subscribed to `channel`. */
 async function nodesListening(redisUrl: string, channel: string, count: number): Promise<void> {
   await waitUntil(`${count} nodes on ${channel}`, async () => (await subscriberCount(redisUrl, `framecast:channel:${channel}`)) === count);
 }
 
 describe.skipIf(skip)('framecast.v1 on three nodes, one redis-server, history long enough', () => {
-  let redis: RedisProcess | undefined;
-  let proxy: HoldingProxy | undefined;
-  const nodes: ClusterNode[] = [];
-  const opened: Array<V1Client | Recorder> = [];
+  const cluster = useCluster(LONG_HISTORY);
+  const { nodes, opened } = cluster;
   let a: ClusterNode, b: ClusterNode, c: ClusterNode;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    proxy = await startCluster(redis, LONG_HISTORY, nodes);
+  beforeAll(() => {
     [a, b, c] = nodes;
-  });
-
-  afterAll(async () => {
-    closeAll(opened);
-    await Promise.allSettled(nodes.map((node) => node.close()));
-    await proxy?.proxy.close();
-    await redis?.stop();
   });
 
   it('delivers all 300 publications to every subscriber on every node once each, in order, across a kill of every pub/sub connection', async () => {
     const members = [await membersOn(a, 'steady', opened), await membersOn(b, 'steady', opened), await membersOn(c, 'steady', opened)];
-    await nodesListening(redis!.url, 'steady', 3);
+    await nodesListening(cluster.redis.url, 'steady', 3);
     const reconnectsBefore = await Promise.all(nodes.map((node) => metricOf(node, 'framecast_broker_reconnects_total')));
 
-    expect(await publishThroughKill(redis!.url, 'steady', members, proxy!)).toBe(3);
+    expect(await publishThroughKill(cluster.redis.url, 'steady', members, cluster.proxy)).toBe(3);
 
     const subscribers = members.flatMap((m) => [m.talker, m.listener]);
     await waitUntil(
@@ -257,10 +269,10 @@ describe.skipIf(skip)('framecast.v1 on three nodes, one redis-server, history lo
     expect(subscribed.subscribed).toMatchObject({ channel: 'undo' });
     expect(unsubscribed).toEqual({ id: unsubscribed.id, unsubscribed: { channel: 'undo' } });
     expect(b.hub.channels.memberCount('undo')).toBe(0);
-    await nodesListening(redis!.url, 'undo', 1);
+    await nodesListening(cluster.redis.url, 'undo', 1);
     const clients = (await watcher.command('presence', { channel: 'undo' })).presence.clients as Frame[];
     expect(clients.map((entry) => entry.client)).toEqual([watcherId]);
-    expect(await redisCommand(redis!.url, ['HLEN', 'framecast:{undo}:presence'])).toBe(1);
+    expect(await redisCommand(cluster.redis.url, ['HLEN', 'framecast:{undo}:presence'])).toBe(1);
     // Nothing published to the channel reaches the client that left.
     expect((await push(c, 'undo', 'after leaving')).status).toBe(202);
     await waitUntil('the watcher has it', () => watcher.pubs('undo').length === 1);
@@ -276,9 +288,9 @@ describe.skipIf(skip)('framecast.v1 on three nodes, one redis-server, history lo
     await waitUntil('the push', () => staying.pubs('epochs').length === 1);
     const changesBefore = await metricOf(b, 'framecast_broker_epoch_changes_total');
 
-    const port = redis!.port;
-    await redis!.stop();
-    redis = await startRedis(port);
+    const port = cluster.redis.port;
+    await cluster.redis.stop();
+    cluster.redis = await startRedis(port);
     await waitUntil('every node reconnected', async () => (await Promise.all(nodes.map(healthOf))).every((health) => health.broker === 'connected'), DELIVERY_TIMEOUT_MS);
 
     await waitUntil('the lost push', () => staying.pushes.some((frame) => frame.lost !== undefined), DELIVERY_TIMEOUT_MS);
@@ -300,29 +312,15 @@ describe.skipIf(skip)('framecast.v1 on three nodes, one redis-server, history lo
 });
 
 describe.skipIf(skip)('framecast.v1 on three nodes, history shorter than the outage', () => {
-  let redis: RedisProcess | undefined;
-  let proxy: HoldingProxy | undefined;
-  const nodes: ClusterNode[] = [];
-  const opened: Array<V1Client | Recorder> = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    proxy = await startCluster(redis, SHORT_HISTORY, nodes);
-  });
-
-  afterAll(async () => {
-    closeAll(opened);
-    await Promise.allSettled(nodes.map((node) => node.close()));
-    await proxy?.proxy.close();
-    await redis?.stop();
-  });
+  const cluster = useCluster(SHORT_HISTORY);
+  const { nodes, opened } = cluster;
 
   it('reports what the history no longer held to every subscriber with lost pushes, and counts it, never silently', async () => {
     const members: NodeMembers[] = [];
     for (const node of nodes) members.push(await membersOn(node, 'short', opened));
-    await nodesListening(redis!.url, 'short', 3);
+    await nodesListening(cluster.redis.url, 'short', 3);
 
-    expect(await publishThroughKill(redis!.url, 'short', members, proxy!)).toBe(3);
+    expect(await publishThroughKill(cluster.redis.url, 'short', members, cluster.proxy)).toBe(3);
 
     // Every subscriber accounts for every offset, as a pub or inside a lost range.
     const accounted = (client: V1Client): number => {
