@@ -4,13 +4,18 @@
  *
  *   1. one node, in-process hub (the default),
  *   2. one node, Redis hub (every message makes the round trip through Redis),
- *   3. two nodes, Redis hub, the subscribers split evenly between them.
+ *   3. two nodes, Redis hub, the subscribers split evenly between them,
  *
- * Each run: `subscribers` members of one chat channel, and a publisher (one more member, on the
+ * each twice: with raw /chat subscribers, and with framecast.v1 subscribers (/pubsub,
+ * docs/pubsub.md) of the same channel, who get each message as a numbered `pub` push (with
+ * Redis, offsets and history kept in Redis: one script per publication).
+ *
+ * Each run: `subscribers` subscribers of one channel, and a publisher (a raw chat member, on the
  * first node) sending numbered messages, with at most `window` of them not yet delivered to
  * every subscriber. Reported: deliveries per second (messages x subscribers), messages per
  * second, delivery latency (p50/p99, from the publisher's send to a subscriber's receipt), and
- * lost / reordered / malformed deliveries, which must all be 0.
+ * lost / reordered / malformed deliveries, which must all be 0 (for framecast.v1 subscribers the
+ * push offsets must also be consecutive).
  *
  * Usage (needs redis-server on PATH; starts and stops its own on a free port):
  *   npm run bench:cluster [-- --subscribers 400 --seconds 3 --window 128 --rounds 3]
@@ -73,16 +78,34 @@ const CLOCK_TICKS_PER_SECOND = 100;
 /** Fields 14 and 15 of /proc/PID/stat (utime, stime), counted after the ')' that ends field 2. */
 const UTIME_FIELD_AFTER_COMM = 11;
 
+type SubscriberKind = 'raw' | 'v1';
+
 interface Scenario {
   readonly label: string;
   readonly nodes: number;
   readonly redis: boolean;
+  /** Raw /chat members, or framecast.v1 subscribers at /pubsub. */
+  readonly subscribers: SubscriberKind;
 }
-const SCENARIOS: readonly Scenario[] = [
+const TOPOLOGIES = [
   { label: '1 node, in-process hub', nodes: 1, redis: false },
   { label: '1 node, Redis hub', nodes: 1, redis: true },
   { label: '2 nodes, Redis hub (subscribers split)', nodes: 2, redis: true },
-];
+] as const;
+const SCENARIOS: readonly Scenario[] = TOPOLOGIES.flatMap((topology) => [
+  { ...topology, label: `${topology.label}, raw /chat`, subscribers: 'raw' as const },
+  { ...topology, label: `${topology.label}, framecast.v1`, subscribers: 'v1' as const },
+]);
+const SUBPROTOCOL = 'framecast.v1';
+/** A framecast.v1 `pub` push of the channel starts with this, then the offset's digits, then TEXT_KEY and the text. */
+const PUB_PREFIX_BYTES = Buffer.byteLength(`{"pub":{"channel":"${CHANNEL}","offset":`);
+const TEXT_KEY_BYTES = Buffer.byteLength(',"text":"');
+/** After the text: `"}}`. */
+const PUB_SUFFIX_BYTES = 3;
+const COMMA = 0x2c;
+/** A push's kind starts at byte 2 (`{"pub"`, `{"join"`, ...). */
+const PUSH_KIND_AT = 2;
+const PUB_INITIAL = 0x70; // 'p'
 
 interface Result {
   readonly scenario: Scenario;
@@ -100,6 +123,8 @@ interface Result {
   readonly lost: number;
   readonly reordered: number;
   readonly malformed: number;
+  /** History reads the nodes made to fill gaps (Redis hub): 0 unless a node missed publications on pub/sub. */
+  readonly gapReads: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,20 +202,20 @@ async function startNode(port: number, redisUrl: string | undefined): Promise<Ch
 // Clients, on framecast's protocol core.
 
 /** Opens `ws://HOST:port/path` and hands every server frame to `handler` (RFC 6455 4.1 handshake checked). */
-function openWebSocket(port: number, path: string, handler: FrameHandler): Promise<Socket> {
+function openWebSocket(port: number, path: string, handler: FrameHandler, protocols?: readonly string[]): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const key = generateClientKey();
     const socket = connect({ host: HOST, port, noDelay: true });
     let head = Buffer.alloc(0);
     let parser: FrameParser | undefined;
-    socket.on('connect', () => socket.write(buildClientRequest({ host: `${HOST}:${port}`, path, key })));
+    socket.on('connect', () => socket.write(buildClientRequest({ host: `${HOST}:${port}`, path, key, protocols })));
     socket.on('error', (error) => (parser === undefined ? reject(error) : undefined));
     socket.on('data', (chunk: Buffer) => {
       if (parser !== undefined) return parser.push(chunk);
       head = Buffer.concat([head, chunk]);
       const response = parseResponseHead(head);
       if (response === undefined) return;
-      const verdict = response instanceof Error ? response : verifyServerResponse(response, key);
+      const verdict = response instanceof Error ? response : verifyServerResponse(response, key, { protocols });
       if (verdict instanceof Error || response instanceof Error) {
         socket.destroy();
         return reject(verdict instanceof Error ? verdict : new Error('bad response'));
@@ -241,13 +266,49 @@ class Subscriber implements FrameHandler {
   reordered = 0;
   malformed = 0;
   private nextSeq = 0;
-  constructor(private readonly state: RunState) {}
+  /** framecast.v1: whether the `subscribed` reply came, and the last push offset. */
+  subscribed = false;
+  private lastOffset = -1;
+  constructor(
+    private readonly state: RunState,
+    readonly kind: SubscriberKind,
+    private readonly onSubscribed: () => void,
+  ) {}
 
   onFrame(_header: unknown, payload: Buffer): void {
+    if (this.kind === 'raw') return this.account(payload, 0, payload.length === PAYLOAD_BYTES);
+    if (!this.subscribed) {
+      // The first frame is the reply to {"id":1,"subscribe":...}: it carries the latest offset.
+      const reply = JSON.parse(payload.toString()) as { subscribed?: { offset: number } };
+      if (reply.subscribed === undefined) throw new Error(`subscribe failed: ${payload.toString()}`);
+      this.subscribed = true;
+      this.lastOffset = reply.subscribed.offset;
+      this.onSubscribed();
+      return;
+    }
+    if (payload[PUSH_KIND_AT] !== PUB_INITIAL) {
+      // Other subscribers joining (or leaving) as the run is set up; anything else is not expected.
+      const kind = payload.toString('latin1', 0, 8);
+      if (!kind.startsWith('{"join"') && !kind.startsWith('{"leave"')) this.malformed++;
+      return;
+    }
+    // {"pub":{"channel":"...","offset":N,"text":"<the 32-byte message>"}}: read N and the text in
+    // place (the client's CPU is part of the run; a JSON.parse per push would be most of it).
+    let end = PUB_PREFIX_BYTES;
+    while (end < payload.length && payload[end] !== COMMA) end++;
+    const offset = readDecimal(payload, PUB_PREFIX_BYTES, end - PUB_PREFIX_BYTES);
+    if (offset !== this.lastOffset + 1) this.reordered++;
+    this.lastOffset = offset;
+    const start = end + TEXT_KEY_BYTES;
+    this.account(payload, start, offset > 0 && payload.length === start + PAYLOAD_BYTES + PUB_SUFFIX_BYTES);
+  }
+
+  /** One message whose `PAYLOAD_BYTES` start at `start`. */
+  private account(payload: Buffer, start: number, wellFormed: boolean): void {
     const state = this.state;
-    const seq = readDecimal(payload, 0, SEQ_DIGITS);
-    const micros = readDecimal(payload, SEQ_DIGITS + 1, TIME_DIGITS);
-    if (payload.length !== PAYLOAD_BYTES || seq < 0 || micros < 0 || seq >= state.published) {
+    const seq = readDecimal(payload, start, SEQ_DIGITS);
+    const micros = readDecimal(payload, start + SEQ_DIGITS + 1, TIME_DIGITS);
+    if (!wellFormed || seq < 0 || micros < 0 || seq >= state.published) {
       this.malformed++;
       return;
     }
@@ -277,6 +338,13 @@ const IGNORE: FrameHandler = {
   },
 };
 
+/** One unlabelled counter of a node's /metrics. */
+async function metricOf(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://${HOST}:${port}/metrics`)).text();
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.slice(name.length + 1));
+}
+
 async function subscribedNodes(redisUrl: string, count: number): Promise<void> {
   const client = createClient({ url: redisUrl });
   client.on('error', () => undefined);
@@ -299,17 +367,25 @@ async function runScenario(scenario: Scenario, redisUrl: string, redisPid: numbe
     for (const port of ports) nodes.push(await startNode(port, scenario.redis ? redisUrl : undefined));
     let refill = (): void => {};
     const state = new RunState(options.subscribers, () => refill());
-    const subscribers = Array.from({ length: options.subscribers }, () => new Subscriber(state));
+    let subscribed = 0;
+    const subscribers = Array.from({ length: options.subscribers }, () => new Subscriber(state, scenario.subscribers, () => subscribed++));
     const path = `/chat?channel=${CHANNEL}`;
+    const subscribe = encodeTextFrame(JSON.stringify({ id: 1, subscribe: { channel: CHANNEL } }), { mask: true });
     for (let first = 0; first < subscribers.length; first += CONNECT_BATCH) {
       await Promise.all(
         subscribers.slice(first, first + CONNECT_BATCH).map(async (subscriber, offset) => {
           // Round robin: subscriber i on node i mod N.
-          subscriber.socket = await openWebSocket(ports[(first + offset) % ports.length], path, subscriber);
+          const port = ports[(first + offset) % ports.length];
+          if (scenario.subscribers === 'raw') subscriber.socket = await openWebSocket(port, path, subscriber);
+          else {
+            subscriber.socket = await openWebSocket(port, '/pubsub', subscriber, [SUBPROTOCOL]);
+            subscriber.socket.write(subscribe);
+          }
           sockets.push(subscriber.socket);
         }),
       );
     }
+    if (scenario.subscribers === 'v1') await waitFor('every framecast.v1 subscription', () => Promise.resolve(subscribed === subscribers.length));
     const publisher = await openWebSocket(ports[0], path, IGNORE);
     sockets.push(publisher);
     if (scenario.redis) await subscribedNodes(redisUrl, scenario.nodes);
@@ -358,6 +434,7 @@ async function runScenario(scenario: Scenario, redisUrl: string, redisPid: numbe
       reordered += subscriber.reordered;
       malformed += subscriber.malformed + Math.max(0, subscriber.received - state.published);
     }
+    const gapReads = scenario.redis ? (await Promise.all(ports.map((port) => metricOf(port, 'framecast_broker_history_reads_total')))).reduce((sum, n) => sum + n, 0) : 0;
     return {
       scenario,
       messagesPerSecond: messages / seconds,
@@ -371,6 +448,7 @@ async function runScenario(scenario: Scenario, redisUrl: string, redisPid: numbe
       lost,
       reordered,
       malformed,
+      gapReads,
     };
   } finally {
     for (const socket of sockets) socket.destroy();
@@ -409,7 +487,7 @@ async function main(): Promise<void> {
       return true;
     });
     process.stdout.write(
-      `fan-out to ${options.subscribers} subscribers of one chat channel, ${PAYLOAD_BYTES}-byte messages, window ${options.window}, ` +
+      `fan-out to ${options.subscribers} subscribers of one channel (raw /chat or framecast.v1), ${PAYLOAD_BYTES}-byte messages, window ${options.window}, ` +
         `${options.seconds} s measured after ${options.warmupSeconds} s warm-up; publisher on the first node\n\n`,
     );
     // Rounds interleave the scenarios, so a change in how busy the machine is hits all of them.
@@ -436,10 +514,11 @@ async function main(): Promise<void> {
       lost: total((r) => r.lost),
       reordered: total((r) => r.reordered),
       malformed: total((r) => r.malformed),
+      gapReads: total((r) => r.gapReads),
     };
   });
   const rows = [
-    ['scenario (median of rounds)', 'deliveries/s', 'range', 'per node CPU-s', 'redis CPU', 'clients CPU', 'messages/s', 'p50 ms', 'p99 ms', 'lost', 'reordered', 'malformed'],
+    ['scenario (median of rounds)', 'deliveries/s', 'range', 'per node CPU-s', 'redis CPU', 'clients CPU', 'messages/s', 'p50 ms', 'p99 ms', 'lost', 'reordered', 'malformed', 'gap reads'],
     ...summary.map((r) => [
       r.scenario.label,
       Math.round(r.deliveriesPerSecond).toLocaleString('en-US'),
@@ -453,14 +532,25 @@ async function main(): Promise<void> {
       String(r.lost),
       String(r.reordered),
       String(r.malformed),
+      r.scenario.redis ? String(r.gapReads) : '-',
     ]),
   ];
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
   process.stdout.write('\n' + rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ')).join('\n') + '\n');
-  const single = summary.find((r) => r.scenario.nodes === 1 && r.scenario.redis);
-  const two = summary.find((r) => r.scenario.nodes === 2);
-  if (single !== undefined && two !== undefined) {
-    process.stdout.write(`\ntwo nodes / one node (both via Redis): ${(two.deliveriesPerSecond / single.deliveriesPerSecond).toFixed(2)}x deliveries/s\n`);
+  process.stdout.write('\n');
+  for (const kind of ['raw', 'v1'] as const) {
+    const single = summary.find((r) => r.scenario.nodes === 1 && r.scenario.redis && r.scenario.subscribers === kind);
+    const two = summary.find((r) => r.scenario.nodes === 2 && r.scenario.subscribers === kind);
+    if (single !== undefined && two !== undefined) {
+      process.stdout.write(`two nodes / one node (both via Redis), ${kind === 'raw' ? 'raw /chat' : 'framecast.v1'}: ${(two.deliveriesPerSecond / single.deliveriesPerSecond).toFixed(2)}x deliveries/s\n`);
+    }
+  }
+  for (const topology of TOPOLOGIES) {
+    const raw = summary.find((r) => r.scenario.label.startsWith(topology.label) && r.scenario.subscribers === 'raw');
+    const v1 = summary.find((r) => r.scenario.label.startsWith(topology.label) && r.scenario.subscribers === 'v1');
+    if (raw !== undefined && v1 !== undefined) {
+      process.stdout.write(`framecast.v1 / raw, ${topology.label}: ${(v1.deliveriesPerSecond / raw.deliveriesPerSecond).toFixed(2)}x deliveries/s\n`);
+    }
   }
   process.stdout.write(`(machine load average at the end: ${loadavg().map((load) => load.toFixed(1)).join(' ')} on ${availableParallelism()} cores)\n`);
   const broken = summary.filter((r) => r.lost + r.reordered + r.malformed > 0);

@@ -3,7 +3,7 @@
  * returns options or a one-line error, and cli.ts does the I/O.
  */
 import { MAX_MESSAGE_SIZE_LIMIT } from '../protocol/index.js';
-import { PubSubDefaults, ServerDefaults } from './config.js';
+import { BrokerDefaults, PubSubDefaults, ServerDefaults } from './config.js';
 import { type LogLevel, LogLevels } from './log.js';
 
 export interface CliOptions {
@@ -18,6 +18,8 @@ export interface CliOptions {
   logLevel: LogLevel;
   /** Redis URL for scale-out over Redis pub/sub; undefined: the in-process hub. */
   redis: string | undefined;
+  /** With --redis: how long a node may go silent before the others take it for dead (ms). */
+  nodeTimeout: number;
   /** permessage-deflate on /ws, /chat and /pubsub. */
   deflate: boolean;
   /** framecast.v1 history: publications per channel, their age (ms), and all of them together (bytes). */
@@ -47,6 +49,12 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'heartbeat', env: 'FRAMECAST_HEARTBEAT', value: 'SECONDS', help: `ping interval; a silent peer is dropped after two (default ${ServerDefaults.heartbeatInterval / 1000}, 0 disables)` },
   { name: 'max-connections', env: 'FRAMECAST_MAX_CONNECTIONS', value: 'N', help: `most open WebSockets, 503 beyond (default ${ServerDefaults.maxConnections})` },
   { name: 'redis', env: 'FRAMECAST_REDIS', value: 'URL', help: 'relay messages through Redis pub/sub to run several nodes as one, e.g. redis://127.0.0.1:6379 (default: this process only)' },
+  {
+    name: 'node-timeout',
+    env: 'FRAMECAST_NODE_TIMEOUT',
+    value: 'SECONDS',
+    help: `with --redis: a node silent this long is taken for dead, its subscribers leave presence (default ${BrokerDefaults.nodeTimeout / 1000})`,
+  },
   { name: 'deflate', env: 'FRAMECAST_DEFLATE', value: 'on|off', help: 'permessage-deflate compression, without context kept between messages (default on)' },
   { name: 'history-size', env: 'FRAMECAST_HISTORY_SIZE', value: 'N', help: `framecast.v1 publications kept per channel for recovery; 0 keeps none (default ${PubSubDefaults.historySize})` },
   { name: 'history-ttl', env: 'FRAMECAST_HISTORY_TTL', value: 'SECONDS', help: `how long a publication stays in the history (default ${PubSubDefaults.historyTtl / 1000})` },
@@ -66,6 +74,9 @@ export function usage(): string {
 /** Bounds of the history flags: a channel's history is read whole at times, so keep it reasonable. */
 const MAX_HISTORY_SIZE = 100_000;
 const MAX_HISTORY_TTL_SECONDS = 7 * 86_400;
+/** Bounds of --node-timeout: renewed every third of it, so under a second would keep Redis busy for nothing. */
+const MIN_NODE_TIMEOUT_SECONDS = 1;
+const MAX_NODE_TIMEOUT_SECONDS = 3_600;
 
 const SIZE_UNITS: ReadonlyMap<string, number> = new Map([
   ['', 1],
@@ -143,6 +154,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliPa
     maxConnections: ServerDefaults.maxConnections,
     logLevel: 'info',
     redis: undefined,
+    nodeTimeout: BrokerDefaults.nodeTimeout,
     deflate: true,
     historySize: PubSubDefaults.historySize,
     historyTtl: PubSubDefaults.historyTtl,
@@ -195,6 +207,14 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliPa
   if (redis !== undefined) {
     if (!isRedisUrl(redis)) return { error: `--redis takes a URL such as redis://127.0.0.1:6379 (or rediss:// for TLS), not ${JSON.stringify(redis)}` };
     options.redis = redis;
+  }
+  const nodeTimeout = last('node-timeout');
+  if (nodeTimeout !== undefined) {
+    const value = parseInteger(nodeTimeout, MIN_NODE_TIMEOUT_SECONDS, MAX_NODE_TIMEOUT_SECONDS);
+    if (value === undefined) {
+      return { error: `--node-timeout must be whole seconds from ${MIN_NODE_TIMEOUT_SECONDS} to ${MAX_NODE_TIMEOUT_SECONDS}, not ${JSON.stringify(nodeTimeout)}` };
+    }
+    options.nodeTimeout = value * 1000;
   }
   const deflate = last('deflate');
   if (deflate !== undefined) {

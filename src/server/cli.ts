@@ -10,9 +10,9 @@ import { ServerDefaults } from './config.js';
 import { createLogger, describeError, type Logger } from './log.js';
 
 /** The Redis hub's constructor, loaded only when --redis asks for it: a single node never pays for the client. */
-async function redisHubFactory(url: string, logger: Logger): Promise<NonNullable<FramecastOptions['createHub']>> {
+async function redisHubFactory(url: string, nodeTimeout: number, logger: Logger): Promise<NonNullable<FramecastOptions['createHub']>> {
   const { RedisHub } = await import('./redis-hub.js');
-  return (everyone) => new RedisHub(everyone, { url, logger });
+  return (_everyone, context) => new RedisHub(context, { url, nodeTimeout, logger });
 }
 
 async function main(): Promise<void> {
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const options = parsed.options;
   const logger = createLogger(options.logLevel);
   // The hub is chosen here, once: Redis pub/sub with --redis, else the in-process default.
-  const createHub = options.redis === undefined ? undefined : await redisHubFactory(options.redis, logger);
+  const createHub = options.redis === undefined ? undefined : await redisHubFactory(options.redis, options.nodeTimeout, logger);
   const framecast = createFramecast({
     pushToken: options.pushToken,
     allowOrigins: options.allowOrigins,

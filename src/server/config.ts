@@ -87,6 +87,20 @@ export const BrokerDefaults = {
    * the memory held is up to about twice this.
    */
   maxPendingPublishBytes: 64 * 1024 * 1024,
+  /**
+   * How long a node may go without refreshing its liveness key in Redis before the others take
+   * it for dead (ms): its framecast.v1 subscribers then leave presence on every node. A node
+   * refreshes the key every third of this, so one missed refresh is no harm. A node killed
+   * without a clean shutdown leaves presence lists within this time, and its subscribers'
+   * `leave` pushes follow within another third of it (`--node-timeout`).
+   */
+  nodeTimeout: 30_000,
+  /**
+   * Bytes of newer publications a node holds, over all channels, while it reads missed ones
+   * back from the history (gap filling), so that it delivers them in order. Past it the held
+   * ones are let go and read back from the history too once the gap is filled.
+   */
+  maxGapFillHeldBytes: 16 * 1024 * 1024,
 } as const;
 
 /**

@@ -137,13 +137,40 @@ export class LocalChannels {
     members.subscriptions.add(subscription);
   }
 
-  /** Removes a subscription, and tells the channel's other subscribers it left. */
-  unsubscribe(subscription: Subscription): void {
+  /** Removes a subscription, and tells the channel's other subscribers it left. False if it was not a member. */
+  unsubscribe(subscription: Subscription): boolean {
     const channel = subscription.channel;
     const members = this.channels.get(channel);
-    if (members === undefined || !members.subscriptions.delete(subscription)) return;
+    if (members === undefined || !members.subscriptions.delete(subscription)) return false;
     this.notify(members, presencePush('leave', channel, subscription));
     this.forgetIfEmpty(channel, members);
+    return true;
+  }
+
+  /** Whether `subscription` is a member of its channel here. */
+  isSubscribed(subscription: Subscription): boolean {
+    return this.channels.get(subscription.channel)?.subscriptions.has(subscription) ?? false;
+  }
+
+  /** How many framecast.v1 subscriptions `channel` has here. */
+  subscriptionCount(channel: string): number {
+    return this.channels.get(channel)?.subscriptions.size ?? 0;
+  }
+
+  /** Sends a push that is no publication (join, leave from another node) to every subscription of `channel` here. */
+  notifySubscriptions(channel: string, text: string): void {
+    const members = this.channels.get(channel);
+    if (members !== undefined) this.notify(members, text);
+  }
+
+  /**
+   * Tells every subscription of `channel` that the channel stands at `offset` of `epoch` and
+   * that nothing before it which they have not been sent will come (see `Subscription.skipTo`).
+   */
+  skipTo(channel: string, epoch: string, offset: number): void {
+    const members = this.channels.get(channel);
+    if (members === undefined) return;
+    for (const subscription of members.subscriptions) subscription.skipTo(epoch, offset);
   }
 
   /** The channel's local subscriptions, as presence lists them. */
@@ -164,10 +191,10 @@ export class LocalChannels {
   }
 
   /**
-   * Delivers one publication of `channel` to its local members: the raw bytes to raw members,
-   * the `pub` push to subscriptions, each framed once. Returns how many got it.
+   * Delivers one publication of `channel` (in `epoch`) to its local members: the raw bytes to
+   * raw members, the `pub` push to subscriptions, each framed once. Returns how many got it.
    */
-  deliverPublication(channel: string, publication: Publication): number {
+  deliverPublication(channel: string, epoch: string, publication: Publication): number {
     const members = this.channels.get(channel);
     if (members === undefined) return 0;
     let delivered = 0;
@@ -178,7 +205,7 @@ export class LocalChannels {
     if (members.subscriptions.size > 0) {
       const message = prepareMessage(pubPush(channel, publication), false);
       const offset = publication.offset;
-      for (const subscription of members.subscriptions) delivered += subscription.deliver(offset, message);
+      for (const subscription of members.subscriptions) delivered += subscription.deliver(epoch, offset, message);
     }
     return delivered;
   }
@@ -308,7 +335,7 @@ export class InProcessHub implements Hub {
       return { recipients: this.local.deliverToEveryone(typeof data === 'string' ? Buffer.from(data) : asBuffer(data), isBinary) };
     }
     const { epoch, offset, publication } = this.store.append(channel, data, isBinary);
-    return { recipients: this.local.deliverPublication(channel, publication), position: { epoch, offset } };
+    return { recipients: this.local.deliverPublication(channel, epoch, publication), position: { epoch, offset } };
   }
 }
 

@@ -1,41 +1,54 @@
 /**
  * The Redis hub: several framecast nodes behind a load balancer act as one service, with Redis
- * pub/sub carrying every message between them (`framecast --redis redis://host:port`).
+ * carrying every message between them and keeping what they must agree on
+ * (`framecast --redis redis://host:port`; README "Running a small cluster").
  *
  * How it works:
- * - Each framecast channel NAME is the Redis channel `framecast:channel:NAME`; pushes without a
- *   channel go to `framecast:all`. A node subscribes to a channel's Redis channel when the
- *   channel gets its first local member and unsubscribes after the last one leaves; it is
+ * - Each framecast channel NAME is the Redis pub/sub channel `framecast:channel:NAME`; pushes
+ *   without a channel go to `framecast:all`. A node subscribes to a channel's pub/sub channel when
+ *   the channel gets its first local member and unsubscribes after the last one leaves; it is
  *   subscribed to `framecast:all` for as long as it runs.
- * - `publish` only PUBLISHes. Delivery to local members happens when the publication comes back
- *   from Redis, never directly on publish. So every node, the publishing one included, delivers
- *   each message exactly once, in the order Redis gave it: one order per channel for every
- *   member on every node.
- * - While either connection to Redis is down, `publish` rejects (POST /push answers 503, a chat
- *   sender is closed with 1013): nothing is queued to be sent later or dropped silently. The
- *   same goes while Redis is up but slow to answer and `maxPendingPublishBytes` of publications
- *   already wait for it. Local connections stay open. The clients reconnect with exponential
- *   backoff and resubscribe to every channel that still has local members. /healthz and
- *   /metrics show the broker state.
- *
- * Redis pub/sub delivers at most once: a node whose connection to Redis is down when a message
- * is published misses it. The publishing node refuses to publish in that state, so it never
- * answers 202 for a message its own members will not get.
+ * - A channel's publication, whoever makes it (a raw /chat member, POST /push, a framecast.v1
+ *   publish, `hub.publish`), is one script in Redis (redis/channel-log.ts): it takes the
+ *   channel's next offset, appends the publication to the channel's history (a Redis stream) and
+ *   PUBLISHes it with its epoch and offset. So all nodes agree on every offset, and receive a
+ *   channel's publications in offset order.
+ * - Delivery to local members happens when the publication comes back from Redis, never directly
+ *   on publish. So every node, the publishing one included, delivers each publication exactly
+ *   once, in offset order: one order per channel for every member on every node.
+ * - Redis pub/sub delivers at most once: a node whose subscriber connection drops misses what is
+ *   published meanwhile. The node notices (the next offset it receives is not the next one, or it
+ *   resubscribed after a reconnect), reads what it missed from the history and delivers it before
+ *   anything newer (redis/gap-filler.ts). What the history no longer holds is counted and
+ *   reported to framecast.v1 subscribers with a `lost` push, never silent.
+ * - framecast.v1 subscribe reads the channel's position and history from Redis after this node
+ *   listens to the channel, so reply and pushes have no gap; presence is a Redis hash per channel
+ *   with per-node liveness (redis/presence.ts).
+ * - While the command connection to Redis is down, `publish` rejects (POST /push answers 503, a
+ *   chat sender is closed with 1013) and framecast.v1 commands answer `unavailable`: nothing is
+ *   queued to be sent later or dropped silently. The same goes while Redis is up but slow to answer
+ *   and `maxPendingPublishBytes` of publications already wait for it. Local connections stay open.
+ *   The clients reconnect with exponential backoff; the subscriber resubscribes to every channel
+ *   that still has local members and fills the gap. /healthz and /metrics show the broker state.
  */
 import { createClient } from 'redis';
+import { decodeEnvelope, encodeEnvelope, EnvelopeKind, readPositionHeader } from './broker-envelope.js';
 import { BrokerDefaults } from './config.js';
 import type { WebSocketConnection } from './connection.js';
-import { decodeEnvelope, encodeEnvelope } from './broker-envelope.js';
-import { type Hub, HubUnavailableError, LocalChannels, type PublishResult } from './hub.js';
-import type { HistoryQuery, HistoryResult } from './pubsub/history.js';
+import { defaultHistoryLimits, type Hub, type HubContext, HubUnavailableError, LocalChannels, type PublishResult } from './hub.js';
+import { describeError, type Logger, silentLogger } from './log.js';
+import type { ChannelPosition, HistoryQuery, HistoryResult } from './pubsub/history.js';
 import type { Subscription } from './pubsub/subscription.js';
 import type { PresenceEntry } from './pubsub/wire.js';
-import { describeError, type Logger, silentLogger } from './log.js';
+import { ChannelLog } from './redis/channel-log.js';
+import { GapFiller } from './redis/gap-filler.js';
+import { RedisKeys } from './redis/keys.js';
+import { ClusterPresence } from './redis/presence.js';
 
 export interface RedisHubOptions {
   /** Where Redis is, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS; user and password may be in it). */
   url: string;
-  /** Redis channel names start with this and ':' (default `framecast`). */
+  /** Redis names start with this and ':' (default `framecast`). */
   channelPrefix?: string;
   /** First reconnect wait in ms; it doubles on each failed attempt up to `reconnectMaxDelay`. */
   reconnectMinDelay?: number;
@@ -47,6 +60,10 @@ export interface RedisHubOptions {
    * with `BrokerBusyError` (see `BrokerDefaults.maxPendingPublishBytes`).
    */
   maxPendingPublishBytes?: number;
+  /** How long a node may go silent before the others take it for dead (ms; `BrokerDefaults.nodeTimeout`). */
+  nodeTimeout?: number;
+  /** Bytes of newer publications held while missed ones are read back (`BrokerDefaults.maxGapFillHeldBytes`). */
+  maxGapFillHeldBytes?: number;
   logger?: Logger;
 }
 
@@ -77,25 +94,26 @@ export function reconnectDelay(retries: number, min: number, max: number, jitter
 
 type RedisClient = ReturnType<typeof createClient>;
 
-const PUBSUB_NOT_ON_REDIS = 'framecast.v1 channels are not available with the Redis hub yet';
-
 /** The node-redis pub/sub bookkeeping type for plain (not pattern, not sharded) channels. */
 const PLAIN_CHANNELS = 'CHANNELS';
 
-/** A `Hub` that relays every message through Redis pub/sub. Start-up connects in the background; see `whenConnected`. */
+/** What a publication counts towards `maxPendingPublishBytes` besides its payload (the envelope's header and the script's arguments). */
+const PUBLISH_OVERHEAD_BYTES = 64;
+
+/** A `Hub` whose channels live in Redis. Start-up connects in the background; see `whenConnected`. */
 export class RedisHub implements Hub {
   readonly recipientsCounted = 'nodes';
   private readonly local: LocalChannels;
   private readonly logger: Logger;
-  /** Commands, PUBLISH among them; rejects at once while disconnected (no offline queue). */
+  /** Commands (scripts, PUBLISH, reads); rejects at once while disconnected (no offline queue). */
   private readonly publisher: RedisClient;
   /** A connection in subscriber mode (it can do nothing else, so it is a second client). */
   private readonly subscriber: RedisClient;
-  /** `framecast:channel:`: a framecast channel's Redis channel is this plus its name. */
-  private readonly channelPrefix: string;
-  /** `framecast:all`: pushes without a channel. */
-  private readonly everyoneChannel: string;
-  /** Redis channels whose SUBSCRIBE is sent but not yet confirmed: a publish to one waits for it (see `publish`). */
+  private readonly keys: RedisKeys;
+  private readonly log: ChannelLog;
+  private readonly gaps: GapFiller;
+  private readonly presenceStore: ClusterPresence;
+  /** Redis channels whose SUBSCRIBE is sent but not yet confirmed: publishes and reads of one wait for it. */
   private readonly pendingSubscriptions = new Map<string, Promise<void>>();
   private wasConnected = false;
   /** Whether this outage was already logged as a warning. */
@@ -107,15 +125,18 @@ export class RedisHub implements Hub {
   /** Bytes of publications sent (or waiting for a SUBSCRIBE) and not yet answered by Redis. */
   private pendingPublishBytes = 0;
   private readonly maxPendingPublishBytes: number;
+  /** Renews this node's liveness, presence and channels' epochs in Redis (every third of the node timeout). */
+  private readonly renewTimer: NodeJS.Timeout;
   private connectedWaiters: Array<() => void> = [];
 
-  constructor(everyone: readonly ReadonlySet<WebSocketConnection>[], options: RedisHubOptions) {
-    this.local = new LocalChannels(everyone);
+  /** `context` as `createHub` gets it, or (the older form) just the raw client sets of `everyone`. */
+  constructor(context: HubContext | readonly ReadonlySet<WebSocketConnection>[], options: RedisHubOptions) {
+    const { everyone, pubsubEveryone, history } = Array.isArray(context) ? { everyone: context as readonly ReadonlySet<WebSocketConnection>[] } : (context as HubContext);
+    this.local = new LocalChannels(everyone, pubsubEveryone);
     this.logger = options.logger ?? silentLogger;
-    const prefix = options.channelPrefix ?? BrokerDefaults.channelPrefix;
-    this.channelPrefix = `${prefix}:channel:`;
-    this.everyoneChannel = `${prefix}:all`;
+    this.keys = new RedisKeys(options.channelPrefix ?? BrokerDefaults.channelPrefix);
     this.maxPendingPublishBytes = options.maxPendingPublishBytes ?? BrokerDefaults.maxPendingPublishBytes;
+    const nodeTimeout = options.nodeTimeout ?? BrokerDefaults.nodeTimeout;
 
     const min = options.reconnectMinDelay ?? BrokerDefaults.reconnectMinDelay;
     const max = options.reconnectMaxDelay ?? BrokerDefaults.reconnectMaxDelay;
@@ -132,12 +153,34 @@ export class RedisHub implements Hub {
       client.on('ready', () => this.onClientReady(role));
     }
 
-    this.local.onChannelOpened = (channel) => this.subscribeRedis(this.channelPrefix + channel);
-    this.local.onChannelEmptied = (channel) => this.unsubscribeRedis(this.channelPrefix + channel);
-    this.subscribeRedis(this.everyoneChannel);
+    const limits = history ?? defaultHistoryLimits();
+    // A channel's epoch outlives its history, and is renewed while a node has members in it.
+    this.log = new ChannelLog(this.publisher, this.keys, limits, limits.ttl + 2 * nodeTimeout);
+    this.gaps = new GapFiller(
+      {
+        read: (channel, since) => this.readAfterListening(channel, since),
+        deliver: (channel, epoch, publication) => void this.local.deliverPublication(channel, epoch, publication),
+        skipTo: (channel, epoch, offset) => this.local.skipTo(channel, epoch, offset),
+      },
+      options.maxGapFillHeldBytes ?? BrokerDefaults.maxGapFillHeldBytes,
+      max,
+    );
+    this.presenceStore = new ClusterPresence(this.publisher, this.keys, this.local, nodeTimeout, this.logger);
+    this.renewTimer = setInterval(() => this.renew(), Math.max(1, Math.floor(nodeTimeout / 3)));
+    this.renewTimer.unref();
+
+    this.local.onChannelOpened = (channel) => {
+      this.subscribeRedis(this.keys.channel(channel));
+      this.gaps.open(channel);
+    };
+    this.local.onChannelEmptied = (channel) => {
+      this.gaps.close(channel);
+      this.unsubscribeRedis(this.keys.channel(channel));
+    };
+    this.subscribeRedis(this.keys.everyone);
 
     const url = redactUrl(options.url);
-    this.logger.info(`hub: Redis pub/sub at ${url}, connecting`);
+    this.logger.info(`hub: Redis at ${url} (node ${this.presenceStore.nodeId}), connecting`);
     for (const client of [this.publisher, this.subscriber]) {
       // connect() settles once the first attempt succeeds; failures are retried by the
       // reconnect strategy and reported through 'error', so only a close rejects it.
@@ -148,6 +191,16 @@ export class RedisHub implements Hub {
   /** True while both connections to Redis are ready. */
   get connected(): boolean {
     return this.publisher.isReady && this.subscriber.isReady;
+  }
+
+  /** This node's id in Redis (presence entries, liveness key). */
+  get nodeId(): string {
+    return this.presenceStore.nodeId;
+  }
+
+  /** Who is in which channel on this node, for reading (e.g. `memberCount`); join through the hub. */
+  get channels(): LocalChannels {
+    return this.local;
   }
 
   /** Resolves once both connections to Redis are ready (at once if they are). */
@@ -166,30 +219,42 @@ export class RedisHub implements Hub {
    * unreachable.
    */
   publish(channel: string | undefined, data: string | Uint8Array, isBinary: boolean): Promise<number> {
-    if (!this.connected) {
+    return this.publishWithOffset(channel, data, isBinary).then((result) => result.recipients);
+  }
+
+  /** As `publish`, resolving also to a channel publication's epoch and offset. */
+  publishWithOffset(channel: string | undefined, data: string | Uint8Array, isBinary: boolean): Promise<PublishResult> {
+    // The subscriber connection need not be up: what this node misses meanwhile it reads back
+    // from the history once it is, so its own members get the publication too.
+    if (!this.publisher.isReady) {
       this.publishFailures++;
       return Promise.reject(new BrokerUnavailableError());
     }
-    const redisChannel = channel === undefined ? this.everyoneChannel : this.channelPrefix + channel;
-    const envelope = encodeEnvelope(data, isBinary);
     // Memory is bounded by configuration: while Redis is slow to answer (stalled, overloaded),
     // publications wait inside the client. Past the bound they are refused (503, 1013) rather
     // than queued; one publication is always let through when none is waiting.
-    const size = envelope.length;
+    const size = (typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength) + PUBLISH_OVERHEAD_BYTES;
     if (this.pendingPublishBytes > 0 && this.pendingPublishBytes + size > this.maxPendingPublishBytes) {
       this.publishFailures++;
       return Promise.reject(new BrokerBusyError(this.pendingPublishBytes));
     }
     this.pendingPublishBytes += size;
-    // A member who joined a moment ago and speaks at once: PUBLISH only after this node's
+    const redisChannel = channel === undefined ? this.keys.everyone : this.keys.channel(channel);
+    // Copied now: the caller's buffer may be a view into memory that is reused before it is sent.
+    const payload = typeof data === 'string' ? data : Buffer.from(data);
+    const send = (): Promise<PublishResult> =>
+      channel === undefined
+        ? this.publisher.publish(redisChannel, encodeEnvelope(isBinary ? EnvelopeKind.Binary : EnvelopeKind.Text, '', payload)).then((nodes) => ({ recipients: nodes }))
+        : this.log.publish(channel, payload, isBinary).then(({ epoch, offset, nodes }) => ({ recipients: nodes, position: { epoch, offset } }));
+    // A member who joined a moment ago and speaks at once: publish only after this node's
     // SUBSCRIBE is confirmed, or the message would pass by before this node listens and the
     // sender would miss it. (Later publishes to the channel queue behind this one, in order.)
     const pending = this.pendingSubscriptions.get(redisChannel);
-    const published = pending === undefined ? this.publisher.publish(redisChannel, envelope) : pending.then(() => this.publisher.publish(redisChannel, envelope));
+    const published = pending === undefined ? send() : pending.then(send, send);
     return published.then(
-      (receivers) => {
+      (result) => {
         this.pendingPublishBytes -= size;
-        return receivers;
+        return result;
       },
       (error: unknown) => {
         this.pendingPublishBytes -= size;
@@ -199,48 +264,60 @@ export class RedisHub implements Hub {
     );
   }
 
-  publishWithOffset(channel: string | undefined, data: string | Uint8Array, isBinary: boolean): Promise<PublishResult> {
-    return this.publish(channel, data, isBinary).then((recipients) => ({ recipients }));
-  }
-
   /**
-   * framecast.v1 needs one sequence of offsets and one history per channel for all nodes, so
-   * they must live in Redis; until they do, the Redis hub answers `unavailable` to
-   * subscriptions, presence and history rather than number publications per node.
+   * Adds the subscription here first (so pushes are held for it from now on), makes sure this
+   * node listens to the channel, then reads the channel's position and history from Redis: every
+   * publication after the answer's offset reaches the subscription through pub/sub (or gap
+   * filling). Also adds the subscriber to presence (other nodes hear a `join`).
    */
-  subscribe(_subscription: Subscription, _query: HistoryQuery): Promise<HistoryResult> {
-    return Promise.reject(new HubUnavailableError(PUBSUB_NOT_ON_REDIS));
+  async subscribe(subscription: Subscription, query: HistoryQuery): Promise<HistoryResult> {
+    if (!this.connected) throw new HubUnavailableError('the Redis message broker is not connected');
+    const channel = subscription.channel;
+    this.local.subscribe(subscription);
+    // Sent now, before the read: an unsubscribe that comes meanwhile sends its leave after it,
+    // on the same connection, so the entry cannot outlive the subscription.
+    const joined = this.presenceStore.join(subscription);
+    const read = this.readAfterListening(channel, undefined, query);
+    const [, result] = await Promise.all([joined, read]);
+    this.gaps.baseline(channel, result.epoch, result.offset);
+    return result;
   }
 
   unsubscribe(subscription: Subscription): void {
-    this.local.unsubscribe(subscription);
+    if (this.local.unsubscribe(subscription)) this.presenceStore.leave(subscription);
   }
 
-  presence(_channel: string): Promise<readonly PresenceEntry[]> {
-    return Promise.reject(new HubUnavailableError(PUBSUB_NOT_ON_REDIS));
+  presence(channel: string): Promise<readonly PresenceEntry[]> {
+    if (!this.publisher.isReady) return Promise.reject(new HubUnavailableError('the Redis message broker is not connected'));
+    return this.presenceStore.list(channel);
   }
 
-  history(_channel: string, _query: HistoryQuery): Promise<HistoryResult> {
-    return Promise.reject(new HubUnavailableError(PUBSUB_NOT_ON_REDIS));
+  history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
+    if (!this.publisher.isReady) return Promise.reject(new HubUnavailableError('the Redis message broker is not connected'));
+    return this.log.read(channel, query, false);
   }
 
   metricLines(): string[] {
+    const gaps = this.gaps.counts;
+    const counter = (name: string, help: string, value: number): string[] => [`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`];
+    const gauge = (name: string, help: string, value: number): string[] => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`];
     return [
-      '# HELP framecast_broker_connected Whether both connections to the Redis broker are ready (1) or not (0).',
-      '# TYPE framecast_broker_connected gauge',
-      `framecast_broker_connected ${this.connected ? 1 : 0}`,
-      '# HELP framecast_broker_reconnects_total Times the connection to Redis came back after being lost.',
-      '# TYPE framecast_broker_reconnects_total counter',
-      `framecast_broker_reconnects_total ${this.reconnects}`,
-      '# HELP framecast_broker_publish_failures_total Messages that could not be published to Redis (answered 503 or 1013).',
-      '# TYPE framecast_broker_publish_failures_total counter',
-      `framecast_broker_publish_failures_total ${this.publishFailures}`,
-      '# HELP framecast_broker_malformed_total Publications from Redis dropped because they were not framecast envelopes.',
-      '# TYPE framecast_broker_malformed_total counter',
-      `framecast_broker_malformed_total ${this.malformed}`,
-      '# HELP framecast_broker_subscriptions Redis channels this node is subscribed to (channels with local members, plus one for pushes to everyone).',
-      '# TYPE framecast_broker_subscriptions gauge',
-      `framecast_broker_subscriptions ${this.subscriber.getPubSubListeners(PLAIN_CHANNELS).size}`,
+      ...gauge('framecast_broker_connected', 'Whether both connections to the Redis broker are ready (1) or not (0).', this.connected ? 1 : 0),
+      ...counter('framecast_broker_reconnects_total', 'Times the connection to Redis came back after being lost.', this.reconnects),
+      ...counter('framecast_broker_publish_failures_total', 'Messages that could not be published to Redis (answered 503 or 1013).', this.publishFailures),
+      ...counter('framecast_broker_malformed_total', 'Publications from Redis dropped because they were not framecast envelopes of this version.', this.malformed),
+      ...gauge(
+        'framecast_broker_subscriptions',
+        'Redis channels this node is subscribed to (channels with local members, plus one for pushes to everyone).',
+        this.subscriber.getPubSubListeners(PLAIN_CHANNELS).size,
+      ),
+      ...counter('framecast_broker_publications_recovered_total', 'Publications this node missed on pub/sub and delivered from the history (gap filling).', gaps.recovered),
+      ...counter('framecast_broker_publications_lost_total', 'Publications this node missed that the history no longer held (reported to framecast.v1 subscribers).', gaps.lost),
+      ...counter('framecast_broker_epoch_changes_total', "Times a channel's epoch changed under this node (Redis lost the channel's history).", gaps.epochChanges),
+      ...counter('framecast_broker_history_reads_total', 'History reads to fill a gap or catch up after a reconnect.', gaps.reads),
+      ...counter('framecast_broker_history_read_failures_total', 'Of those, reads that failed and were tried again.', gaps.readFailures),
+      ...gauge('framecast_broker_gap_held_bytes', 'Bytes of newer publications held while missed ones are read back.', this.gaps.held),
+      ...counter('framecast_broker_presence_purged_total', 'Presence entries of dead nodes this node removed (each announced as a leave).', this.presenceStore.purged),
     ];
   }
 
@@ -252,6 +329,9 @@ export class RedisHub implements Hub {
 
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.renewTimer);
+    await this.presenceStore.close();
+    this.gaps.closeAll();
     await Promise.all(
       [this.publisher, this.subscriber].map(async (client) => {
         try {
@@ -264,8 +344,37 @@ export class RedisHub implements Hub {
     );
   }
 
-  /** A publication from Redis: unwrap it and deliver it to the members on this node. */
-  private readonly onPublication = (envelope: Buffer, redisChannel: Buffer): void => {
+  /** Renews what this node keeps alive in Redis: its liveness and presence, and the epochs of its channels. */
+  private renew(): void {
+    if (!this.publisher.isReady) return;
+    void this.presenceStore.renew();
+    this.log.renew(this.local.channelNames()).catch((error: unknown) => this.logger.debug(`renewing channel epochs failed, retried later: ${describeError(error)}`));
+  }
+
+  /**
+   * Reads `channel` once this node listens to it (its SUBSCRIBE confirmed): whatever is published
+   * after the read then arrives through pub/sub. `since` (the gap filler) reads what came after
+   * it; `query` (a subscriber) what it asks for; neither: the position only.
+   */
+  private async readAfterListening(channel: string, since: ChannelPosition | undefined, query?: HistoryQuery): Promise<HistoryResult> {
+    await this.listening(this.keys.channel(channel));
+    return this.log.read(channel, query ?? (since === undefined ? { limit: 0 } : { since }), true);
+  }
+
+  /** Resolves once this node's SUBSCRIBE to `redisChannel` is confirmed (subscribing if it got lost on the way). */
+  private listening(redisChannel: string): Promise<void> {
+    const pending = this.pendingSubscriptions.get(redisChannel);
+    if (pending !== undefined) return pending;
+    const listeners = this.subscriber.getPubSubListeners(PLAIN_CHANNELS).get(redisChannel);
+    if (listeners !== undefined && !listeners.unsubscribing) return Promise.resolve();
+    if (!this.wants(redisChannel)) return Promise.reject(new HubUnavailableError('the channel has no members on this node'));
+    // The SUBSCRIBE failed with the connection and is not redone yet: redo it now.
+    this.subscribeRedis(redisChannel);
+    return this.pendingSubscriptions.get(redisChannel)!;
+  }
+
+  /** A message from Redis: unwrap it and hand it on to the members on this node. */
+  private readonly onMessage = (envelope: Buffer, redisChannel: Buffer): void => {
     const message = decodeEnvelope(envelope);
     if (message === undefined) {
       this.malformed++;
@@ -273,17 +382,27 @@ export class RedisHub implements Hub {
     }
     // Redis channel names here are ASCII (framecast channel names are), so latin1 is exact.
     const name = redisChannel.toString('latin1');
-    if (name === this.everyoneChannel) {
-      this.local.deliverToEveryone(message.payload, message.isBinary);
+    if (name === this.keys.everyone) {
+      if (message.kind === EnvelopeKind.Presence) this.malformed++;
+      else this.local.deliverToEveryone(message.payload, message.kind === EnvelopeKind.Binary);
       return;
     }
-    // No offsets on Redis yet, so no framecast.v1 subscriptions either (see `subscribe`):
-    // only raw members receive, and they need no offset.
-    this.local.deliverPublication(name.slice(this.channelPrefix.length), { offset: 0, data: message.payload, isBinary: message.isBinary });
+    const channel = name.slice(this.keys.channelPrefix.length);
+    if (message.kind === EnvelopeKind.Presence) {
+      // This node's own joins and leaves reached its subscribers when they happened.
+      if (message.header !== this.presenceStore.nodeId) this.local.notifySubscriptions(channel, message.payload.toString('utf8'));
+      return;
+    }
+    const position = readPositionHeader(message.header);
+    if (position === undefined) {
+      this.malformed++;
+      return;
+    }
+    this.gaps.arrive(channel, position.epoch, { offset: position.offset, data: message.payload, isBinary: message.kind === EnvelopeKind.Binary });
   };
 
   private subscribeRedis(redisChannel: string): void {
-    const confirmed = this.subscriber.subscribe(redisChannel, this.onPublication, true);
+    const confirmed = this.subscriber.subscribe(redisChannel, this.onMessage, true);
     this.pendingSubscriptions.set(redisChannel, confirmed);
     confirmed.then(
       () => this.settle(redisChannel, confirmed),
@@ -301,15 +420,15 @@ export class RedisHub implements Hub {
 
   private unsubscribeRedis(redisChannel: string): void {
     this.pendingSubscriptions.delete(redisChannel);
-    this.subscriber.unsubscribe(redisChannel, this.onPublication, true).catch((error: unknown) => {
+    this.subscriber.unsubscribe(redisChannel, this.onMessage, true).catch((error: unknown) => {
       this.logger.debug(`UNSUBSCRIBE ${redisChannel} failed, retried on reconnect: ${describeError(error)}`);
     });
   }
 
   /** Whether this node needs `redisChannel`: the everyone channel, or a channel with local members. */
   private wants(redisChannel: string): boolean {
-    if (redisChannel === this.everyoneChannel) return true;
-    return redisChannel.startsWith(this.channelPrefix) && this.local.memberCount(redisChannel.slice(this.channelPrefix.length)) > 0;
+    if (redisChannel === this.keys.everyone) return true;
+    return redisChannel.startsWith(this.keys.channelPrefix) && this.local.memberCount(redisChannel.slice(this.keys.channelPrefix.length)) > 0;
   }
 
   /**
@@ -319,7 +438,7 @@ export class RedisHub implements Hub {
    */
   private reconcileSubscriptions(): void {
     const subscribed = this.subscriber.getPubSubListeners(PLAIN_CHANNELS);
-    const wanted = [this.everyoneChannel, ...[...this.local.channelNames()].map((channel) => this.channelPrefix + channel)];
+    const wanted = [this.keys.everyone, ...[...this.local.channelNames()].map((channel) => this.keys.channel(channel))];
     for (const redisChannel of wanted) {
       if (!subscribed.has(redisChannel) && !this.pendingSubscriptions.has(redisChannel)) this.subscribeRedis(redisChannel);
     }
@@ -334,12 +453,16 @@ export class RedisHub implements Hub {
     if (!this.connected) return;
     if (this.wasConnected) {
       this.reconnects++;
-      this.logger.info('hub: reconnected to Redis; cross-node delivery and pushes work again');
+      this.logger.info('hub: reconnected to Redis; cross-node delivery and pushes work again, reading back what was missed');
     } else {
       this.logger.info('hub: connected to Redis');
     }
     this.wasConnected = true;
     this.lostLogged = false;
+    // Whatever was published while a connection was down is read back from the history, and
+    // this node's liveness and presence are renewed (or put back, if Redis lost them).
+    this.gaps.resyncAll();
+    this.renew();
     const waiters = this.connectedWaiters;
     this.connectedWaiters = [];
     for (const resolve of waiters) resolve();

@@ -67,11 +67,11 @@ describe.skipIf(skip)('Redis scale-out: three nodes, one redis-server', () => {
 
       const count = 40;
       const expected = Array.from({ length: count }, (_, i) => `news ${i}`);
-      for (const text of expected) {
+      for (const [i, text] of expected.entries()) {
         const answer = await push(a, 'news', text);
         expect(answer.status).toBe(202);
-        // With Redis, `recipients` counts the nodes that received the publication.
-        expect(answer.json).toEqual({ channel: 'news', recipients: 3, counted: 'nodes' });
+        // With Redis, `recipients` counts the nodes that received the publication; offsets are the channel's, kept in Redis.
+        expect(answer.json).toEqual({ channel: 'news', recipients: 3, counted: 'nodes', offset: i + 1, epoch: expect.any(String) });
       }
       await waitUntil('every member has every push', () => members.every((m) => m.messages.length >= count));
       await pause(QUIET_PERIOD_MS);
@@ -194,7 +194,7 @@ describe.skipIf(skip)('Redis scale-out: three nodes, one redis-server', () => {
       await subscribedNodes('elsewhere', 2);
       const answer = await push(a, 'nobody-here', 'hello?');
       expect(answer.status).toBe(202);
-      expect(answer.json).toEqual({ channel: 'nobody-here', recipients: 0, counted: 'nodes' });
+      expect(answer.json).toEqual({ channel: 'nobody-here', recipients: 0, counted: 'nodes', offset: 1, epoch: expect.any(String) });
       expect(await subscriberCount(redis!.url, 'framecast:channel:nobody-here')).toBe(0);
       await pause(QUIET_PERIOD_MS);
       for (const m of bystanders) expect(m.messages).toEqual([]);

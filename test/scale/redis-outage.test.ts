@@ -7,6 +7,7 @@ import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisHub } from '../../src/server/redis-hub.js';
 import { closed, nextMessages, startFramecast } from '../helpers/framecast.js';
+import { type Frame, V1Client } from '../helpers/framecast-v1.js';
 import {
   type ClusterNode,
   type DelayingProxy,
@@ -42,6 +43,7 @@ describe.skipIf(skip)('Redis going away and coming back', () => {
   let a: ClusterNode, b: ClusterNode, c: ClusterNode;
   let members: Recorder[] = [];
   let echo: Recorder;
+  let subscriber: V1Client;
 
   async function member(node: ClusterNode, path: string): Promise<Recorder> {
     const recorder = await openRecorder(`${node.wsUrl}${path}`);
@@ -55,12 +57,15 @@ describe.skipIf(skip)('Redis going away and coming back', () => {
     [a, b, c] = nodes;
     members = [await member(a, '/chat?channel=alerts'), await member(b, '/chat?channel=alerts'), await member(c, '/chat?channel=alerts')];
     echo = await member(a, '/ws');
+    subscriber = await V1Client.open(c.wsUrl);
+    await subscriber.subscribe('alerts');
     const url = redis.url;
     await waitUntil('3 nodes on alerts', async () => (await subscriberCount(url, 'framecast:channel:alerts')) === 3);
   });
 
   afterAll(async () => {
     for (const recorder of clients) recorder.client.terminate();
+    subscriber?.terminate();
     await Promise.allSettled(nodes.map((node) => node.close()));
     await redis?.stop();
     await restarted?.stop();
@@ -109,6 +114,16 @@ describe.skipIf(skip)('Redis going away and coming back', () => {
       for (const m of members) expect(m.client.readyState).toBe(m.client.OPEN);
     });
 
+    it('answers framecast.v1 commands unavailable, and keeps the connection open', async () => {
+      const reply = (command: Frame) => expect(command.error).toMatchObject({ code: 'unavailable' });
+      reply(await subscriber.command('publish', { channel: 'alerts', text: 'lost?' }));
+      reply(await subscriber.command('presence', { channel: 'alerts' }));
+      reply(await subscriber.command('history', { channel: 'alerts' }));
+      reply(await subscriber.command('subscribe', { channel: 'alerts-too' }));
+      expect(subscriber.socket.readyState).toBe(subscriber.socket.OPEN);
+      expect(subscriber.pubs('alerts')).toHaveLength(1);
+    });
+
     it('closes a chat sender whose message cannot be relayed with 1013 (try again later)', async () => {
       const sender = await member(b, '/chat?channel=alerts-outage');
       const closing = closed(sender.client);
@@ -134,7 +149,7 @@ describe.skipIf(skip)('Redis going away and coming back', () => {
     it('delivers pushes across nodes again, exactly once each', async () => {
       const answer = await push(a, 'alerts', 'after');
       expect(answer.status).toBe(202);
-      expect(answer.json).toEqual({ channel: 'alerts', recipients: 3, counted: 'nodes' });
+      expect(answer.json).toEqual({ channel: 'alerts', recipients: 3, counted: 'nodes', offset: expect.any(Number), epoch: expect.any(String) });
       await waitUntil('all members have it', () => members.every((m) => m.messages.length === 2));
       await pause(QUIET_PERIOD_MS);
       for (const m of members) expect(m.texts()).toEqual(['before', 'after']);
@@ -194,7 +209,7 @@ describe.skipIf(skip)('a node started before Redis is reachable', () => {
     const port = await freePort();
     // startNode waits for the broker, which is not there yet: build the node without waiting.
     let hub: RedisHub | undefined;
-    const running = await startFramecast({ createHub: (everyone) => (hub = new RedisHub(everyone, { url: `redis://127.0.0.1:${port}`, reconnectMaxDelay: 200 })) });
+    const running = await startFramecast({ createHub: (_everyone, context) => (hub = new RedisHub(context, { url: `redis://127.0.0.1:${port}`, reconnectMaxDelay: 200 })) });
     node = { ...running, hub: hub! };
     expect(await healthOf(node)).toMatchObject({ status: 'degraded', broker: 'disconnected' });
     listener = await openRecorder(`${node.wsUrl}/chat?channel=early`);
@@ -205,7 +220,7 @@ describe.skipIf(skip)('a node started before Redis is reachable', () => {
     const url = redis.url;
     await waitUntil('the node subscribes for its member', async () => (await subscriberCount(url, 'framecast:channel:early')) === 1);
     const answer = await push(node, 'early', 'on time');
-    expect(answer.json).toEqual({ channel: 'early', recipients: 1, counted: 'nodes' });
+    expect(answer.json).toEqual({ channel: 'early', recipients: 1, counted: 'nodes', offset: 1, epoch: expect.any(String) });
     await waitUntil('the member has it', () => listener!.messages.length === 1);
     expect(listener.texts()).toEqual(['on time']);
   });

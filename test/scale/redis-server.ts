@@ -12,6 +12,7 @@ import { delimiter, join } from 'node:path';
 import { createClient } from 'redis';
 import WebSocket from 'ws';
 import { RedisHub, type RedisHubOptions } from '../../src/server/redis-hub.js';
+import type { FramecastOptions } from '../../src/server/app.js';
 import { type RunningFramecast, startFramecast } from '../helpers/framecast.js';
 
 /** The path of redis-server on PATH, or undefined. */
@@ -129,10 +130,12 @@ export interface ClusterNode extends RunningFramecast {
 /** Test nodes reconnect quickly: the outage test waits for them. */
 const TEST_RECONNECT_MAX_DELAY_MS = 200;
 
-export async function startNode(redisUrl: string, options: Partial<RedisHubOptions> = {}): Promise<ClusterNode> {
+/** Starts a node on a free port whose hub is a RedisHub on `redisUrl`, with `options` for the hub and `framecast` for the rest (history limits, say). */
+export async function startNode(redisUrl: string, options: Partial<RedisHubOptions> = {}, framecast: FramecastOptions = {}): Promise<ClusterNode> {
   let hub: RedisHub | undefined;
   const running = await startFramecast({
-    createHub: (everyone) => (hub = new RedisHub(everyone, { url: redisUrl, reconnectMaxDelay: TEST_RECONNECT_MAX_DELAY_MS, ...options })),
+    ...framecast,
+    createHub: (_everyone, context) => (hub = new RedisHub(context, { url: redisUrl, reconnectMaxDelay: TEST_RECONNECT_MAX_DELAY_MS, ...options })),
   });
   if (hub === undefined) throw new Error('createHub was not called');
   await hub.whenConnected();
@@ -170,17 +173,22 @@ export function openRecorder(url: string): Promise<Recorder> {
   });
 }
 
-/** How many Redis subscribers (framecast nodes) a Redis channel has, asked of Redis itself. */
-export async function subscriberCount(redisUrl: string, redisChannel: string): Promise<number> {
+/** Sends one command to Redis on a connection of its own (an administrator's, not a node's). */
+export async function redisCommand<T = unknown>(redisUrl: string, args: string[]): Promise<T> {
   const client = createClient({ url: redisUrl });
   client.on('error', () => undefined);
   await client.connect();
   try {
-    const reply = (await client.sendCommand(['PUBSUB', 'NUMSUB', redisChannel])) as [string, number];
-    return Number(reply[1]);
+    return (await client.sendCommand(args)) as T;
   } finally {
     client.destroy();
   }
+}
+
+/** How many Redis subscribers (framecast nodes) a Redis channel has, asked of Redis itself. */
+export async function subscriberCount(redisUrl: string, redisChannel: string): Promise<number> {
+  const reply = await redisCommand<[string, number]>(redisUrl, ['PUBSUB', 'NUMSUB', redisChannel]);
+  return Number(reply[1]);
 }
 
 /** POST /push to a node; resolves with the status and the parsed JSON answer. */

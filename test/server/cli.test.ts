@@ -3,60 +3,22 @@
  * errors with exit status 2, environment variables, and a graceful exit 0 on SIGTERM that
  * closes every WebSocket with 1001. Each test ends the child it started, by its PID.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { type ChildProcess, execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { promisify } from 'node:util';
-import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_SIZE_LIMIT } from '../../src/protocol/index.js';
 import { FLAGS } from '../../src/server/cli-options.js';
 import { ServerDefaults } from '../../src/server/config.js';
+import { type CliChild, cleanEnv, compileCli, spawnCli } from '../helpers/cli-process.js';
 import { closed, openClient } from '../helpers/framecast.js';
 import { PubSubTestClient } from '../helpers/pubsub-client.js';
 import { RawWebSocket } from '../helpers/raw-socket.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
-
-/**
- * Compiles src/ to JavaScript in a temporary folder, file by file, exactly as `npm run build`
- * emits it but without type checking (`npm test` type-checks everything already, and a full
- * build would take most of this file's time budget on a busy machine). tsconfig.json sets
- * isolatedModules, so per-file output is the same as the project build's.
- */
-function compileSources(outDir: string): string {
-  const { config } = ts.readConfigFile(join(ROOT, 'tsconfig.json'), ts.sys.readFile);
-  const { options } = ts.parseJsonConfigFileContent(config, ts.sys, ROOT);
-  const walk = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-      entry.isDirectory() ? walk(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
-    );
-  for (const file of walk(join(ROOT, 'src'))) {
-    const output = ts.transpileModule(readFileSync(file, 'utf8'), {
-      // NodeNext picks ESM from package.json, which transpileModule cannot see: name it.
-      compilerOptions: { ...options, module: ts.ModuleKind.ES2022, sourceMap: false, declaration: false },
-      fileName: file,
-    });
-    const target = join(outDir, relative(ROOT, file)).replace(/\.ts$/, '.js');
-    mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(target, output.outputText);
-  }
-  // An ES module package, like the project itself.
-  writeFileSync(join(outDir, 'package.json'), JSON.stringify({ type: 'module' }));
-  return join(outDir, 'src', 'server', 'cli.js');
-}
 
 let buildDir = '';
 let CLI = '';
-
-/** Environment without any FRAMECAST_* variable of the caller's. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('FRAMECAST_')) env[name] = value;
-  return { ...env, ...extra };
-}
 
 /** Runs the CLI to completion; resolves with its exit code and output. */
 async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -78,19 +40,10 @@ afterEach(() => {
 });
 
 /** Starts the CLI on an OS-chosen port and resolves with the port from its "listening" log line. */
-function startCli(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+function startCli(args: string[], env: Record<string, string> = {}): Promise<CliChild> {
+  const { child, listening } = spawnCli(CLI, args, env);
   children.push(child);
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (text: string) => {
-      stderr += text;
-      const match = /listening on http:\/\/[^/]*:(\d+)\//.exec(stderr);
-      if (match !== null) resolve({ child, port: Number(match[1]), stderr: () => stderr });
-    });
-    child.once('exit', (code) => reject(new Error(`framecast exited with ${code} before listening: ${stderr}`)));
-  });
+  return listening;
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -99,11 +52,7 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 beforeAll(() => {
-  // Inside the project, so the compiled files find its node_modules (e.g. the redis client).
-  const cache = join(ROOT, 'node_modules', '.cache');
-  mkdirSync(cache, { recursive: true });
-  buildDir = mkdtempSync(join(cache, 'framecast-cli-'));
-  CLI = compileSources(buildDir);
+  ({ dir: buildDir, cli: CLI } = compileCli('framecast-cli-'));
 });
 
 afterAll(() => {

@@ -73,6 +73,17 @@ interface ChannelLog {
   head: number;
 }
 
+/**
+ * Whether a read with `since` (K, in `since.epoch`) is complete: the epoch is the channel's and
+ * the publications read hold every offset K+1..L (trivially when K = L). `publications` are
+ * those after K, oldest first, as a history read returns them.
+ */
+export function isRecovered(since: { readonly epoch?: string; readonly offset: number }, read: HistoryResult): boolean {
+  if (since.epoch !== undefined && since.epoch !== read.epoch) return false;
+  if (since.offset > read.offset) return false;
+  return since.offset === read.offset || (read.publications.length > 0 && read.publications[0].offset === since.offset + 1);
+}
+
 /** Eight URL-safe characters from six random bytes: an epoch that never repeats in practice. */
 export function randomEpoch(): string {
   return randomBytes(6).toString('base64url');
@@ -190,10 +201,7 @@ export class ChannelHistory {
       const publications = kept.slice(from);
       const result: HistoryResult = { epoch: log.epoch, offset: log.latest, publications };
       if (since.epoch === undefined) return result;
-      // Complete exactly when the epoch is this one and every offset K+1..L is still here.
-      const recovered =
-        sameEpoch && since.offset <= log.latest && (since.offset === log.latest || (publications.length > 0 && publications[0].offset === since.offset + 1));
-      return { ...result, recovered };
+      return { ...result, recovered: isRecovered(since, result) };
     }
     const count = kept.length - log.head;
     const limit = query.limit === undefined ? count : Math.min(query.limit, count);

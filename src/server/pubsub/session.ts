@@ -116,7 +116,7 @@ export class PubSubSession {
           return;
         }
         if (result.recovered !== undefined) this.options.metrics.countRecovery(result.recovered);
-        this.fill(slot, subscribedReply(id, channel, result, this.client), () => subscription.activate(result.offset));
+        this.fill(slot, subscribedReply(id, channel, result, this.client), () => subscription.activate(result.epoch, result.offset));
       },
       (error: unknown) => {
         if (this.subscriptions.get(channel) === subscription) {

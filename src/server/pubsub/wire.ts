@@ -242,3 +242,14 @@ export function broadcastPush(data: Buffer, isBinary: boolean): string {
 export function presencePush(kind: 'join' | 'leave', channel: string, entry: PresenceEntry): string {
   return `{"${kind}":{"channel":"${channel}","client":"${entry.client}","info":${entry.infoJson}}}`;
 }
+
+/**
+ * `{"lost":...}`: publications `from`..`to` of `epoch` will never reach this subscriber (the
+ * range is left out when empty), and with `previousEpoch` the channel's history was lost and
+ * its offsets now count in `epoch` (docs/pubsub.md "Pushes").
+ */
+export function lostPush(channel: string, epoch: string, from: number, to: number, previousEpoch: string | undefined): string {
+  const range = to >= from ? `,"from":${from},"to":${to}` : '';
+  const previous = previousEpoch === undefined ? '' : `,"previousEpoch":${JSON.stringify(previousEpoch)}`;
+  return `{"lost":{"channel":"${channel}","epoch":${JSON.stringify(epoch)}${range}${previous}}}`;
+}

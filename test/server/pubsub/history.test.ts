@@ -177,7 +177,7 @@ describe('InProcessHub: subscribe while publications arrive', () => {
             settling.push(
               hub.subscribe(subscription, query).then((result) => {
                 record.reply = { epoch: result.epoch, offset: result.offset, publications: [...result.publications], recovered: result.recovered };
-                subscription.activate(result.offset);
+                subscription.activate(result.epoch, result.offset);
               }),
             );
           }
