@@ -158,6 +158,8 @@ export class FrameParser {
   private messageLength = 0;
   /** Frames of the message in progress so far. */
   private messageFrames = 0;
+  /** Frames read so far, all kinds (see `framesRead`). */
+  private frameCount = 0;
 
   constructor(handler: FrameHandler, options: FrameParserOptions) {
     this.handler = handler;
@@ -240,13 +242,18 @@ export class FrameParser {
     return this.buffered;
   }
 
+  /** Frames read so far, of every kind: for a caller that budgets frames over several pushes. */
+  get framesRead(): number {
+    return this.frameCount;
+  }
+
   /** Reads frames until the bytes run out or `maxFrames` are read; true in the second case, bytes left. */
   private parse(maxFrames: number): boolean {
-    let frames = 0;
+    const stopAt = this.frameCount + maxFrames;
     for (;;) {
       switch (this.state) {
         case ParserState.FrameHeader:
-          if (frames >= maxFrames) return this.buffered > 0;
+          if (this.frameCount >= stopAt) return this.buffered > 0;
           if (this.buffered < 2) return false;
           this.readFrameHeader();
           break;
@@ -264,7 +271,7 @@ export class FrameParser {
           break;
         case ParserState.Payload:
           if (this.buffered < this.header.payloadLength) return false;
-          frames++;
+          this.frameCount++;
           this.readPayload();
           break;
         default: // Stopped

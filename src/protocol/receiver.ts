@@ -128,6 +128,11 @@ export class Receiver implements FrameHandler {
     return this.parser.resume(maxFrames);
   }
 
+  /** Frames read so far, of every kind (see `FrameParser.framesRead`). */
+  get framesRead(): number {
+    return this.parser.framesRead;
+  }
+
   /** Stops for good: further input is ignored. */
   stop(): void {
     this.parser.stop();

@@ -211,8 +211,11 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   private pongWaitingFor = 0;
   /** The payload of the latest Ping held meanwhile, to be answered when that Pong has gone. */
   private heldPing: Buffer | undefined;
-  /** Pings held in a row (see `ServerDefaults.maxUnansweredPings`). */
+  /** Pings held since the peer last caught up with what it was sent (see `ServerDefaults.maxUnansweredPings`). */
   private pingsHeld = 0;
+  /** The turn of the event loop this connection last read in, and its receiver's frame count then. */
+  private inputTurn = -1;
+  private framesAtTurnStart = 0;
 
   /**
    * Takes over `socket` right after the 101 response was written. `head` holds bytes that
@@ -391,7 +394,9 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     this.write(pong);
     this.replyWritten();
     // Behind what the peer has not read, this Pong waits; until it goes, later Pings are held.
+    // With nothing before it, the peer has caught up: the count of pings held starts again.
     if (this.peerIsBehind()) this.pongWaitingFor = this.writesIssued;
+    else this.pingsHeld = 0;
     this.checkSendBuffer(pong.length + ServerDefaults.queuedWriteBytes);
   }
 
@@ -406,17 +411,20 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     const limit = ServerDefaults.maxUnansweredPings;
     if (++this.pingsHeld > limit) {
       this.heldPing = undefined;
-      this.onError(protocolError('PING_FLOOD', `more than ${limit} pings in a row while the pongs were not read`));
+      this.onError(protocolError('PING_FLOOD', `more than ${limit} pings while the pongs were not read`));
       return;
     }
     // A copy: the payload may be a view of a whole socket read, which should not be kept for it.
     this.heldPing = Buffer.from(payload);
   }
 
-  /** The waiting Pong has gone to the operating system: the peer reads. Answer the Ping held meanwhile. */
+  /**
+   * The waiting Pong has gone to the operating system: answer the Ping held meanwhile. (The
+   * pings held are still counted: the peer may be reading a little, or its kernel may be making
+   * room, while it keeps pinging far faster. The count starts again once it has caught up.)
+   */
   private pongLeft(): void {
     this.pongWaitingFor = 0;
-    this.pingsHeld = 0;
     const held = this.heldPing;
     this.heldPing = undefined;
     if (held !== undefined && this.readyState === ReadyState.Open) this.writePong(held);
@@ -466,21 +474,34 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     else this.cork();
     let more = false;
     try {
-      more = receiver.push(chunk, ServerDefaults.framesPerTurn);
+      more = receiver.push(chunk, this.framesLeftThisTurn(receiver));
     } finally {
       // Even when a 'message' listener threw, the socket must not stay corked.
       // (Still set: nothing was written, so nothing was corked.)
       if (this.corkAfterFirstReply) this.corkAfterFirstReply = false;
       else this.socket.uncork();
     }
-    if (more) this.yieldInput();
+    if (more || this.framesLeftThisTurn(receiver) <= 0) this.yieldInput();
   }
 
   /**
-   * The read held more frames than one turn takes (`ServerDefaults.framesPerTurn`): stop reading
-   * the socket and read on in the next turn of the event loop, after the other connections'
-   * reads. A flood of tiny frames then costs its sender the wait, not its neighbours. Meanwhile
-   * the peer's further bytes wait in the kernel's buffers, and then in the peer's own.
+   * How many more frames this connection may read in this turn of the event loop
+   * (`ServerDefaults.framesPerTurn` a turn, over all its reads: the event loop reads a socket
+   * with plenty waiting up to 32 times in a row, 64 KiB each).
+   */
+  private framesLeftThisTurn(receiver: Receiver): number {
+    if (this.inputTurn !== turnNumber) {
+      this.inputTurn = turnNumber;
+      this.framesAtTurnStart = receiver.framesRead;
+    }
+    return ServerDefaults.framesPerTurn - (receiver.framesRead - this.framesAtTurnStart);
+  }
+
+  /**
+   * This turn's frames are used up (`ServerDefaults.framesPerTurn`): stop reading the socket and
+   * read on in the next turn of the event loop, after the other connections' reads. A flood of
+   * tiny frames then costs its sender the wait, not its neighbours. Meanwhile the peer's further
+   * bytes wait in the kernel's buffers, and then in the peer's own.
    */
   private yieldInput(): void {
     this.socket.pause();
@@ -491,6 +512,10 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   continueInput(): void {
     const receiver = this.receiver;
     if (receiver === undefined || this.readyState === ReadyState.Closed) return;
+    // A callback of its own, so a later turn than the one that yielded: a new budget, whether or
+    // not that turn has been counted yet (see `endTurn`).
+    this.inputTurn = turnNumber;
+    this.framesAtTurnStart = receiver.framesRead;
     this.cork();
     let more = false;
     try {
@@ -719,6 +744,8 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
 let turnEndScheduled = false;
 /** Whether a socket read was handled in this turn of the event loop. */
 let readThisTurn = false;
+/** Counts the turns ended, so that a connection can tell a new turn from the one it last read in. */
+let turnNumber = 0;
 /** Connections whose sockets `sendPrepared` corked in this turn of the event loop. */
 const corkedConnections: WebSocketConnection[] = [];
 
@@ -739,6 +766,7 @@ function isFirstReadOfTurn(): boolean {
 function endTurn(): void {
   turnEndScheduled = false;
   readThisTurn = false;
+  turnNumber++;
   for (let i = 0; i < corkedConnections.length; i++) corkedConnections[i].uncorkBroadcast();
   corkedConnections.length = 0;
 }

@@ -247,9 +247,10 @@ describe('tiny messages echoed to a client that never reads: what waits is count
     let peak = { writes: 0, bytes: 0 };
     let refusedReplyAt: { writes: number; bytes: number } | undefined;
     const MAX_MESSAGES = 3_000_000; // 18 MB: more than the kernel's buffers take in echoes
-    for (let sent = 0; sent < MAX_MESSAGES && server.framecast.metrics.slowConsumersDropped === 0; sent += 1_000) {
+    const metrics = server.framecast.metrics;
+    for (let sent = 1_000; sent <= MAX_MESSAGES && metrics.slowConsumersDropped === 0; sent += 1_000) {
       connection.write(batch);
-      await new Promise((resolve) => setImmediate(resolve));
+      await waitUntil(() => metrics.messagesReceived >= sent || metrics.slowConsumersDropped > 0, 10_000, 'the server to read the batch');
       const now = { writes: side.queuedWrites, bytes: side.bufferedAmount };
       if (now.writes > peak.writes) peak = now;
       if (refusedReplyAt === undefined && side.readyState === ReadyState.Open && !side.mayQueueReply()) refusedReplyAt = now;

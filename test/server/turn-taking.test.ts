@@ -125,13 +125,31 @@ describe("a read full of tiny frames is handled in slices, other connections' in
     expect(echoes).toEqual(['after the flood']);
   });
 
-  it('a read of fewer frames than a slice is handled at once, and the socket never pauses', async () => {
+  it("a read of fewer frames than a turn's budget is handled at once, and the socket keeps reading", async () => {
     const pair = await openPair();
     const messages: string[] = [];
     pair.connection.on('message', (data: Buffer) => messages.push(data.toString()));
-    const count = ServerDefaults.framesPerTurn;
+    const count = ServerDefaults.framesPerTurn - 1;
     pair.connection.receive(Buffer.concat(Array.from({ length: count }, (_, i) => clientFrame(Opcode.Text, String(i)))));
     expect(messages).toHaveLength(count);
+    expect(pair.socket.isPaused()).toBe(false);
+  });
+
+  it('the budget is per turn, over all reads in it: a second read in the same turn gets what the first left', async () => {
+    const pair = await openPair();
+    const messages: string[] = [];
+    pair.connection.on('message', (data: Buffer) => messages.push(data.toString()));
+    const read = (from: number, count: number): Buffer => Buffer.concat(Array.from({ length: count }, (_, i) => clientFrame(Opcode.Text, String(from + i))));
+    const first = Math.floor((ServerDefaults.framesPerTurn * 3) / 4);
+    await new Promise((resolve) => setImmediate(resolve)); // a turn of its own
+    pair.connection.receive(read(0, first));
+    expect(messages).toHaveLength(first);
+    expect(pair.socket.isPaused()).toBe(false);
+    pair.connection.receive(read(first, first)); // as the event loop's next read of this socket
+    expect(messages).toHaveLength(ServerDefaults.framesPerTurn);
+    expect(pair.socket.isPaused()).toBe(true);
+    await waitUntil(() => messages.length === 2 * first, 5_000, 'the rest of the second read');
+    expect(messages).toEqual(Array.from({ length: 2 * first }, (_, i) => String(i)));
     expect(pair.socket.isPaused()).toBe(false);
   });
 });
