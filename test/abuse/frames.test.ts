@@ -231,9 +231,10 @@ describe('a ping flood from a client that never reads', () => {
 
 describe('tiny messages echoed to a client that never reads: what waits is counted as memory, each write included', () => {
   test('dropped as a slow consumer once its queued writes cost maxSendBuffer, though their bytes are a fraction of it; mayQueueReply says no first', async () => {
-    const maxSendBuffer = 256 * 1024;
-    const sendHighWaterMark = 64 * 1024;
-    const server = await start({ maxSendBuffer, sendHighWaterMark });
+    // The defaults: 4 MiB, and 1 MiB for the high-water mark.
+    const maxSendBuffer = ServerDefaults.maxSendBuffer;
+    const sendHighWaterMark = ServerDefaults.sendHighWaterMark;
+    const server = await start();
     let serverSide: WebSocketConnection | undefined;
     server.framecast.echo.once('connection', (connection: WebSocketConnection) => {
       serverSide = connection;
@@ -242,14 +243,20 @@ describe('tiny messages echoed to a client that never reads: what waits is count
     await waitUntil(() => serverSide !== undefined, 2_000, 'the server side of the connection');
     const side = serverSide as WebSocketConnection;
     connection.socket.pause();
-    // Empty text messages: each echo is a 2-byte frame, one write.
-    const batch = Buffer.concat(Array.from({ length: 1_000 }, () => buildFrame({ opcode: Opcode.Text })));
+    // Empty text messages: each echo is a 2-byte frame, one write. Large batches until the
+    // echoes back up (the kernel's buffers take about a million), then small ones, watching.
+    const emptyMessages = (count: number): Buffer => Buffer.concat(Array.from({ length: count }, () => buildFrame({ opcode: Opcode.Text })));
+    // A large batch is far under the limit even if all of it queues (5,000 writes cost 1.3 MB).
+    const large = emptyMessages(5_000);
+    const small = emptyMessages(500);
     let peak = { writes: 0, bytes: 0 };
     let refusedReplyAt: { writes: number; bytes: number } | undefined;
     const MAX_MESSAGES = 3_000_000; // 18 MB: more than the kernel's buffers take in echoes
     const metrics = server.framecast.metrics;
-    for (let sent = 1_000; sent <= MAX_MESSAGES && metrics.slowConsumersDropped === 0; sent += 1_000) {
+    for (let sent = 0; sent < MAX_MESSAGES && metrics.slowConsumersDropped === 0; ) {
+      const batch = side.bufferedAmount === 0 ? large : small;
       connection.write(batch);
+      sent += batch.length / 6; // 6 bytes a frame: 2 of header, 4 of masking key
       await waitUntil(() => metrics.messagesReceived >= sent || metrics.slowConsumersDropped > 0, 10_000, 'the server to read the batch');
       const now = { writes: side.queuedWrites, bytes: side.bufferedAmount };
       if (now.writes > peak.writes) peak = now;

@@ -13,7 +13,7 @@ import { ROOT, transpileBench } from '../helpers/transpile.js';
 
 const run = promisify(execFile);
 const SMOKE_TIMEOUT_MS = 120_000;
-const ATTACKS = ['huge-length', 'ping-flood', 'oversized-headers'];
+const ATTACKS = ['ping-flood', 'huge-length', 'oversized-headers']; // in the battery's order
 
 interface AttackResult {
   spec: { name: string; connections: number; expected: string[] };
