@@ -47,9 +47,15 @@ function broadcast(members: Iterable<WebSocket>, data: RawData | Buffer, isBinar
   return count;
 }
 
+function ignoreError(): void {
+  // A peer that breaks the protocol: ws closes the connection with the right code and emits
+  // 'error' as well, which, with no listener, would end the process. Idiomatic ws code listens.
+}
+
 function track(ws: WebSocket): void {
   everyone.add(ws);
   ws.on('close', () => everyone.delete(ws));
+  ws.on('error', ignoreError);
 }
 
 function refuse(socket: Duplex, status: number, text: string): void {

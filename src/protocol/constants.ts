@@ -99,4 +99,12 @@ export const MAX_MESSAGE_SIZE_LIMIT: number = bufferConstants.MAX_LENGTH;
 export const ProtocolDefaults = {
   /** Largest message accepted, in bytes, summed over all its fragments (1009 beyond it). */
   maxMessageSize: 16 * 1024 * 1024,
+  /**
+   * Most frames one message may come in (1009 beyond it). Every frame costs the receiver work
+   * and a header's worth of bookkeeping whatever its size, so without a bound a peer could keep
+   * one message going for ever in one-byte fragments (16 million of them fit a 16 MiB limit).
+   * 2^17: twice the 65,536 fragments of the largest conformance cases (4 MiB in 64-byte
+   * fragments, as Autobahn's 9.3.1 and 9.4.1 send), so no client that passes them is refused.
+   */
+  maxFragmentsPerMessage: 131_072,
 } as const;

@@ -28,8 +28,14 @@ export const ViolationCloseCode = {
   INVALID_COMPRESSED_DATA: CloseCode.InvalidPayload,
   // RFC 6455 7.4.1: 1008 a message "that violates its policy".
   POLICY_VIOLATION: CloseCode.PolicyViolation,
+  // Pings sent on and on while the peer does not read the Pongs (a receiver's policy, RFC 6455 5.5.3).
+  PING_FLOOD: CloseCode.PolicyViolation,
   // RFC 6455 7.4.1: 1009 "a message that is too big for it to process".
   MESSAGE_TOO_BIG: CloseCode.MessageTooBig,
+  // A message in more frames than the receiver processes (ProtocolDefaults.maxFragmentsPerMessage):
+  // too big in frames rather than in bytes, and the sender can fix it the same way (fewer,
+  // larger fragments), so the same 1009. 1008 would say "your behaviour", not "this message".
+  TOO_MANY_FRAGMENTS: CloseCode.MessageTooBig,
   // RFC 6455 7.4.1: 1011 "an unexpected condition that prevented it from fulfilling the request".
   INTERNAL_ERROR: CloseCode.InternalError,
 } as const;

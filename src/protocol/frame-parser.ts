@@ -83,6 +83,8 @@ export interface FrameParserOptions {
   role: Role;
   /** Largest message, summed over its fragments, in bytes (1009 beyond it). */
   maxMessageSize?: number;
+  /** Most frames one message may come in (1009 beyond it); `ProtocolDefaults.maxFragmentsPerMessage` by default. */
+  maxFragmentsPerMessage?: number;
   /** RSV bits that a negotiated extension has given a meaning (RFC 6455 5.2), e.g. `RSV1_BIT`. */
   allowedRsvBits?: number;
   /**
@@ -121,6 +123,7 @@ export class FrameParser {
   private readonly handler: FrameHandler;
   private readonly requireMask: boolean;
   private readonly maxMessageSize: number;
+  private readonly maxFragmentsPerMessage: number;
   private readonly allowedRsvBits: number;
   private readonly discardDataPayloads: boolean;
 
@@ -169,25 +172,45 @@ export class FrameParser {
   /** Payload bytes of the frame being read already unmasked and handed to `onPartialPayload`. */
   private payloadHandedOver = 0;
   private readonly handsOverPartialPayloads: boolean;
+  /** Frames of the message in progress so far. */
+  private messageFrames = 0;
+  /** Frames read so far, all kinds (see `framesRead`). */
+  private frameCount = 0;
 
   constructor(handler: FrameHandler, options: FrameParserOptions) {
     this.handler = handler;
     this.requireMask = options.role === 'server';
     this.maxMessageSize = checkedMaxMessageSize(options.maxMessageSize ?? ProtocolDefaults.maxMessageSize);
+    this.maxFragmentsPerMessage = checkedMaxFragments(options.maxFragmentsPerMessage ?? ProtocolDefaults.maxFragmentsPerMessage);
     this.allowedRsvBits = options.allowedRsvBits ?? 0;
     this.discardDataPayloads = options.discardDataPayloads === true;
     this.handsOverPartialPayloads = handler.onPartialPayload !== undefined;
   }
 
-  /** Feeds received bytes. Frames completed by them are reported before this returns. */
-  push(chunk: Buffer): void {
-    if (this.state === ParserState.Stopped || chunk.length === 0) return;
+  /**
+   * Feeds received bytes. Frames completed by them are reported before this returns, but at
+   * most `maxFrames` of them: past that the parser stops, keeps the rest of its bytes, and
+   * returns true; `resume` reads on. (A caller that serves many peers uses this to take turns:
+   * one read full of tiny frames must not keep everyone else waiting. The bytes kept are at
+   * most what was pushed, since nothing more is pushed before `resume` has returned false.)
+   */
+  push(chunk: Buffer, maxFrames = Number.POSITIVE_INFINITY): boolean {
+    if (this.state === ParserState.Stopped || chunk.length === 0) return false;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    this.parse();
+    const more = this.parse(maxFrames);
     // Still waiting behind older bytes: keep a short read's bytes rather than its object.
     const last = this.chunks.length - 1;
     if (chunk.length < SHORT_READ_BYTES && last > this.first && this.chunks[last] === chunk) this.keepShortRead(last);
+    return more;
+  }
+
+  /**
+   * After `push` returned true: reads on in the bytes it kept, at most `maxFrames` frames again.
+   * Returns true while frames may still be waiting, false once every complete frame is read.
+   */
+  resume(maxFrames = Number.POSITIVE_INFINITY): boolean {
+    return this.parse(maxFrames);
   }
 
   /** Moves the short read at `chunks[index]` (the last entry, not the first) into `block`. */
@@ -237,34 +260,43 @@ export class FrameParser {
     return this.buffered;
   }
 
-  private parse(): void {
+  /** Frames read so far, of every kind: for a caller that budgets frames over several pushes. */
+  get framesRead(): number {
+    return this.frameCount;
+  }
+
+  /** Reads frames until the bytes run out or `maxFrames` are read; true in the second case, bytes left. */
+  private parse(maxFrames: number): boolean {
+    const stopAt = this.frameCount + maxFrames;
     for (;;) {
       switch (this.state) {
         case ParserState.FrameHeader:
-          if (this.buffered < 2) return;
+          if (this.frameCount >= stopAt) return this.buffered > 0;
+          if (this.buffered < 2) return false;
           this.readFrameHeader();
           break;
         case ParserState.ExtendedLength16:
-          if (this.buffered < 2) return;
+          if (this.buffered < 2) return false;
           this.readExtendedLength16();
           break;
         case ParserState.ExtendedLength64:
-          if (this.buffered < 8) return;
+          if (this.buffered < 8) return false;
           this.readExtendedLength64();
           break;
         case ParserState.MaskingKey:
-          if (this.buffered < 4) return;
+          if (this.buffered < 4) return false;
           this.readMaskingKey();
           break;
         case ParserState.Payload:
           if (this.buffered < this.header.payloadLength) {
             if (this.buffered > this.payloadHandedOver && this.handsOverPartialPayloads) this.readPartialPayload();
-            return;
+            return false;
           }
+          this.frameCount++;
           this.readPayload();
           break;
         default: // Stopped
-          return;
+          return false;
       }
     }
   }
@@ -368,6 +400,13 @@ export class FrameParser {
         protocolError('MESSAGE_TOO_BIG', `message is larger than the limit of ${this.maxMessageSize} bytes`),
       );
     }
+    // The same for the number of frames: a flood of tiny fragments is refused at the header of
+    // the first frame too many, before its payload is read.
+    if (!isControlOpcode(header.opcode) && this.messageFrames >= this.maxFragmentsPerMessage) {
+      return this.fail(
+        protocolError('TOO_MANY_FRAGMENTS', `message is in more than the limit of ${this.maxFragmentsPerMessage} fragments`),
+      );
+    }
     this.state = header.masked ? ParserState.MaskingKey : ParserState.Payload;
   }
 
@@ -437,9 +476,11 @@ export class FrameParser {
       // Track the fragmented message in progress (RFC 6455 5.4).
       if (header.opcode !== Opcode.Continuation) this.messageOpcode = header.opcode;
       this.messageLength += header.payloadLength;
+      this.messageFrames++;
       if (header.fin) {
         this.messageOpcode = -1;
         this.messageLength = 0;
+        this.messageFrames = 0;
       }
     }
     this.state = ParserState.FrameHeader;
@@ -545,6 +586,14 @@ const SHORT_READ_BYTES = 512;
 /** Sizes of the blocks of short reads: the first one, and the most any grows to. */
 const FIRST_BLOCK_BYTES = 1024;
 const BLOCK_BYTES = 16 * 1024;
+
+/** A fragment limit, checked when a parser is made: a whole number, at least 1 (an unfragmented message is one frame). */
+function checkedMaxFragments(limit: number): number {
+  if (!(Number.isSafeInteger(limit) && limit >= 1) && limit !== Number.POSITIVE_INFINITY) {
+    throw new RangeError(`maxFragmentsPerMessage must be a whole number from 1, or Infinity, not ${limit}`);
+  }
+  return limit;
+}
 
 /**
  * A message size limit, checked when a parser is made: a whole number of bytes no larger than

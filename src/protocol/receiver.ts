@@ -124,13 +124,27 @@ export class Receiver implements FrameHandler {
     this.parser = new FrameParser(this, {
       role: options.role,
       maxMessageSize: this.maxMessageSize,
+      maxFragmentsPerMessage: options.maxFragmentsPerMessage,
       allowedRsvBits: this.inflater === undefined ? 0 : RSV1_BIT,
     });
   }
 
-  /** Feeds received bytes; takes ownership of `chunk` (it may be unmasked in place). */
-  push(chunk: Buffer): void {
-    this.parser.push(chunk);
+  /**
+   * Feeds received bytes; takes ownership of `chunk` (it may be unmasked in place). Reads at
+   * most `maxFrames` frames, then returns true with the rest kept for `resume` (see `FrameParser.push`).
+   */
+  push(chunk: Buffer, maxFrames?: number): boolean {
+    return this.parser.push(chunk, maxFrames);
+  }
+
+  /** Reads on after `push` returned true; true again while frames may still be waiting. */
+  resume(maxFrames?: number): boolean {
+    return this.parser.resume(maxFrames);
+  }
+
+  /** Frames read so far, of every kind (see `FrameParser.framesRead`). */
+  get framesRead(): number {
+    return this.parser.framesRead;
   }
 
   /** Stops for good: further input is ignored. */

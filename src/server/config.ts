@@ -9,17 +9,41 @@ export const ServerDefaults = {
   port: 8080,
   /** Largest WebSocket message accepted, in bytes; larger ones are closed with 1009. */
   maxMessageSize: ProtocolDefaults.maxMessageSize,
-  /** `send()` returns false once this many bytes wait in a connection's send buffer. */
+  /** `send()` returns false once this many bytes (counted as for `maxSendBuffer`) wait in a connection's send buffer. */
   sendHighWaterMark: 1024 * 1024,
   /**
-   * Most bytes a connection may have waiting to be sent. A client that reads so slowly that
-   * more than this is still waiting when another message is sent is dropped (counted as close
-   * code 1008 and as a slow consumer). One message larger than this is still sent whole.
-   * What the server itself holds back to batch a turn's writes into one system call is handed
-   * to the operating system before the check, so it counts only as far as the socket cannot
-   * take it at once.
+   * Most memory a connection may hold waiting to be sent: its bytes, plus `queuedWriteBytes`
+   * for every write still queued (a peer that makes the server queue many tiny frames costs
+   * far more than their bytes). A client that reads so slowly that more than this is still
+   * waiting when another message is sent is dropped (counted as close code 1008 and as a slow
+   * consumer). One message larger than this is still sent whole. What the server itself holds
+   * back to batch a turn's writes into one system call is handed to the operating system
+   * before the check, so it counts only as far as the socket cannot take it at once.
    */
   maxSendBuffer: 4 * 1024 * 1024,
+  /**
+   * What one queued socket write costs beyond its bytes, as `maxSendBuffer` and
+   * `sendHighWaterMark` count it: Node keeps a request object and a Buffer object for each
+   * (measured on Node 20: about 230 bytes of memory per queued 8-byte write, corked or not).
+   */
+  queuedWriteBytes: 256,
+  /**
+   * Frames read from one connection in one turn of the event loop before it lets the others
+   * have theirs: past this many the connection stops reading (pauses its socket) and reads on
+   * in the next turn. A socket with plenty waiting is read up to 32 times a turn, 64 KiB each,
+   * and a read of 64 KiB holds up to 9,362 one-byte frames, each about a microsecond of work
+   * with its reply: 256 keep a turn of 50 flooding connections around 15 ms.
+   */
+  framesPerTurn: 256,
+  /**
+   * Pings that come while the Pong to an earlier one is still waiting for the peer to read it,
+   * counted until the peer has caught up with everything it was sent. Meanwhile only the latest
+   * is kept to be answered (RFC 6455 5.5.3), so they cost no memory; past this many the peer is
+   * closed with 1008, since it is only flooding.
+   */
+  maxUnansweredPings: 1_000,
+  /** Most frames one message may come in (1009 beyond it); see `ProtocolDefaults.maxFragmentsPerMessage`. */
+  maxFragmentsPerMessage: ProtocolDefaults.maxFragmentsPerMessage,
   /**
    * Interval between heartbeats, in ms. Each heartbeat pings every connection; one that has
    * sent nothing at all (no pong, no data) since the previous heartbeat is terminated. So a

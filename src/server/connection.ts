@@ -3,9 +3,16 @@
  * and the timers: it writes frames with bounded buffering, answers pings, runs the closing
  * handshake, and cleans up however the connection ends.
  *
- * RFC 6455 sections: 5.5.2 (answer a Ping with a Pong), 5.5.1 and 7.1.1-7.1.4 (closing
- * handshake: echo the peer's Close, the server closes TCP first), 7.1.7 (failing the
- * connection), 7.1.5 and 7.4.1 (1005 and 1006 as reported codes, never sent).
+ * RFC 6455 sections: 5.5.2 and 5.5.3 (answer a Ping with a Pong, only the latest while the
+ * peer is not reading), 5.5.1 and 7.1.1-7.1.4 (closing handshake: echo the peer's Close, the
+ * server closes TCP first), 7.1.7 (failing the connection), 7.1.5 and 7.4.1 (1005 and 1006 as
+ * reported codes, never sent).
+ *
+ * A hostile peer must not hurt its neighbours, so everything a peer can make this side do is
+ * bounded: what waits to be sent to it is counted as memory, each queued write included
+ * (`maxSendBuffer`); a Ping flood from a peer that does not read gets one Pong at a time; and
+ * one read full of tiny frames is handled a slice at a time (`framesPerTurn`), taking turns with
+ * every other connection.
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
@@ -24,6 +31,7 @@ import {
   Opcode,
   PAYLOAD_LENGTH_MASK,
   type ProtocolError,
+  protocolError,
   Receiver,
   type ReceiverHandler,
   type ReceiverOptions,
@@ -181,6 +189,33 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   private needDrain = false;
   private closeCode: number = CloseCode.AbnormalClosure;
   private closeReason = '';
+  /** Writes handed to the socket (see `write`), numbered from 1. */
+  private writesIssued = 0;
+  /** Callbacks the socket has made for them, in order: the first this many have gone (or failed). */
+  private writeCallbacks = 0;
+  /**
+   * Writes known to have gone before their callbacks came: all of them, whenever no byte was
+   * waiting (the socket calls back on a later tick even for a write that went at once).
+   */
+  private writesSettled = 0;
+  /** The socket's callback for each of our writes: it has gone to the operating system (or failed). */
+  private readonly writeDone = (): void => {
+    if (++this.writeCallbacks === this.pongWaitingFor) this.pongLeft();
+  };
+  /** Bytes waiting in the socket when it was last corked (see `cork`): what the peer had not read then. */
+  private backlogAtCork = 0;
+  /**
+   * While the peer is not reading: the number of the write (see `writesIssued`) that holds the
+   * Pong waiting to go out, else 0. Until it has gone, later Pings are held, not answered.
+   */
+  private pongWaitingFor = 0;
+  /** The payload of the latest Ping held meanwhile, to be answered when that Pong has gone. */
+  private heldPing: Buffer | undefined;
+  /** Pings held since the peer last caught up with what it was sent (see `ServerDefaults.maxUnansweredPings`). */
+  private pingsHeld = 0;
+  /** The turn of the event loop this connection last read in, and its receiver's frame count then. */
+  private inputTurn = -1;
+  private framesAtTurnStart = 0;
 
   /**
    * Takes over `socket` right after the 101 response was written. `head` holds bytes that
@@ -230,6 +265,28 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   }
 
   /**
+   * Writes (frames, or a large payload's header and payload) not yet handed to the operating
+   * system. Each costs memory beyond its bytes; see `ServerDefaults.queuedWriteBytes`.
+   */
+  get queuedWrites(): number {
+    if (this.socket.writableLength === 0) this.writesSettled = this.writesIssued;
+    return this.writesIssued - Math.max(this.writesSettled, this.writeCallbacks);
+  }
+
+  /**
+   * Whether a reply to something the peer sent should be queued now. False when the connection
+   * is not open, or while what already waits for the peer is over the high-water mark, counted
+   * as memory like `maxSendBuffer` (bytes plus the cost of each queued write): the peer is not
+   * reading. Code that answers the peer's requests one by one (an error for each bad command, a
+   * report for each frame) asks this first and drops or merges its replies while it is false;
+   * then a peer that sends without reading cannot make the server queue a reply per request
+   * without bound: `send` alone would queue up to `maxSendBuffer` before dropping it.
+   */
+  mayQueueReply(): boolean {
+    return this.readyState === ReadyState.Open && this.queuedBytes() <= this.sendHighWaterMark;
+  }
+
+  /**
    * Sends a message: a string as text, bytes as binary. `binary` overrides that: `false` sends
    * bytes as text (they must be UTF-8), `true` sends a string's UTF-8 as binary. Returns false
    * when the send buffer is over its high-water mark (wait for `drain`) or the connection is
@@ -265,7 +322,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     if (this.readyState !== ReadyState.Open) return false;
     if (!this.corkedForBroadcast) {
       this.corkedForBroadcast = true;
-      this.socket.cork();
+      this.cork();
       corkedConnections.push(this);
       scheduleTurnEnd();
     }
@@ -285,7 +342,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   /** Sends a Ping (RFC 6455 5.5.2); the peer must answer with a Pong. */
   ping(payload?: Uint8Array): void {
     if (this.readyState !== ReadyState.Open) return;
-    this.socket.write(payload === undefined || payload.length === 0 ? PING_FRAME : encodeFrame(Opcode.Ping, payload));
+    this.write(payload === undefined || payload.length === 0 ? PING_FRAME : encodeFrame(Opcode.Ping, payload));
   }
 
   /**
@@ -321,15 +378,56 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
 
   /** @internal */
   onPing(payload: Buffer): void {
-    // RFC 6455 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
-    // response ... It SHOULD respond with Pong frame as soon as is practical." Same payload (5.5.3).
     if (this.readyState === ReadyState.Open) {
-      const pong = encodeFrame(Opcode.Pong, payload);
-      this.socket.write(pong);
-      this.replyWritten();
-      this.checkSendBuffer(pong.length);
+      if (this.pongWaitingFor === 0) this.writePong(payload);
+      else this.holdPing(payload);
     }
     this.emit('ping', payload);
+  }
+
+  /**
+   * RFC 6455 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+   * response ... It SHOULD respond with Pong frame as soon as is practical." Same payload (5.5.3).
+   */
+  private writePong(payload: Buffer): void {
+    const pong = encodeFrame(Opcode.Pong, payload);
+    this.write(pong);
+    this.replyWritten();
+    // Behind what the peer has not read, this Pong waits; until it goes, later Pings are held.
+    // With nothing before it, the peer has caught up: the count of pings held starts again.
+    if (this.peerIsBehind()) this.pongWaitingFor = this.writesIssued;
+    else this.pingsHeld = 0;
+    this.checkSendBuffer(pong.length + ServerDefaults.queuedWriteBytes);
+  }
+
+  /**
+   * A Ping while our Pong to an earlier one still waits for the peer to read. RFC 6455 5.5.3:
+   * "If an endpoint receives a Ping frame and has not yet sent Pong frame(s) in response to
+   * previous Ping frame(s), the endpoint MAY elect to send a Pong frame for only the most
+   * recently processed Ping frame." So only the latest is kept: a peer that sends pings and
+   * never reads makes the server queue one Pong, not one per Ping. Past a limit it is closed.
+   */
+  private holdPing(payload: Buffer): void {
+    const limit = ServerDefaults.maxUnansweredPings;
+    if (++this.pingsHeld > limit) {
+      this.heldPing = undefined;
+      this.onError(protocolError('PING_FLOOD', `more than ${limit} pings while the pongs were not read`));
+      return;
+    }
+    // A copy: the payload may be a view of a whole socket read, which should not be kept for it.
+    this.heldPing = Buffer.from(payload);
+  }
+
+  /**
+   * The waiting Pong has gone to the operating system: answer the Ping held meanwhile. (The
+   * pings held are still counted: the peer may be reading a little, or its kernel may be making
+   * room, while it keeps pinging far faster. The count starts again once it has caught up.)
+   */
+  private pongLeft(): void {
+    this.pongWaitingFor = 0;
+    const held = this.heldPing;
+    this.heldPing = undefined;
+    if (held !== undefined && this.readyState === ReadyState.Open) this.writePong(held);
   }
 
   /** @internal */
@@ -373,14 +471,59 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     // the build that batched every reply: 1.63x plain ws's messages/s against 0.93x. A busy
     // server has many reads a turn and still batches; at 64 and 512 connections no cost was seen.)
     if (isFirstReadOfTurn()) this.corkAfterFirstReply = true;
-    else this.socket.cork();
+    else this.cork();
+    let more = false;
     try {
-      receiver.push(chunk);
+      more = receiver.push(chunk, this.framesLeftThisTurn(receiver));
     } finally {
       // Even when a 'message' listener threw, the socket must not stay corked.
       // (Still set: nothing was written, so nothing was corked.)
       if (this.corkAfterFirstReply) this.corkAfterFirstReply = false;
       else this.socket.uncork();
+    }
+    if (more || this.framesLeftThisTurn(receiver) <= 0) this.yieldInput();
+  }
+
+  /**
+   * How many more frames this connection may read in this turn of the event loop
+   * (`ServerDefaults.framesPerTurn` a turn, over all its reads: the event loop reads a socket
+   * with plenty waiting up to 32 times in a row, 64 KiB each).
+   */
+  private framesLeftThisTurn(receiver: Receiver): number {
+    if (this.inputTurn !== turnNumber) {
+      this.inputTurn = turnNumber;
+      this.framesAtTurnStart = receiver.framesRead;
+    }
+    return ServerDefaults.framesPerTurn - (receiver.framesRead - this.framesAtTurnStart);
+  }
+
+  /**
+   * This turn's frames are used up (`ServerDefaults.framesPerTurn`): stop reading the socket and
+   * read on in the next turn of the event loop, after the other connections' reads. A flood of
+   * tiny frames then costs its sender the wait, not its neighbours. Meanwhile the peer's further
+   * bytes wait in the kernel's buffers, and then in the peer's own.
+   */
+  private yieldInput(): void {
+    this.socket.pause();
+    setImmediate(continueInput, this);
+  }
+
+  /** @internal The turn after `yieldInput`: the next slice of the frames kept, then the socket reads again. */
+  continueInput(): void {
+    const receiver = this.receiver;
+    if (receiver === undefined || this.readyState === ReadyState.Closed) return;
+    // A callback of its own, so a later turn than the one that yielded: a new budget, whether or
+    // not that turn has been counted yet (see `endTurn`).
+    this.inputTurn = turnNumber;
+    this.framesAtTurnStart = receiver.framesRead;
+    this.cork();
+    let more = false;
+    try {
+      more = receiver.resume(ServerDefaults.framesPerTurn);
+    } finally {
+      this.socket.uncork();
+      if (more) setImmediate(continueInput, this);
+      else this.socket.resume();
     }
   }
 
@@ -388,8 +531,33 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   private replyWritten(): void {
     if (this.corkAfterFirstReply) {
       this.corkAfterFirstReply = false;
-      this.socket.cork();
+      this.cork();
     }
+  }
+
+  /** Corks the socket, noting from the outermost cork what the peer had not read by then (see `peerIsBehind`). */
+  private cork(): void {
+    if (this.socket.writableCorked === 0) this.backlogAtCork = this.socket.writableLength;
+    this.socket.cork();
+  }
+
+  /**
+   * Whether bytes sent before still wait for the peer to read them. What our own cork holds
+   * back in this turn does not count: it leaves as soon as the cork is let go.
+   */
+  private peerIsBehind(): boolean {
+    return (this.socket.writableCorked === 0 ? this.socket.writableLength : this.backlogAtCork) > 0;
+  }
+
+  /** Every frame leaves through here, counted until the socket is done with it (see `queuedWrites`). */
+  private write(bytes: Uint8Array): void {
+    this.writesIssued++;
+    this.socket.write(bytes, this.writeDone);
+  }
+
+  /** What waits to be sent, as memory: its bytes plus `queuedWriteBytes` for each queued write. */
+  private queuedBytes(): number {
+    return this.socket.writableLength + this.queuedWrites * ServerDefaults.queuedWriteBytes;
   }
 
   private createReceiver(): Receiver {
@@ -397,6 +565,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     this.receiver = new Receiver(this, {
       role: 'server',
       maxMessageSize: options.maxMessageSize ?? ServerDefaults.maxMessageSize,
+      maxFragmentsPerMessage: ServerDefaults.maxFragmentsPerMessage,
       observeFrame: options.observeFrame,
       inflater: options.compression?.inflater,
     });
@@ -406,39 +575,42 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   private sendPayload(opcode: number, payload: Uint8Array): boolean {
     if (payload.length < WRITE_PAYLOAD_SEPARATELY_BYTES) return this.writeMessage(encodeFrame(opcode, payload), payload.length);
     const header = encodeFrameHeader(opcode, payload.length);
-    this.socket.cork();
-    this.socket.write(header);
-    this.socket.write(payload);
+    this.cork();
+    this.write(header);
+    this.write(payload);
     this.socket.uncork();
-    return this.afterWrite(payload.length, header.length + payload.length);
+    return this.afterWrite(payload.length, header.length + payload.length + 2 * ServerDefaults.queuedWriteBytes);
   }
 
   private writeMessage(frame: Buffer, payloadLength: number): boolean {
-    this.socket.write(frame);
-    return this.afterWrite(payloadLength, frame.length);
+    this.write(frame);
+    return this.afterWrite(payloadLength, frame.length + ServerDefaults.queuedWriteBytes);
   }
 
-  /** Counts a sent message (`payloadLength` before compression) and checks the bytes just queued. */
-  private afterWrite(payloadLength: number, wireLength: number): boolean {
+  /**
+   * Counts a sent message (`payloadLength` before compression) and checks what was just queued
+   * (`queuedCost`: its bytes and writes, counted as `queuedBytes` counts them).
+   */
+  private afterWrite(payloadLength: number, queuedCost: number): boolean {
     this.replyWritten();
     const metrics = this.options.metrics;
     if (metrics !== undefined) {
       metrics.messagesSent++;
       metrics.bytesSent += payloadLength;
     }
-    return this.checkSendBuffer(wireLength);
+    return this.checkSendBuffer(queuedCost);
   }
 
   /**
    * Enforces the send buffer bound; says whether the caller may keep sending. The bound applies
-   * to the bytes that were still waiting when the `justQueued` frame bytes were added: a peer is
-   * slow when earlier messages have piled up, not because one message is larger than the bound
-   * (a message of up to `maxMessageSize` can always be sent). So a connection holds at most
-   * `maxSendBuffer` plus one message.
+   * to what was still waiting when `justQueued` (a frame's bytes and writes, as `queuedBytes`
+   * counts them) was added: a peer is slow when earlier messages have piled up, not because one
+   * message is larger than the bound (a message of up to `maxMessageSize` can always be sent).
+   * So a connection holds at most `maxSendBuffer` plus one message.
    */
   private checkSendBuffer(justQueued: number): boolean {
     const maxSendBuffer = this.options.maxSendBuffer ?? ServerDefaults.maxSendBuffer;
-    let buffered = this.socket.writableLength;
+    let buffered = this.queuedBytes();
     // Bytes our own cork holds back until the end of this turn (batched replies, broadcasts)
     // say nothing about how fast the peer reads: hand them to the operating system first, and
     // judge the peer by what is still waiting after that.
@@ -472,21 +644,21 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
       // A failed write means the socket is gone (terminated, reset): no 'drain' for it.
       if (error || this.socket.destroyed || this.readyState !== ReadyState.Open) return;
       if (this.socket.writableNeedDrain) return; // the socket's own 'drain' will come
-      if (this.socket.writableLength > this.sendHighWaterMark) this.awaitFlush();
+      if (this.queuedBytes() > this.sendHighWaterMark) this.awaitFlush();
       else this.drained();
     });
   }
 
   /**
    * Writes out what the socket's cork holds back, then corks it again as deeply as before, so
-   * the rest of this turn still batches; returns the bytes still waiting after that.
+   * the rest of this turn still batches; returns what is still waiting after that (`queuedBytes`).
    */
   private flushCorked(): number {
     const socket = this.socket;
     const depth = socket.writableCorked;
     for (let i = 0; i < depth; i++) socket.uncork();
-    for (let i = 0; i < depth; i++) socket.cork();
-    return socket.writableLength;
+    for (let i = 0; i < depth; i++) this.cork();
+    return this.queuedBytes();
   }
 
   /**
@@ -515,7 +687,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
 
   private sendCloseFrame(code: number | undefined, reason: string): void {
     this.closeFrameSent = true;
-    if (!this.socket.destroyed) this.socket.write(encodeCloseFrame(code, reason));
+    if (!this.socket.destroyed) this.write(encodeCloseFrame(code, reason));
   }
 
   private startCloseTimer(): void {
@@ -531,6 +703,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
     this.closeTimer = undefined;
     this.receiver?.stop();
+    this.heldPing = undefined;
     this.socket[kConnection] = undefined;
     const metrics = this.options.metrics;
     if (metrics !== undefined) {
@@ -571,6 +744,8 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
 let turnEndScheduled = false;
 /** Whether a socket read was handled in this turn of the event loop. */
 let readThisTurn = false;
+/** Counts the turns ended, so that a connection can tell a new turn from the one it last read in. */
+let turnNumber = 0;
 /** Connections whose sockets `sendPrepared` corked in this turn of the event loop. */
 const corkedConnections: WebSocketConnection[] = [];
 
@@ -591,6 +766,7 @@ function isFirstReadOfTurn(): boolean {
 function endTurn(): void {
   turnEndScheduled = false;
   readThisTurn = false;
+  turnNumber++;
   for (let i = 0; i < corkedConnections.length; i++) corkedConnections[i].uncorkBroadcast();
   corkedConnections.length = 0;
 }
@@ -599,6 +775,10 @@ function endTurn(): void {
 
 function onSocketData(this: ConnectionSocket, chunk: Buffer): void {
   this[kConnection]?.receive(chunk);
+}
+
+function continueInput(connection: WebSocketConnection): void {
+  connection.continueInput();
 }
 
 function onSocketEnd(this: ConnectionSocket): void {

@@ -12,7 +12,12 @@
  *    and echoing them to the page's script would hand them to any script running there.
  * 2. For each complete message, `{ "type": "message", ... }` with its frames (RFC 6455 5.2,
  *    5.3, 5.4); for each Ping or Pong, `{ "type": "control", ... }` with that frame.
- * One report per message or control frame received, never more: nothing is amplified.
+ * One report per message or control frame received, never more: nothing is amplified. A
+ * report is larger than what it describes, though, so control frames (which a peer can send by
+ * the thousand without reading anything) are reported only while the peer reads: while
+ * `mayQueueReply()` is false their reports are skipped, as the Pongs themselves are held
+ * (connection.ts). Message reports are always sent; a peer that does not read them is dropped
+ * once its send buffer is full.
  *
  * Each frame description has two parts, kept apart on purpose:
  * - `parsed`: the values the parser reported, untouched: FIN, RSV1-3, opcode, MASK, payload
@@ -237,8 +242,8 @@ function observeFrame(connection: WebSocketConnection, header: FrameHeader, payl
   if (header.opcode === Opcode.Close) return;
   const session = sessionOf(connection);
   if (header.opcode === Opcode.Ping || header.opcode === Opcode.Pong) {
-    // The report is sent on the 'ping'/'pong' event, right after this call.
-    session.control = describeFrame(header, payload);
+    // The report is sent on the 'ping'/'pong' event, right after this call (if the peer reads).
+    session.control = connection.mayQueueReply() ? describeFrame(header, payload) : undefined;
     return;
   }
   if (session.frameCount === 0) session.compressed = header.rsv1;
@@ -272,13 +277,13 @@ function onMessage(this: WebSocketConnection, data: Buffer, isBinary: boolean): 
   });
 }
 
-/** A Ping or Pong: report that one frame. (A Ping is answered with a Pong by the connection itself.) */
+/** A Ping or Pong: report that one frame, unless the peer is not reading. (A Ping is answered with a Pong by the connection itself.) */
 function onControl(this: WebSocketConnection): void {
   const session = sessionOf(this);
   const frame = session.control;
   if (frame === undefined) return;
   session.control = undefined;
-  report(this, { type: 'control', frames: [frame] });
+  if (this.mayQueueReply()) report(this, { type: 'control', frames: [frame] });
 }
 
 /** Request headers whose values are secrets of the user's, never shown to the page (lower case). */

@@ -5,7 +5,9 @@
  */
 import { afterEach, describe, expect, test } from 'vitest';
 import { Opcode } from '../../src/protocol/index.js';
-import type { WebSocketConnection } from '../../src/server/connection.js';
+import { ServerDefaults } from '../../src/server/config.js';
+import { ReadyState, type WebSocketConnection } from '../../src/server/connection.js';
+import { waitUntil } from '../helpers/wait.js';
 import { openClient, startFramecast, type RunningFramecast } from '../helpers/framecast.js';
 import { buildFrame, parseTarget, RawConnection, sleep, type WireEvent } from '../conformance/wire.js';
 import { MemorySampler, MIB, retainedBytes } from './memory.js';
@@ -119,47 +121,157 @@ describe('100,000 tiny fragments: memory is bounded by the message limit, not th
   });
 });
 
+describe('fragments per message are bounded (ServerDefaults.maxFragmentsPerMessage), and the bound passes the largest conformance cases', () => {
+  test('a 4 MiB text message in 65,536 fragments of 64 B is echoed whole', async () => {
+    const server = await start({ maxMessageSize: 8 * MIB });
+    const connection = await connect(server);
+    const payload = Buffer.alloc(4 * MIB, 'fragment');
+    const frames: Buffer[] = [];
+    for (let offset = 0, i = 0; offset < payload.length; offset += 64, i++) {
+      frames.push(buildFrame({ opcode: i === 0 ? Opcode.Text : Opcode.Continuation, payload: payload.subarray(offset, offset + 64), fin: offset + 64 >= payload.length }));
+    }
+    expect(frames).toHaveLength(65_536);
+    connection.write(Buffer.concat(frames));
+    const event = await connection.next(20_000);
+    expect(event?.kind === 'message' && !event.binary && event.data.equals(payload)).toBe(true);
+    connection.destroy();
+  });
+
+  test(`${ServerDefaults.maxFragmentsPerMessage} one-byte fragments are taken; the next one is closed with 1009 at once`, async () => {
+    const server = await start({ maxMessageSize: 1 * MIB });
+    const connection = await connect(server);
+    const limit = ServerDefaults.maxFragmentsPerMessage;
+    const frames = tinyFragments(limit + 1); // the last has FIN set
+    await sendAndSync(connection, frames.subarray(0, limit * FRAGMENT_FRAME_BYTES));
+    connection.write(frames.subarray(limit * FRAGMENT_FRAME_BYTES));
+    expect(await closeEvent(connection, AT_ONCE_MS)).toEqual({ kind: 'close', code: 1009, reason: expect.stringContaining('fragments') });
+    connection.destroy();
+  });
+});
+
 describe('a ping flood from a client that never reads', () => {
-  test('pongs pile up only to the send buffer limit, then the client is dropped as a slow consumer', async () => {
-    const maxSendBuffer = 256 * 1024;
-    const server = await start({ maxSendBuffer, sendHighWaterMark: 64 * 1024 });
+  test('once the pongs back up, one Pong at a time waits; past maxUnansweredPings the client gets 1008', async () => {
+    // A close timeout long enough for the client to read its backlog before the server gives up on it.
+    const server = await start({ closeTimeout: 20_000 });
+    let serverSide: WebSocketConnection | undefined;
+    let pingsSeen = 0;
+    server.framecast.echo.once('connection', (connection: WebSocketConnection) => {
+      serverSide = connection;
+      connection.on('ping', () => pingsSeen++);
+    });
+    const connection = await connect(server);
+    await waitUntil(() => serverSide !== undefined, 2_000, 'the server side of the connection');
+    const side = serverSide as WebSocketConnection;
+    // Never read: the server's pongs fill the kernel's buffers, then wait in its own.
+    connection.socket.pause();
+    const ping = buildFrame({ opcode: Opcode.Ping, payload: Buffer.alloc(125, 0x70) });
+    const BATCH = 100;
+    const batch = Buffer.concat(Array.from({ length: BATCH }, () => ping));
+    let sent = 0;
+    /** Sends a batch and waits until the server has read it (or stopped reading: it closed). */
+    const sendBatch = async (): Promise<void> => {
+      connection.write(batch);
+      sent += BATCH;
+      await waitUntil(() => pingsSeen === sent || side.readyState !== ReadyState.Open, 10_000, 'the server to read the pings');
+    };
+
+    // 1. Until the pongs back up: bytes wait in the server's socket that the kernel would not take.
+    const MAX_PINGS_TO_BACK_UP = 400_000; // 50 MB of pongs: far more than any kernel buffer on the way
+    while (side.bufferedAmount === 0 && sent < MAX_PINGS_TO_BACK_UP) await sendBatch();
+    expect(side.bufferedAmount).toBeGreaterThan(0);
+    expect(side.readyState).toBe(ReadyState.Open);
+    const backedUpAt = { pings: sent, writes: side.queuedWrites, bytes: side.bufferedAmount };
+
+    // 2. Ping on: at most one more Pong is queued, whatever the number of pings, until the limit.
+    let peakWrites = backedUpAt.writes;
+    let peakBytes = backedUpAt.bytes;
+    const MAX_FLOOD = ServerDefaults.maxUnansweredPings + 3 * BATCH;
+    while (side.readyState === ReadyState.Open && sent - backedUpAt.pings < MAX_FLOOD) {
+      await sendBatch();
+      if (side.readyState !== ReadyState.Open) break;
+      peakWrites = Math.max(peakWrites, side.queuedWrites);
+      peakBytes = Math.max(peakBytes, side.bufferedAmount);
+    }
+    const flood = sent - backedUpAt.pings;
+    console.log(
+      `[memory] ping flood: backed up after ${backedUpAt.pings} pings with ${backedUpAt.writes} writes (${backedUpAt.bytes} B) queued; ` +
+        `${flood} pings later at most ${peakWrites} writes (${peakBytes} B) queued`,
+    );
+    expect(side.readyState).toBe(ReadyState.Closing);
+    expect(peakWrites - backedUpAt.writes).toBeLessThanOrEqual(1);
+    expect(peakBytes - backedUpAt.bytes).toBeLessThanOrEqual(ping.length - 4); // one Pong: the Ping's size less its masking key
+    // Closed once more than the limit were held: not before, and not much after.
+    expect(flood).toBeGreaterThanOrEqual(ServerDefaults.maxUnansweredPings - BATCH);
+    expect(flood).toBeLessThanOrEqual(ServerDefaults.maxUnansweredPings + 2 * BATCH);
+
+    // 3. The client reads at last: the pongs it was sent, then the server's Close, 1008.
+    connection.socket.resume();
+    let pongs = 0;
+    let event: WireEvent | undefined;
+    for (;;) {
+      event = await connection.next(10_000);
+      if (event?.kind !== 'pong') break;
+      pongs++;
+    }
+    expect(event).toEqual({ kind: 'close', code: 1008, reason: expect.stringContaining('ping') });
+    // Every ping read was answered but the ones held while the pongs waited.
+    expect(pingsSeen - pongs).toBeGreaterThanOrEqual(ServerDefaults.maxUnansweredPings);
+    connection.destroy();
+  });
+
+  test('a client that reads gets a Pong for every ping, even thousands in one write', async () => {
+    const server = await start();
+    const connection = await connect(server);
+    const COUNT = 3_000; // more than one turn's slice of frames (ServerDefaults.framesPerTurn)
+    connection.write(Buffer.concat(Array.from({ length: COUNT }, (_, i) => buildFrame({ opcode: Opcode.Ping, payload: Buffer.from(String(i)) }))));
+    for (let i = 0; i < COUNT; i++) expect(await connection.next(5_000)).toEqual({ kind: 'pong', data: Buffer.from(String(i)) });
+    connection.destroy();
+  });
+});
+
+describe('tiny messages echoed to a client that never reads: what waits is counted as memory, each write included', () => {
+  test('dropped as a slow consumer once its queued writes cost maxSendBuffer, though their bytes are a fraction of it; mayQueueReply says no first', async () => {
+    // The defaults: 4 MiB, and 1 MiB for the high-water mark.
+    const maxSendBuffer = ServerDefaults.maxSendBuffer;
+    const sendHighWaterMark = ServerDefaults.sendHighWaterMark;
+    const server = await start();
     let serverSide: WebSocketConnection | undefined;
     server.framecast.echo.once('connection', (connection: WebSocketConnection) => {
       serverSide = connection;
     });
     const connection = await connect(server);
-    // Never read again: the server's pongs fill the kernel buffers, then its own send queue.
+    await waitUntil(() => serverSide !== undefined, 2_000, 'the server side of the connection');
+    const side = serverSide as WebSocketConnection;
     connection.socket.pause();
-    const ping = buildFrame({ opcode: Opcode.Ping, payload: Buffer.alloc(125, 0x70) });
-    const batch = Buffer.concat(Array.from({ length: 1_000 }, () => ping));
-    let peakQueued = 0;
-    const watch = setInterval(() => {
-      peakQueued = Math.max(peakQueued, serverSide?.bufferedAmount ?? 0);
-    }, 1);
-    const retainedBefore = retainedBytes();
-    const memory = new MemorySampler();
-    let sentPings = 0;
-    const MAX_PINGS = 400_000; // 52 MB of pings: far more than any buffer on the way
-    while (sentPings < MAX_PINGS && server.framecast.metrics.slowConsumersDropped === 0 && !connection.socket.destroyed) {
-      if (!connection.socket.write(batch)) await Promise.race([new Promise((resolve) => connection.socket.once('drain', resolve)), sleep(50)]);
-      sentPings += 1_000;
-      await sleep(0);
+    // Empty text messages: each echo is a 2-byte frame, one write. Large batches until the
+    // echoes back up (the kernel's buffers take about a million), then small ones, watching.
+    const emptyMessages = (count: number): Buffer => Buffer.concat(Array.from({ length: count }, () => buildFrame({ opcode: Opcode.Text })));
+    // A large batch is far under the limit even if all of it queues (5,000 writes cost 1.3 MB).
+    const large = emptyMessages(5_000);
+    const small = emptyMessages(500);
+    let peak = { writes: 0, bytes: 0 };
+    let refusedReplyAt: { writes: number; bytes: number } | undefined;
+    const MAX_MESSAGES = 3_000_000; // 18 MB: more than the kernel's buffers take in echoes
+    const metrics = server.framecast.metrics;
+    for (let sent = 0; sent < MAX_MESSAGES && metrics.slowConsumersDropped === 0; ) {
+      const batch = side.bufferedAmount === 0 ? large : small;
+      connection.write(batch);
+      sent += batch.length / 6; // 6 bytes a frame: 2 of header, 4 of masking key
+      await waitUntil(() => metrics.messagesReceived >= sent || metrics.slowConsumersDropped > 0, 10_000, 'the server to read the batch');
+      const now = { writes: side.queuedWrites, bytes: side.bufferedAmount };
+      if (now.writes > peak.writes) peak = now;
+      if (refusedReplyAt === undefined && side.readyState === ReadyState.Open && !side.mayQueueReply()) refusedReplyAt = now;
     }
-    await sleep(50);
-    clearInterval(watch);
-    const report = memory.stop(`ping flood (${sentPings} pings sent, never read)`);
-    console.log(`[memory] ping flood: peak server send queue ${(peakQueued / 1024).toFixed(0)} KiB (limit ${maxSendBuffer / 1024} KiB)`);
+    console.log(`[memory] empty-message echo flood: dropped at ${peak.writes} queued writes holding ${peak.bytes} B; mayQueueReply false from ${JSON.stringify(refusedReplyAt)}`);
     expect(server.framecast.metrics.slowConsumersDropped).toBe(1);
-    expect(server.framecast.echo.clients.size).toBe(0);
-    // One write past the limit is what trips it: a pong of at most 127 bytes.
-    expect(peakQueued).toBeLessThanOrEqual(maxSendBuffer + 127);
-    expect(report.arrayBuffers).toBeLessThan(16 * MIB);
+    const writeCost = ServerDefaults.queuedWriteBytes;
+    // Dropped by what the writes cost: bytes alone are a small part of the bound...
+    expect(peak.bytes).toBeLessThan(maxSendBuffer / 8);
+    // ...and the writes never cost much more than it (one turn's slice of replies past it at most).
+    expect(peak.writes).toBeLessThanOrEqual(maxSendBuffer / writeCost + ServerDefaults.framesPerTurn);
+    expect(refusedReplyAt).toBeDefined();
+    expect((refusedReplyAt as { writes: number }).writes * writeCost).toBeGreaterThan(sendHighWaterMark / 2);
     connection.destroy();
-    // Nothing of the flood stays behind once the connection is gone.
-    await sleep(20);
-    const leftover = retainedBytes() - retainedBefore;
-    console.log(`[memory] ping flood: ${(leftover / 1024).toFixed(0)} KiB retained after the drop`);
-    expect(leftover).toBeLessThan(1 * MIB);
   });
 });
 

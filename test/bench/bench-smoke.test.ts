@@ -9,14 +9,13 @@
  * the runner from there. dist/ is left alone.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, transpileBench } from '../helpers/transpile.js';
 
 const run = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..');
 const SMOKE_TIMEOUT_MS = 120_000;
 
 interface Summary {
@@ -56,32 +55,8 @@ let output: BenchOutput;
 let exitCode: number;
 let stdout: string;
 
-/** Every .ts file (not .d.ts) under `dir`. */
-function typeScriptFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name === 'results' ? [] : typeScriptFiles(path);
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [path] : [];
-  });
-}
-
-/** Transpiles src/ and bench/ into `outDir` with the same layout, as tsconfig.build.json would. */
-function transpileInto(outDir: string): void {
-  const compilerOptions = { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true };
-  for (const file of [...typeScriptFiles(join(ROOT, 'src')), ...typeScriptFiles(join(ROOT, 'bench'))]) {
-    const output = ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions, fileName: file }).outputText;
-    const target = join(outDir, relative(ROOT, file)).replace(/\.ts$/, '.js');
-    mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(target, output);
-  }
-}
-
 beforeAll(async () => {
-  mkdirSync(join(ROOT, 'test-results'), { recursive: true });
-  workDir = mkdtempSync(join(ROOT, 'test-results', 'bench-smoke-'));
-  // ESM needs to know these .js files are modules.
-  writeFileSync(join(workDir, 'package.json'), '{ "type": "module" }\n');
-  transpileInto(workDir);
+  workDir = transpileBench('bench-smoke-');
   const resultsDir = join(workDir, 'results');
   try {
     const done = await run(process.execPath, [join(workDir, 'bench', 'run.js'), '--tiny', '--out', resultsDir, '--no-svg'], {

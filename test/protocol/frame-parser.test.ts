@@ -7,11 +7,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_MESSAGE_SIZE_LIMIT, Opcode, RSV1_BIT, RSV2_BIT, RSV3_BIT } from '../../src/protocol/constants.js';
+import { MAX_MESSAGE_SIZE_LIMIT, Opcode, ProtocolDefaults, RSV1_BIT, RSV2_BIT, RSV3_BIT } from '../../src/protocol/constants.js';
 import type { ProtocolError, ViolationCode } from '../../src/protocol/errors.js';
 import { FrameParser, type FrameHeader, type FrameParserOptions } from '../../src/protocol/frame-parser.js';
 import { encodeFrame, frameHeaderLength } from '../../src/protocol/frame-serializer.js';
-import { hex, pseudoRandomBytes, pushInPieces, toHex } from '../helpers/bytes.js';
+import { hex, pseudoRandomBytes, pushInPieces, splitAt, toHex } from '../helpers/bytes.js';
 
 /** Memory readings taken (a pause apart) to see past memory V8 has not yet freed. */
 const SETTLE_READINGS = 5;
@@ -667,6 +667,163 @@ describe('RFC 6455 5.2: properties of the parser', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+/**
+ * Feeds `bytes` in pieces as `parse` does, but lets the parser read at most `budget` frames at a
+ * time, resuming until it says nothing waits; checks that no call reports more than the budget.
+ */
+function parseInTurns(bytes: Uint8Array, options: FrameParserOptions, cuts: readonly number[], budget: number): ParserEvent[] {
+  const { parser, events } = recordingParser(options);
+  let seen = 0;
+  const frames = (): number => events.length - seen;
+  for (const piece of splitAt(Buffer.from(bytes), cuts)) {
+    let more = parser.push(piece, budget);
+    expect(frames()).toBeLessThanOrEqual(budget);
+    seen = events.length;
+    while (more) {
+      more = parser.resume(budget);
+      expect(frames()).toBeLessThanOrEqual(budget);
+      seen = events.length;
+    }
+  }
+  return events;
+}
+
+describe('taking turns: push and resume read at most a budget of frames at a time', () => {
+  const ping = (text: string): Buffer => encodeFrame(Opcode.Ping, Buffer.from(text), { mask: RFC_KEY });
+  const pingEvent = (text: string): ParserEvent =>
+    frameEvent({ opcode: Opcode.Ping, maskKey: toHex(RFC_KEY), payloadLength: text.length, headerLength: 6, payload: toHex(Buffer.from(text)) });
+
+  it('ten pings with a budget of 3: push reads 3 and says more wait; each resume reads 3 more; the last one 1 and says none wait', () => {
+    const { parser, events } = recordingParser({ role: 'server' });
+    const texts = Array.from({ length: 10 }, (_, i) => `ping ${i}`);
+    expect(parser.push(Buffer.concat(texts.map(ping)), 3)).toBe(true);
+    expect(events).toEqual(texts.slice(0, 3).map(pingEvent));
+    expect(parser.resume(3)).toBe(true);
+    expect(parser.resume(3)).toBe(true);
+    expect(events).toEqual(texts.slice(0, 9).map(pingEvent));
+    expect(parser.resume(3)).toBe(false);
+    expect(events).toEqual(texts.map(pingEvent));
+    expect(parser.bufferedBytes).toBe(0);
+  });
+
+  it('a budget used up exactly by the frames there are: nothing waits; followed by half a frame: resume finds only that', () => {
+    const { parser, events } = recordingParser({ role: 'server' });
+    expect(parser.push(Buffer.concat([ping('a'), ping('b')]), 2)).toBe(false);
+    expect(events).toHaveLength(2);
+    const half = ping('c').subarray(0, 3);
+    // Bytes wait, so the parser cannot tell that they are not a frame before it looks: true, then
+    // resume finds only half a frame and says so.
+    expect(parser.push(Buffer.concat([ping('d'), half]), 1)).toBe(true);
+    expect(parser.resume(1)).toBe(false);
+    expect(events).toHaveLength(3);
+    // The rest of the half frame completes it.
+    expect(parser.push(ping('c').subarray(3), 1)).toBe(false);
+    expect(events.at(-1)).toEqual(pingEvent('c'));
+  });
+
+  it('after an error or stop(), push and resume say nothing waits', () => {
+    const { parser } = recordingParser({ role: 'server' });
+    expect(parser.push(Buffer.concat([ping('a'), ping('b'), hex('83 80 00 00 00 00'), ping('c')]), 1)).toBe(true);
+    expect(parser.resume(5)).toBe(false); // the reserved opcode 0x3 failed the stream
+    expect(parser.stopped).toBe(true);
+    expect(parser.push(ping('d'), 1)).toBe(false);
+    expect(parser.resume(1)).toBe(false);
+  });
+
+  it('property: any stream (valid, mutated or garbage), split anywhere, read with any budget gives the same frames and error as at once', () => {
+    const validStreamArb = fc
+      .array(fc.tuple(fc.constantFrom(Opcode.Binary, Opcode.Ping, Opcode.Text), fc.integer({ min: 0, max: 125 }), fc.integer(), fc.boolean()), {
+        minLength: 1,
+        maxLength: 40,
+      })
+      .map((frames) => {
+        let open = false;
+        return Buffer.concat(
+          frames.map(([opcode, length, seed, fin]) => {
+            const control = opcode === Opcode.Ping;
+            const data = control ? opcode : open ? Opcode.Continuation : opcode;
+            if (!control) open = !fin;
+            return encodeFrame(data, pseudoRandomBytes(length, seed), { fin: control || fin, mask: true });
+          }),
+        );
+      });
+    const streamArb = fc.oneof(
+      validStreamArb,
+      fc.tuple(validStreamArb, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 })).map(([valid, mutations]) => {
+        const bytes = Buffer.from(valid);
+        for (const [position, value] of mutations) bytes[position % bytes.length] = value;
+        return bytes;
+      }),
+      fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)),
+    );
+    fc.assert(
+      fc.property(streamArb, cutsArb, fc.integer({ min: 1, max: 6 }), (bytes, cuts, budget) => {
+        const options: FrameParserOptions = { role: 'server', maxMessageSize: 2000, maxFragmentsPerMessage: 8 };
+        const whole = parse(bytes, options);
+        expect(parseInTurns(bytes, options, cuts.map((c) => c % (bytes.length + 1)), budget)).toEqual(whole);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('RFC 6455 10.4: a message in more fragments than maxFragmentsPerMessage fails with 1009 at the header of the first too many', () => {
+  const fragment = (opcode: number, fin: boolean): Buffer => encodeFrame(opcode, Buffer.from('x'), { fin, mask: RFC_KEY });
+
+  it('with a limit of 4: four fragments (a ping between them not counted) are read; the header of a fifth fails at once', () => {
+    const { parser, events } = recordingParser({ role: 'server', maxFragmentsPerMessage: 4 });
+    parser.push(Buffer.concat([fragment(Opcode.Text, false), fragment(Opcode.Continuation, false), encodeFrame(Opcode.Ping, Buffer.alloc(0), { mask: RFC_KEY })]));
+    parser.push(Buffer.concat([fragment(Opcode.Continuation, false), fragment(Opcode.Continuation, false)]));
+    expect(events).toHaveLength(5);
+    parser.push(fragment(Opcode.Continuation, true).subarray(0, 2)); // the fifth's first two bytes: its length is known
+    expect(events.at(-1)).toEqual({ kind: 'error', code: 'TOO_MANY_FRAGMENTS', closeCode: 1009 });
+    expect(parser.stopped).toBe(true);
+  });
+
+  it('the count starts again with each message: two messages of four fragments each pass a limit of 4', () => {
+    const message = [fragment(Opcode.Binary, false), fragment(Opcode.Continuation, false), fragment(Opcode.Continuation, false), fragment(Opcode.Continuation, true)];
+    const events = parse(Buffer.concat([...message, ...message]), { role: 'server', maxFragmentsPerMessage: 4 });
+    expect(events).toHaveLength(8);
+    expect(events.every((event) => event.kind === 'frame')).toBe(true);
+  });
+
+  it(`by default (${ProtocolDefaults.maxFragmentsPerMessage}): a message of exactly that many one-byte fragments is read; one more fails with 1009`, () => {
+    const limit = ProtocolDefaults.maxFragmentsPerMessage;
+    const { parser, events } = recordingParser({ role: 'server' });
+    let frames = 0;
+    let error: ParserEvent | undefined;
+    const counting = new FrameParser(
+      {
+        onFrame: () => frames++,
+        onFrameError: (e) => {
+          error = { kind: 'error', code: e.code, closeCode: e.closeCode };
+        },
+      },
+      { role: 'server' },
+    );
+    const first = fragment(Opcode.Text, false);
+    const middle = fragment(Opcode.Continuation, false);
+    const chunk = Buffer.concat(Array.from({ length: 1024 }, () => middle));
+    counting.push(Buffer.from(first));
+    while (frames + 1024 < limit) counting.push(Buffer.from(chunk));
+    while (frames < limit - 1) counting.push(Buffer.from(middle));
+    counting.push(fragment(Opcode.Continuation, true));
+    expect({ frames, error }).toEqual({ frames: limit, error: undefined });
+    // The same again, with one fragment more before the last: the last is one too many.
+    parser.push(Buffer.from(first));
+    for (let sent = 1; sent < limit; sent++) parser.push(Buffer.from(middle));
+    expect(events).toHaveLength(limit);
+    parser.push(fragment(Opcode.Continuation, true));
+    expect(events.at(-1)).toEqual({ kind: 'error', code: 'TOO_MANY_FRAGMENTS', closeCode: 1009 });
+  });
+
+  it('a limit that is not a whole number from 1 is refused when the parser is made', () => {
+    for (const limit of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new FrameParser({ onFrame() {}, onFrameError() {} }, { role: 'server', maxFragmentsPerMessage: limit })).toThrow(RangeError);
+    }
   });
 });
 

@@ -4,7 +4,7 @@
  * 7.1.7 (one error, then nothing).
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Opcode } from '../../src/protocol/constants.js';
 import type { ViolationCode } from '../../src/protocol/errors.js';
 import type { FrameHeader } from '../../src/protocol/frame-parser.js';
@@ -448,6 +448,44 @@ describe('RFC 6455 5.4: a 4 MiB message in 65,536 fragments', () => {
     expect(last()?.length).toBe(size);
     expect(last()?.equals(payload)).toBe(true);
     expect(receiver.bufferedBytes).toBe(0);
+  });
+});
+
+describe('RFC 6455 5.4: gathering a message from many fragments costs memory and copying in proportion to its bytes', () => {
+  /**
+   * Receives a text message of `count` fragments of 64 bytes, in socket-sized reads of 64 KiB,
+   * counting what Buffer.allocUnsafe is asked for and what Buffer.prototype.copy copies meanwhile.
+   */
+  function gather(count: number): { size: number; allocated: number; allocations: number; copied: number } {
+    const size = count * 64;
+    const payload = Buffer.alloc(size, 'abcdefgh');
+    const stream = Buffer.concat(encodeFragmentedMessage(Opcode.Text, payload, 64, { mask: true }));
+    const { receiver, last } = lastMessageReceiver({ role: 'server' });
+    const allocate = vi.spyOn(Buffer, 'allocUnsafe');
+    const copy = vi.spyOn(Buffer.prototype, 'copy');
+    try {
+      for (let offset = 0; offset < stream.length; offset += 64 * 1024) receiver.push(stream.subarray(offset, offset + 64 * 1024));
+      const allocated = allocate.mock.calls.reduce((sum, [bytes]) => sum + bytes, 0);
+      const copied = copy.mock.results.reduce((sum, result) => sum + (result.type === 'return' ? (result.value as number) : 0), 0);
+      expect(last()?.equals(payload)).toBe(true);
+      return { size, allocated, allocations: allocate.mock.calls.length, copied };
+    } finally {
+      allocate.mockRestore();
+      copy.mockRestore();
+    }
+  }
+
+  it('4,096 and 65,536 fragments: at most 4 bytes allocated and 3 copied per message byte, and a few allocations per read, at both sizes', () => {
+    for (const count of [4_096, 65_536]) {
+      const { size, allocated, allocations, copied } = gather(count);
+      const reads = Math.ceil((size * 70) / 64 / (64 * 1024));
+      console.log(`[gather] ${count} fragments of 64 B: ${allocations} allocations, ${allocated} bytes allocated, ${copied} copied, for ${size} bytes`);
+      // Doubling: the gathering buffer's sizes sum to under twice the message; the parser's own
+      // allocations (a frame cut between two reads is joined) add a frame per read.
+      expect(allocated).toBeLessThanOrEqual(4 * size);
+      expect(copied).toBeLessThanOrEqual(3 * size);
+      expect(allocations).toBeLessThanOrEqual(2 * reads + 2 * Math.log2(size));
+    }
   });
 });
 

@@ -35,10 +35,10 @@ async function openPair(): Promise<Pair> {
   client.on('data', (chunk: Buffer) => received.push(chunk));
   const socket = await accepted;
   const writesCorked: boolean[] = [];
-  const write = socket.write.bind(socket) as (chunk: Uint8Array) => boolean;
-  socket.write = ((chunk: Uint8Array) => {
+  const write = socket.write.bind(socket) as (chunk: Uint8Array, callback?: () => void) => boolean;
+  socket.write = ((chunk: Uint8Array, callback?: () => void) => {
     writesCorked.push(socket.writableCorked > 0);
-    return write(chunk);
+    return write(chunk, callback);
   }) as typeof socket.write;
   const connection = new WebSocketConnection(socket, Buffer.alloc(0));
   connection.on('message', (data: Buffer, isBinary: boolean) => connection.send(data, isBinary));
