@@ -14,7 +14,7 @@
  * ~/.cache/framecast-bench; one folder per set. Delete it to reinstall.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -32,6 +32,12 @@ export interface PackageSet {
    * resolved from its location, as it resolves them. Default: from the cache folder.
    */
   readonly loadedBy?: string;
+  /**
+   * Instead of loading `modules`: a check of the installed set (a binary that must run, an
+   * addon that must load for this Node), given the set's node_modules folder; says what is
+   * wrong, or returns undefined when the set is usable.
+   */
+  readonly probe?: (nodeModules: string) => string | undefined;
 }
 
 /** ws's optional native addons: bufferutil masks and unmasks, utf-8-validate validates. */
@@ -41,6 +47,58 @@ export const WS_ADDONS: PackageSet = {
   modules: ['bufferutil', 'utf-8-validate'],
   loadedBy: 'ws',
 };
+
+/**
+ * Bun, the JavaScript runtime with a WebSocket server built in (`Bun.serve`, in Zig and C++).
+ * npm's `bun` package ships the native executable for this platform (its postinstall script
+ * puts it at bin/bun.exe, the name it uses on every platform); the reference runs on it.
+ */
+export const BUN: PackageSet = {
+  name: 'bun',
+  packages: ['bun@^1.1.0'],
+  modules: [],
+  probe: (nodeModules) => {
+    const executable = bunExecutable(nodeModules);
+    if (executable === undefined) return `no bun executable under ${nodeModules}`;
+    const result = spawnSync(executable, ['--version'], { encoding: 'utf8' });
+    return result.status === 0 ? undefined : `${executable} --version failed: ${result.error?.message ?? (result.stderr || `exit status ${result.status}`).trim()}`;
+  },
+};
+
+/** Where npm's `bun` package leaves the executable: bin/bun.exe after its postinstall, else the platform package's. */
+export function bunExecutable(nodeModules: string = nodeModulesOf(BUN)): string | undefined {
+  const candidates = [
+    join(nodeModules, 'bun', 'bin', 'bun.exe'),
+    join(nodeModules, 'bun', 'bin', 'bun'),
+    join(nodeModules, '@oven', `bun-${process.platform}-${process.arch}`, 'bin', 'bun'),
+  ];
+  return candidates.find((candidate) => existsSync(candidate) && statSync(candidate).size > EXECUTABLE_MIN_BYTES);
+}
+/** bin/bun.exe is a small placeholder script until the postinstall script replaces it. */
+const EXECUTABLE_MIN_BYTES = 1_000_000;
+
+/**
+ * uWebSockets.js (C++ with a Node addon). Its author publishes it on GitHub only; this npm
+ * build carries the same addon for each Node ABI. Its `uws.js` falls back to a ws-based
+ * imitation when the addon does not load, which would measure ws again: the reference loads
+ * the addon file itself (`uwsAddonPath`) and fails instead.
+ */
+export const UWS: PackageSet = {
+  name: 'uws',
+  packages: ['@trufflesuite/uws-js-unofficial@^20.30.0-unofficial.0'],
+  modules: [],
+  probe: (nodeModules) => {
+    const addon = uwsAddonPath(nodeModules);
+    if (!existsSync(addon)) return `no addon for this Node (${addon} is missing)`;
+    const result = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(addon)}).App`], { encoding: 'utf8' });
+    return result.status === 0 ? undefined : (result.stderr.split('\n').find((line) => /Error/.test(line)) ?? `exit status ${result.status}`).trim();
+  },
+};
+
+/** The uWebSockets.js addon built for this platform and this Node's ABI. */
+export function uwsAddonPath(nodeModules: string = nodeModulesOf(UWS)): string {
+  return join(nodeModules, '@trufflesuite', 'uws-js-unofficial', 'binaries', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
+}
 
 export type PackagesReady = { ready: true; nodeModules: string } | { ready: false; problem: string };
 
@@ -103,12 +161,15 @@ function installedSpecs(folder: string): string | undefined {
 
 /**
  * Makes sure the set is installed in the cache and loads: installs it when it is missing (or
- * was installed with other specs), telling `log` so. Never throws: says what went wrong.
+ * was installed with other specs), telling `log` so, unless `install` is false. Never throws:
+ * says what went wrong.
  */
-export function ensurePackages(set: PackageSet, log: (line: string) => void = console.log): PackagesReady {
+export function ensurePackages(set: PackageSet, log: (line: string) => void = console.log, options: { install?: boolean } = {}): PackagesReady {
   const folder = join(cacheRoot(), set.name);
   const specs = JSON.stringify(set.packages);
   if (installedSpecs(folder) !== specs || !existsSync(join(folder, 'node_modules'))) {
+    // Offline runs (the smoke test) use what the cache already has and install nothing.
+    if (options.install === false) return { ready: false, problem: `not installed in ${folder}, and installing is off (--no-install)` };
     log(`installing ${set.packages.join(', ')} for ${set.name} into ${folder} (once; npm install --prefix)`);
     try {
       mkdirSync(folder, { recursive: true });
@@ -126,7 +187,7 @@ export function ensurePackages(set: PackageSet, log: (line: string) => void = co
     }
     writeFileSync(join(folder, SPECS_FILE), specs);
   }
-  const problem = loadProblem(set);
-  if (problem !== undefined) return { ready: false, problem: `${set.modules.join(', ')} installed in ${folder} but do not load: ${problem}` };
+  const problem = set.probe !== undefined ? set.probe(join(folder, 'node_modules')) : loadProblem(set);
+  if (problem !== undefined) return { ready: false, problem: `${set.modules.length > 0 ? set.modules.join(', ') : set.packages.join(', ')} installed in ${folder} but do not load: ${problem}` };
   return { ready: true, nodeModules: join(folder, 'node_modules') };
 }

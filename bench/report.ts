@@ -23,6 +23,17 @@ export interface TargetReport {
   ratioToWs?: Summary;
   /** The same over ws with its native addons. */
   ratioToAddons?: Summary;
+  /** Per round: this target's value over each other target's of the case in the same round. */
+  ratioTo: Partial<Record<TargetName, Summary>>;
+  /** Server CPU, user and system time apart, as fractions of one core. */
+  serverUserCpu?: Summary;
+  serverSystemCpu?: Summary;
+  /**
+   * Throughput cases: whether the server used at least SATURATED of its core (median over
+   * rounds). When it did not, something else was the limit (the load generator, the round
+   * trip) and the figure is a lower bound of what the server can do.
+   */
+  saturated?: boolean;
   /**
    * Throughput per second of server CPU time (value / server CPU share), and its per-round ratio
    * to plain ws: what the server does with the CPU it gets, less sensitive to a busy machine.
@@ -72,6 +83,9 @@ function pick(samples: Sample[], read: (sample: Sample) => number | undefined): 
   return values.length === 0 ? undefined : summarize(values);
 }
 
+/** A server at or above this share of its core is saturated: its figure is its throughput. */
+export const SATURATED = 0.9;
+
 export function buildReports(plan: Plan, measurements: readonly Measurement[]): CaseReport[] {
   return plan.cases.map((spec) => {
     const ofCase = measurements.filter((m) => m.caseId === spec.id);
@@ -89,7 +103,16 @@ export function buildReports(plan: Plan, measurements: readonly Measurement[]): 
       unit: spec.unit,
       higherIsBetter: spec.higherIsBetter,
       reference,
-      targets: spec.targets.map((target) => targetReport(spec, target, ofCase.filter((m) => m.target === target), ws, addons, wsPerCpu)),
+      targets: spec.targets.map((target) => {
+        const mine = ofCase.filter((m) => m.target === target);
+        const report = targetReport(spec, target, mine, ws, addons, wsPerCpu);
+        for (const other of spec.targets) {
+          if (other === target) continue;
+          const ratio = ratiosTo(mine, byRound(other), spec.value);
+          if (ratio !== undefined) report.ratioTo[other] = ratio;
+        }
+        return report;
+      }),
     };
   });
 }
@@ -132,6 +155,9 @@ function targetReport(
     value: summarize(samples.map(spec.value)),
     ratioToWs: target === reference ? undefined : ratiosTo(mine, ws, spec.value),
     ratioToAddons: target === 'ws-addons' ? undefined : ratiosTo(mine, addons, spec.value),
+    ratioTo: {},
+    serverUserCpu: pick(samples, (s) => s.serverUserCpu),
+    serverSystemCpu: pick(samples, (s) => s.serverSystemCpu),
     perServerCpu: pick(samples, (s) => perCpu(spec, s)),
     perServerCpuRatioToWs: target === reference ? undefined : ratiosTo(mine, wsPerCpu, (s) => perCpu(spec, s)),
     p50Ms: pick(samples, (s) => ('p50Ms' in s.result ? s.result.p50Ms : undefined)),
@@ -142,6 +168,7 @@ function targetReport(
     rounds: samples.length,
     errors: mine.flatMap((m) => (m.error === undefined ? [] : [`round ${m.round}: ${m.error}`])),
   };
+  if (spec.higherIsBetter && samples.length > 0) report.saturated = report.serverCpu.median >= SATURATED;
   const fanouts = samples.flatMap((s) => (s.result.kind === 'fanout' ? [s.result] : []));
   if (fanouts.length > 0) {
     report.lost = fanouts.reduce((sum, r) => sum + r.lost, 0);
@@ -164,7 +191,7 @@ export function evaluateGoals(goals: readonly Goal[], reports: readonly CaseRepo
     const versus = report?.targets.find((t) => t.target === goal.versus);
     let achieved: Summary | undefined;
     if (framecast !== undefined && versus !== undefined) {
-      achieved = goal.versus === 'ws' ? framecast.ratioToWs : goal.versus === 'ws-addons' ? framecast.ratioToAddons : undefined;
+      achieved = goal.versus === report?.reference ? framecast.ratioToWs : framecast.ratioTo[goal.versus];
     }
     const achievedPerServerCpu = goal.versus === 'ws' ? framecast?.perServerCpuRatioToWs : undefined;
     const higherIsBetter = report?.higherIsBetter ?? true;
@@ -210,19 +237,52 @@ function extraColumn(report: CaseReport, target: TargetReport): string {
   return '';
 }
 
-const COLUMNS = ['target', 'median (min-max)', 'vs ws', 'vs ws+addons', 'vs ws per server CPU-s', 'p50 ms', 'p99 ms', 'loadgen CPU', 'server CPU', ''];
+const COLUMNS = [
+  'target',
+  'median (min-max)',
+  'vs ws',
+  'vs ws+addons',
+  'vs Bun',
+  'vs uWS',
+  'vs ws per server CPU-s',
+  'p50 ms',
+  'p99 ms',
+  'loadgen CPU',
+  'server CPU (user+sys)',
+  'saturated',
+  '',
+];
+
+/** A ratio cell: 1x for the target itself, '-' where the other was not measured. */
+function ratioCell(t: TargetReport, other: TargetName): string {
+  return t.target === other ? '1x' : range(t.ratioTo[other], ratio);
+}
+
+function serverCpuCell(t: TargetReport): string {
+  const split = t.serverUserCpu !== undefined && t.serverSystemCpu !== undefined ? ` (${percent(t.serverUserCpu.median)}+${percent(t.serverSystemCpu.median)})` : '';
+  return `${range(t.serverCpu, percent)}${split}`;
+}
+
+function saturationCell(t: TargetReport): string {
+  if (t.saturated === undefined) return '-';
+  return t.saturated ? 'yes' : `no: lower bound (< ${percent(SATURATED)})`;
+}
 
 function rows(report: CaseReport): string[][] {
   return report.targets.map((t) => [
     t.label,
-    `${range(t.value)} ${report.unit}`,
+    // A server short of its core was held back by something else: at least this much.
+    `${t.saturated === false ? '>= ' : ''}${range(t.value)} ${report.unit}`,
     t.target === report.reference ? '1x' : range(t.ratioToWs, ratio),
     t.target === 'ws-addons' ? '1x' : range(t.ratioToAddons, ratio),
+    ratioCell(t, 'bun'),
+    ratioCell(t, 'uws'),
     t.target === report.reference && report.higherIsBetter ? '1x' : range(t.perServerCpuRatioToWs, ratio),
     range(t.p50Ms, milliseconds),
     range(t.p99Ms, milliseconds),
     range(t.loadgenCpu, percent),
-    report.id.startsWith('memory') ? '-' : range(t.serverCpu, percent),
+    report.id.startsWith('memory') ? '-' : serverCpuCell(t),
+    saturationCell(t),
     t.errors.length > 0 ? `FAILED ${t.errors.length}x` : extraColumn(report, t),
   ]);
 }

@@ -17,7 +17,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Job, JobResult, LoadgenMessage, RunnerMessage } from './jobs.js';
-import { ensurePackages, WS_ADDONS } from './on-demand-packages.js';
+import { BUN, ensurePackages, type PackageSet, UWS, WS_ADDONS } from './on-demand-packages.js';
 import { type Case, type JobSpec, makePlan, type Mode, type Sample } from './plan.js';
 import { buildReports, evaluateGoals, goalLines, markdownTables, type Measurement, svgChart, textTables } from './report.js';
 import {
@@ -28,7 +28,7 @@ import {
   inspectMachine,
   LOADGEN_SCRIPT,
   type Machine,
-  processCpuSeconds,
+  processCpuTimes,
   processRssBytes,
   SERVER_NODE_FLAGS,
   spawnNode,
@@ -54,10 +54,12 @@ interface Options {
   outDir: string;
   svg: string | undefined;
   pin: boolean;
+  /** Install missing on-demand packages (off: skip their references, as offline). */
+  install: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const options: Options = { mode: 'quick', outDir: join(REPO_ROOT, 'bench/results'), svg: undefined, pin: true };
+  const options: Options = { mode: 'quick', outDir: join(REPO_ROOT, 'bench/results'), svg: undefined, pin: true, install: true };
   let svgWanted: boolean | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -75,6 +77,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (arg === '--svg') options.svg = value();
     else if (arg === '--no-svg') svgWanted = false;
     else if (arg === '--no-pin') options.pin = false;
+    else if (arg === '--no-install') options.install = false;
     else throw new Error(`unknown option ${arg}`);
   }
   if (options.rounds !== undefined && !(Number.isInteger(options.rounds) && options.rounds >= 1 && options.rounds <= 20)) {
@@ -99,7 +102,9 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 async function measure(machine: Machine, spec: Case, target: TargetName): Promise<Sample> {
   const port = await freePort();
   const serverSpec = TARGETS[target];
-  const server = spawnNode(machine, machine.cores?.[0], serverSpec.script, serverSpec.args(port), serverSpec.env, false, SERVER_NODE_FLAGS);
+  const runtime = serverSpec.runtime === undefined ? process.execPath : serverSpec.runtime();
+  if (runtime === undefined) throw new Error(`${serverSpec.label}: its runtime is not installed`);
+  const server = spawnNode(machine, machine.cores?.[0], serverSpec.script, serverSpec.args(port), serverSpec.env, false, SERVER_NODE_FLAGS, runtime);
   const serverOutput = captureOutput(server);
   let loadgen: ChildProcess | undefined;
   try {
@@ -115,8 +120,8 @@ async function measure(machine: Machine, spec: Case, target: TargetName): Promis
     loadgen = child;
     const loadgenOutput = captureOutput(child);
     return await new Promise<Sample>((resolve, reject) => {
-      let cpuStart = Number.NaN;
-      let cpuEnd = Number.NaN;
+      let cpuStart = { user: Number.NaN, system: Number.NaN };
+      let cpuEnd = { user: Number.NaN, system: Number.NaN };
       let wallStart = 0;
       let wallEnd = 0;
       let rssAfterBytes: number | undefined;
@@ -127,17 +132,19 @@ async function measure(machine: Machine, spec: Case, target: TargetName): Promis
         settled = true;
         clearTimeout(timer);
         if (error !== undefined || result === undefined) return reject(error);
-        const serverCpu = (cpuEnd - cpuStart) / ((wallEnd - wallStart) / 1000);
-        resolve({ result, serverCpu, ...(result.kind === 'memory' ? { rssBeforeBytes, rssAfterBytes } : {}) });
+        const wallSeconds = (wallEnd - wallStart) / 1000;
+        const serverUserCpu = (cpuEnd.user - cpuStart.user) / wallSeconds;
+        const serverSystemCpu = (cpuEnd.system - cpuStart.system) / wallSeconds;
+        resolve({ result, serverCpu: serverUserCpu + serverSystemCpu, serverUserCpu, serverSystemCpu, ...(result.kind === 'memory' ? { rssBeforeBytes, rssAfterBytes } : {}) });
       }
       child.on('message', (message: LoadgenMessage) => {
         switch (message.type) {
           case 'measure-start':
-            cpuStart = processCpuSeconds(pid, machine.clockTicks);
+            cpuStart = processCpuTimes(pid, machine.clockTicks);
             wallStart = performance.now();
             return;
           case 'measure-end':
-            cpuEnd = processCpuSeconds(pid, machine.clockTicks);
+            cpuEnd = processCpuTimes(pid, machine.clockTicks);
             wallEnd = performance.now();
             return;
           case 'opened':
@@ -184,11 +191,18 @@ async function main(): Promise<number> {
   if (options.only !== undefined) plan.cases = plan.cases.filter((c) => options.only?.some((prefix) => c.id.startsWith(prefix)));
   // ws's native addons are not among the project's packages: installed into a cache the first
   // time a measurement needs them, and that reference skipped, saying why, when they can't be.
-  if (plan.cases.some((c) => c.targets.includes('ws-addons'))) {
-    const addons = ensurePackages(WS_ADDONS);
-    if (!addons.ready) {
-      notes.push(`ws + native addons skipped: ${addons.problem}`);
-      for (const c of plan.cases) c.targets = c.targets.filter((t) => t !== 'ws-addons');
+  // So are Bun and uWebSockets.js.
+  const onDemand: [TargetName, PackageSet][] = [
+    ['ws-addons', WS_ADDONS],
+    ['bun', BUN],
+    ['uws', UWS],
+  ];
+  for (const [target, set] of onDemand) {
+    if (!plan.cases.some((c) => c.targets.includes(target))) continue;
+    const ready = ensurePackages(set, console.log, { install: options.install });
+    if (!ready.ready) {
+      notes.push(`${TARGETS[target].label} skipped: ${ready.problem}`);
+      for (const c of plan.cases) c.targets = c.targets.filter((t) => t !== target);
     }
   }
   plan.goals = plan.goals.filter((goal) => plan.cases.some((c) => c.id === goal.caseId && c.targets.includes('framecast') && c.targets.includes(goal.versus)));

@@ -8,14 +8,14 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nodePathWith, WS_ADDONS } from './on-demand-packages.js';
+import { bunExecutable, nodePathWith, WS_ADDONS } from './on-demand-packages.js';
 
 export const HOST = '127.0.0.1';
 
 /** Root of the compiled tree (dist/): this file is dist/bench/servers.js. */
 export const BUILD_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
-export type TargetName = 'framecast' | 'framecast-baseline' | 'ws' | 'ws-addons' | 'ws-deflate' | 'tcp-floor' | 'http-floor';
+export type TargetName = 'framecast' | 'framecast-baseline' | 'ws' | 'ws-addons' | 'ws-deflate' | 'bun' | 'uws' | 'tcp-floor' | 'http-floor';
 
 export interface Target {
   readonly name: TargetName;
@@ -24,6 +24,11 @@ export interface Target {
   readonly script: string;
   readonly args: (port: number) => string[];
   readonly env: NodeJS.ProcessEnv;
+  /**
+   * The program that runs `script`, when not this Node (Bun runs its own reference); undefined
+   * when it is not installed (run.ts installs it first, or skips the target).
+   */
+  readonly runtime?: () => string | undefined;
 }
 
 /**
@@ -84,6 +89,21 @@ export const TARGETS: Readonly<Record<TargetName, Target>> = {
     script: join(BUILD_ROOT, 'bench/reference/ws-server.js'),
     args: (port) => [...listen(port), '--per-message-deflate'],
     env: { ...process.env, WS_NO_BUFFER_UTIL: '1', WS_NO_UTF_8_VALIDATE: '1' },
+  },
+  bun: {
+    name: 'bun',
+    label: 'Bun (Bun.serve)',
+    script: join(BUILD_ROOT, 'bench/reference/bun-server.js'),
+    args: listen,
+    env: process.env,
+    runtime: () => bunExecutable(),
+  },
+  uws: {
+    name: 'uws',
+    label: 'uWebSockets.js',
+    script: join(BUILD_ROOT, 'bench/reference/uws-server.js'),
+    args: listen,
+    env: process.env,
   },
   'tcp-floor': {
     name: 'tcp-floor',
@@ -181,8 +201,10 @@ export function spawnNode(
   env: NodeJS.ProcessEnv,
   ipc: boolean,
   nodeFlags: readonly string[] = [],
+  runtime: string = process.execPath,
 ): ChildProcess {
-  const command = [process.execPath, ...nodeFlags, script, ...args];
+  // Node's flags are Node's: another runtime gets none.
+  const command = runtime === process.execPath ? [runtime, ...nodeFlags, script, ...args] : [runtime, script, ...args];
   if (core !== undefined) command.unshift('taskset', '-c', String(core));
   const raise = machine.openFilesLimit < WANTED_OPEN_FILES ? `ulimit -n ${WANTED_OPEN_FILES} 2>/dev/null || true; ` : '';
   return spawn('bash', ['-c', `${raise}exec "$@"`, 'bash', ...command], {
@@ -247,16 +269,27 @@ export function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** CPU time (user + system, all threads) of a process so far, in seconds, from /proc. */
-export function processCpuSeconds(pid: number, clockTicks: number): number {
+/** CPU time of a process so far, in seconds, from /proc: user and system, all threads. */
+export interface CpuTimes {
+  user: number;
+  system: number;
+}
+
+export function processCpuTimes(pid: number, clockTicks: number): CpuTimes {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // After "pid (comm) ": state is field 3, so utime (14) and stime (15) are at 11 and 12.
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+    return { user: Number(fields[11]) / clockTicks, system: Number(fields[12]) / clockTicks };
   } catch {
-    return Number.NaN;
+    return { user: Number.NaN, system: Number.NaN };
   }
+}
+
+/** CPU time (user + system, all threads) of a process so far, in seconds, from /proc. */
+export function processCpuSeconds(pid: number, clockTicks: number): number {
+  const times = processCpuTimes(pid, clockTicks);
+  return times.user + times.system;
 }
 
 /** Resident set size of a process, in bytes, from /proc. */

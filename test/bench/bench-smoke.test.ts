@@ -26,6 +26,10 @@ interface Summary {
 interface TargetReport {
   target: string;
   value: Summary;
+  serverCpu: Summary;
+  serverUserCpu?: Summary;
+  serverSystemCpu?: Summary;
+  saturated?: boolean;
   rounds: number;
   errors: string[];
   loadgenCpu: Summary;
@@ -44,7 +48,7 @@ interface Measurement {
   sample?: { result: Record<string, number | string>; serverCpu: number; rssBeforeBytes?: number; rssAfterBytes?: number };
 }
 interface BenchOutput {
-  meta: { node: string; cpu: string; mode: string; rounds: number; date: string };
+  meta: { node: string; cpu: string; mode: string; rounds: number; date: string; notes: string[] };
   cases: CaseReport[];
   problems: string[];
   measurements: Measurement[];
@@ -59,7 +63,7 @@ beforeAll(async () => {
   workDir = transpileBench('bench-smoke-');
   const resultsDir = join(workDir, 'results');
   try {
-    const done = await run(process.execPath, [join(workDir, 'bench', 'run.js'), '--tiny', '--out', resultsDir, '--no-svg'], {
+    const done = await run(process.execPath, [join(workDir, 'bench', 'run.js'), '--tiny', '--out', resultsDir, '--no-svg', '--no-install'], {
       cwd: ROOT,
       timeout: SMOKE_TIMEOUT_MS,
     });
@@ -112,9 +116,20 @@ describe('the benchmark runs end to end on tiny settings', () => {
 });
 
 describe('every figure comes from real traffic', () => {
-  it('echo: messages came back from framecast, ws and the TCP floor', () => {
+  it('echo: messages came back from framecast, ws, the TCP floor, and Bun and uWS where the cache has them', () => {
     const echo = caseById('echo-small-2');
-    expect(echo.targets.map((t) => t.target)).toEqual(['framecast', 'ws', 'tcp-floor']);
+    // --no-install: Bun and uWS take part only when an earlier run installed them; else a
+    // note says why each was skipped. Either way the table shows what happened.
+    const native = [
+      ['bun', 'Bun (Bun.serve) skipped: '],
+      ['uws', 'uWebSockets.js skipped: '],
+    ] as const;
+    const present = native.filter(([target, note]) => {
+      const skipped = output.meta.notes.some((line) => line.startsWith(note));
+      expect(skipped, `${target}: measured and skipped both, or neither`).toBe(!echo.targets.some((t) => t.target === target));
+      return !skipped;
+    });
+    expect(echo.targets.map((t) => t.target)).toEqual(['framecast', 'ws', ...present.map(([target]) => target), 'tcp-floor']);
     for (const target of echo.targets) expect(target.value.median, target.target).toBeGreaterThan(0);
     for (const m of output.measurements.filter((m) => m.caseId === 'echo-small-2')) {
       expect(m.sample?.result.messages, m.target).toBeGreaterThan(0);
@@ -187,5 +202,23 @@ describe('every figure comes from real traffic', () => {
     for (const c of output.cases) {
       for (const target of c.targets) expect(target.loadgenCpu.median, `${c.id} ${target.target}`).toBeGreaterThan(0);
     }
+  });
+
+  it("reports the server's CPU, user and system apart, and whether it was saturated, beside every throughput figure", () => {
+    for (const c of output.cases.filter((c) => !c.id.startsWith('memory'))) {
+      for (const target of c.targets) {
+        const label = `${c.id} ${target.target}`;
+        expect(target.serverCpu.median, label).toBeGreaterThan(0);
+        expect(target.serverUserCpu?.median, label).toBeGreaterThan(0);
+        expect(target.serverSystemCpu?.median, label).toBeGreaterThanOrEqual(0);
+        expect((target.serverUserCpu?.median ?? 0) + (target.serverSystemCpu?.median ?? 0), label).toBeCloseTo(target.serverCpu.median, 1);
+        // Saturated exactly when the server used at least 90% of its core.
+        expect(target.saturated, label).toBe(target.serverCpu.median >= 0.9);
+      }
+    }
+    const markdown = readFileSync(join(workDir, 'results', 'latest-tiny.md'), 'utf8');
+    expect(markdown).toContain('| saturated |');
+    // Tiny loads leave the servers idle most of the time: those rows are marked as lower bounds.
+    if (output.cases.some((c) => c.targets.some((t) => t.saturated === false))) expect(markdown).toContain('no: lower bound');
   });
 });

@@ -74,4 +74,28 @@ describe('packages a benchmark reference needs, installed on demand', () => {
     expect(result.ready).toBe(false);
     expect(!result.ready && result.problem).toMatch(/framecast-broken-addon installed in .* but do not load: .*no prebuilt binary for this platform/);
   }, NPM_TIMEOUT_MS);
+
+  it('with installing off, a set missing from the cache is skipped, saying why, and nothing is installed', () => {
+    const set: PackageSet = { name: 'not-yet', packages: [localPackage('framecast-offline-addon', 'module.exports = 1;')], modules: ['framecast-offline-addon'] };
+    const said: string[] = [];
+    const result = ensurePackages(set, (line) => said.push(line), { install: false });
+    expect(result).toEqual({ ready: false, problem: `not installed in ${join(work, 'cache', 'not-yet')}, and installing is off (--no-install)` });
+    expect(said).toEqual([]);
+  });
+
+  it("a set with a probe is judged by it (a runtime that must start, an addon for this Node), with the probe's reason", () => {
+    const seen: string[] = [];
+    const set: PackageSet = {
+      name: 'probed',
+      packages: [localPackage('framecast-probed-runtime', 'module.exports = 1;')],
+      modules: [],
+      probe: (nodeModules) => {
+        seen.push(nodeModules);
+        return 'the executable does not start';
+      },
+    };
+    const result = ensurePackages(set, () => undefined);
+    expect(seen).toEqual([join(work, 'cache', 'probed', 'node_modules')]);
+    expect(!result.ready && result.problem).toMatch(/file:.*framecast-probed-runtime installed in .* but do not load: the executable does not start$/);
+  }, NPM_TIMEOUT_MS);
 });
