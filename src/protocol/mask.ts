@@ -35,7 +35,21 @@ export function applyMask(data: Uint8Array, key: Uint8Array): void {
 export function maskRange(data: Uint8Array, start: number, end: number, key: Uint8Array): void {
   const length = end - start;
   if (length < WORD_PATH_MIN_BYTES) {
-    for (let i = 0; i < length; i++) data[start + i] ^= key[i & 3];
+    // Small payloads, most messages a server receives: four bytes to a turn with the key in
+    // locals, as copyMasked does, rather than reading key[i & 3] for every byte.
+    const k0 = key[0];
+    const k1 = key[1];
+    const k2 = key[2];
+    const k3 = key[3];
+    let i = 0;
+    for (const fourEnd = length - (length & 3); i < fourEnd; i += 4) {
+      const at = start + i;
+      data[at] ^= k0;
+      data[at + 1] ^= k1;
+      data[at + 2] ^= k2;
+      data[at + 3] ^= k3;
+    }
+    for (; i < length; i++) data[start + i] ^= key[i & 3];
     return;
   }
   // 1. Bytes up to the first 8-byte aligned address, one at a time.
