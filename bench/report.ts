@@ -76,6 +76,12 @@ export interface GoalReport extends Goal {
   /** The same ratio per second of server CPU time (against plain ws only). */
   achievedPerServerCpu?: Summary;
   met: boolean | undefined;
+  /**
+   * Which side's server was short of its core (throughput cases): framecast's figure is then a
+   * lower bound (the ratio could be higher), the other's (the ratio could be lower). Either way
+   * the verdict is not a measurement of the two servers' capacity.
+   */
+  notSaturated: { framecast: boolean; versus: boolean };
 }
 
 function pick(samples: Sample[], read: (sample: Sample) => number | undefined): Summary | undefined {
@@ -196,7 +202,8 @@ export function evaluateGoals(goals: readonly Goal[], reports: readonly CaseRepo
     const achievedPerServerCpu = goal.versus === 'ws' ? framecast?.perServerCpuRatioToWs : undefined;
     const higherIsBetter = report?.higherIsBetter ?? true;
     const met = achieved === undefined ? undefined : higherIsBetter ? achieved.median >= goal.ratio : achieved.median <= goal.ratio;
-    return { ...goal, achieved, achievedPerServerCpu, met };
+    const notSaturated = { framecast: framecast?.saturated === false, versus: versus?.saturated === false };
+    return { ...goal, achieved, achievedPerServerCpu, met, notSaturated };
   });
 }
 
@@ -300,12 +307,21 @@ export function textTables(reports: readonly CaseReport[]): string {
   return out.join('\n');
 }
 
+/** What a verdict rests on when a server was not saturated. */
+function saturationCaveat(goal: GoalReport): string {
+  const { framecast, versus } = goal.notSaturated;
+  if (framecast && versus) return ' (neither server saturated: the ratio compares lower bounds)';
+  if (framecast) return ' (framecast not saturated: its ratio is a lower bound)';
+  if (versus) return ` (${TARGETS[goal.versus].label} not saturated: the ratio is an upper bound)`;
+  return '';
+}
+
 export function goalLines(goals: readonly GoalReport[]): string {
   return goals
     .map((goal) => {
       const verdict = goal.met === undefined ? 'not measured' : goal.met ? 'MET' : 'MISSED';
       const perCpuText = goal.achievedPerServerCpu === undefined ? '' : `; per server CPU-s ${range(goal.achievedPerServerCpu, ratio)}`;
-      return `  ${verdict.padEnd(12)} ${goal.text}: ${range(goal.achieved, ratio)}${perCpuText}`;
+      return `  ${verdict.padEnd(12)} ${goal.text}: ${range(goal.achieved, ratio)}${perCpuText}${saturationCaveat(goal)}`;
     })
     .join('\n');
 }
@@ -323,7 +339,7 @@ export function markdownTables(reports: readonly CaseReport[], goals: readonly G
   out.push('| goal | framecast ratio, median (min-max) | per server CPU-s | verdict |', '|---|---|---|---|');
   for (const goal of goals) {
     const verdict = goal.met === undefined ? 'not measured' : goal.met ? 'met' : '**missed**';
-    out.push(`| ${goal.text} | ${range(goal.achieved, ratio)} | ${range(goal.achievedPerServerCpu, ratio)} | ${verdict} |`);
+    out.push(`| ${goal.text} | ${range(goal.achieved, ratio)} | ${range(goal.achievedPerServerCpu, ratio)} | ${verdict}${saturationCaveat(goal)} |`);
   }
   return out.join('\n') + '\n';
 }
