@@ -60,8 +60,7 @@ export const BUN: PackageSet = {
   probe: (nodeModules) => {
     const executable = bunExecutable(nodeModules);
     if (executable === undefined) return `no bun executable under ${nodeModules}`;
-    const result = spawnSync(executable, ['--version'], { encoding: 'utf8' });
-    return result.status === 0 ? undefined : `${executable} --version failed: ${result.error?.message ?? (result.stderr || `exit status ${result.status}`).trim()}`;
+    return commandProblem(executable, ['--version']);
   },
 };
 
@@ -90,8 +89,7 @@ export const UWS: PackageSet = {
   probe: (nodeModules) => {
     const addon = uwsAddonPath(nodeModules);
     if (!existsSync(addon)) return `no addon for this Node (${addon} is missing)`;
-    const result = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(addon)}).App`], { encoding: 'utf8' });
-    return result.status === 0 ? undefined : (result.stderr.split('\n').find((line) => /Error/.test(line)) ?? `exit status ${result.status}`).trim();
+    return commandProblem(process.execPath, ['-e', `require(${JSON.stringify(addon)}).App`]);
   },
 };
 
@@ -125,6 +123,14 @@ export function nodePathWith(set: PackageSet, env: NodeJS.ProcessEnv = process.e
   return { ...env, NODE_PATH: existing === undefined || existing === '' ? nodeModulesOf(set) : `${nodeModulesOf(set)}${delimiter}${existing}` };
 }
 
+/** Why a command fails (its first error line), or undefined when it exits 0. */
+function commandProblem(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const result = spawnSync(command, args, { env, encoding: 'utf8' });
+  if (result.status === 0) return undefined;
+  if (result.error !== undefined) return `${command}: ${result.error.message}`;
+  return ((result.stderr ?? '').split('\n').find((line) => /Error/.test(line)) ?? `exit status ${result.status}`).trim();
+}
+
 /** Why the set's modules do not load as a reference would load them, or undefined when they do. */
 function loadProblem(set: PackageSet): string | undefined {
   // In a child process: NODE_PATH is read when Node starts.
@@ -137,10 +143,7 @@ function loadProblem(set: PackageSet): string | undefined {
     }
   }
   const script = `const { createRequire } = require('node:module'); for (const name of ${JSON.stringify(set.modules)}) createRequire(${JSON.stringify(from)})(name);`;
-  const result = spawnSync(process.execPath, ['-e', script], { env: nodePathWith(set), encoding: 'utf8' });
-  if (result.status === 0) return undefined;
-  const message = (result.stderr ?? '').split('\n').find((line) => /Error/.test(line)) ?? `exit status ${result.status}`;
-  return message.trim();
+  return commandProblem(process.execPath, ['-e', script], nodePathWith(set));
 }
 
 /** The code and the first line that explains an npm failure, from its stderr. */

@@ -14,13 +14,8 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { listenArgs } from './args.js';
+import { CHANNEL_NAME, DEFAULT_CHANNEL, EVERYONE_TOPIC as EVERYONE, isLoopback, MAX_MESSAGE_BYTES, MAX_PUSH_BODY } from './contract.js';
 
-const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-const MAX_PUSH_BODY = 1024 * 1024;
-const DEFAULT_CHANNEL = 'lobby';
-const CHANNEL_NAME = /^[A-Za-z0-9._-]{1,64}$/;
-/** The topic every socket joins, for pushes that name no channel; not a valid channel name. */
-const EVERYONE = '*everyone';
 const ACCEPTED = 202;
 
 /** What a socket carries from its upgrade: the channel for /chat, null for /ws echo. */
@@ -53,10 +48,6 @@ declare const Bun: {
     };
   }): BunServer;
 };
-
-function isLoopback(address: string): boolean {
-  return address.startsWith('127.') || address.startsWith('::ffff:127.') || address === '::1';
-}
 
 async function push(request: Request, server: BunServer, channel: string | null): Promise<Response> {
   if (!isLoopback(server.requestIP(request)?.address ?? '')) return new Response(null, { status: 403 });

@@ -17,12 +17,7 @@ import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { uwsAddonPath } from '../on-demand-packages.js';
 import { listenArgs } from './args.js';
-
-const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-const MAX_PUSH_BODY = 1024 * 1024;
-const DEFAULT_CHANNEL = 'lobby';
-const CHANNEL_NAME = /^[A-Za-z0-9._-]{1,64}$/;
-const EVERYONE = '*everyone';
+import { CHANNEL_NAME, DEFAULT_CHANNEL, EVERYONE_TOPIC as EVERYONE, isLoopback, MAX_MESSAGE_BYTES, MAX_PUSH_BODY } from './contract.js';
 /** uWS's CompressOptions: DISABLED. */
 const NO_COMPRESSION = 0;
 /** Seconds of silence before uWS closes a socket; 0 turns it off, like the other servers. */
@@ -61,10 +56,6 @@ interface UwsApp {
 const uws = createRequire(import.meta.url)(uwsAddonPath()) as { App(): UwsApp };
 
 const app = uws.App();
-
-function isLoopback(address: string): boolean {
-  return address.startsWith('127.') || address.startsWith('::ffff:127.') || address === '::1' || address === '0000:0000:0000:0000:0000:0000:0000:0001';
-}
 
 function status(response: UwsResponse, line: string): void {
   response.cork(() => response.writeStatus(line).end());

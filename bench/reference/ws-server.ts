@@ -22,11 +22,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { listenArgs } from './args.js';
-
-const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-const MAX_PUSH_BODY = 1024 * 1024;
-const DEFAULT_CHANNEL = 'lobby';
-const CHANNEL_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+import { CHANNEL_NAME, DEFAULT_CHANNEL, isLoopback, MAX_MESSAGE_BYTES, MAX_PUSH_BODY } from './contract.js';
 
 const DEFLATE_FLAG = '--per-message-deflate';
 const argv = process.argv.slice(2);
@@ -68,8 +64,7 @@ const server = createServer((request: IncomingMessage, response: ServerResponse)
     response.writeHead(404).end();
     return;
   }
-  const address = request.socket.remoteAddress ?? '';
-  if (!(address.startsWith('127.') || address.startsWith('::ffff:127.') || address === '::1')) {
+  if (!isLoopback(request.socket.remoteAddress ?? '')) {
     response.writeHead(403).end();
     return;
   }
