@@ -148,7 +148,10 @@ const fragmentFlood: Attack = async (spec, target) => {
     }
   };
   await Promise.all(Array.from({ length: spec.connections }, worker));
-  return outcomeOf(watches, `${spec.connections} workers, ${format(watches.length)} connections, about ${format(fragments)} fragments written`);
+  return outcomeOf(
+    watches,
+    `${spec.connections} workers, ${format(watches.length)} connections, ${format(fragments)} fragments written (a server that closes a connection reads on, discarding, until it is gone)`,
+  );
 };
 
 /** Every connection stops reading, sends its pings as fast as the server reads them, then reads to find its answer. */

@@ -39,6 +39,7 @@ import {
   type AttackOutcome,
   type AttackSpec,
   FRAMECAST_HEARTBEAT_SECONDS,
+  Goals,
   makePlan,
   type Mode,
   type NeighbourCommand,
@@ -60,6 +61,7 @@ const RSS_SAMPLE_MS = 50;
 const ATTACK_GRACE_MS = 30_000;
 const CHILD_READY_MS = 15_000;
 const HEALTH_TIMEOUT_MS = 3_000;
+const REST_SAMPLE_MS = 500;
 
 interface ServerTarget {
   name: 'framecast' | 'ws';
@@ -263,6 +265,8 @@ async function runAttack(machine: Machine, target: ServerTarget, server: Running
     }
     await sleep(timing.afterMs);
     rss.after = processRssBytes(server.pid);
+    // Read before the neighbour and the health check close their connections, which would count too.
+    const countersAfter = target.name === 'framecast' && !exited(server.child) ? await framecastCounters(server.port) : undefined;
     neighbour.send({ type: 'stop', lossWaitMs: timing.lossWaitMs } satisfies NeighbourCommand);
     report = await nextMessage<NeighbourMessage, NeighbourReport>(
       neighbour,
@@ -273,7 +277,7 @@ async function runAttack(machine: Machine, target: ServerTarget, server: Running
     clearInterval(sampler);
     const crashed = exited(server.child);
     const healthMs = crashed ? undefined : await healthProbe(server.port);
-    const serverCounted = target.name === 'framecast' && !crashed ? counterChanges(countersBefore, await framecastCounters(server.port)) : [];
+    const serverCounted = countersAfter === undefined ? [] : counterChanges(countersBefore, countersAfter);
     return { spec, target: target.name, rss, neighbour: report, outcome, healthMs, crashed, serverCounted, load: loadAverage(), errors };
   } catch (error) {
     errors.push(error instanceof Error ? error.message : String(error));
@@ -315,7 +319,19 @@ async function runBattery(machine: Machine, target: ServerTarget, plan: readonly
     await sleep(timing.afterMs);
     const rssEnd = exited(server.child) ? Number.NaN : processRssBytes(server.pid);
     const healthyAtEnd = !exited(server.child) && (await healthProbe(server.port)) !== undefined;
-    return { target: target.name, label: target.label, attacks, rssStart, rssEnd, healthyAtEnd, restarts };
+    // Idle now: watch the RSS come back, until it is within the goal or the rest is over.
+    const restStarted = Date.now();
+    let rssRested = rssEnd;
+    let restedAfterMs = 0;
+    while (Date.now() - restStarted < timing.restMs && !exited(server.child) && rssRested - rssStart > Goals.rssGrowthMiB * 2 ** 20) {
+      await sleep(REST_SAMPLE_MS);
+      const now = processRssBytes(server.pid);
+      if (now < rssRested) {
+        rssRested = now;
+        restedAfterMs = Date.now() - restStarted;
+      }
+    }
+    return { target: target.name, label: target.label, attacks, rssStart, rssEnd, rssRested, restedAfterMs, healthyAtEnd, restarts };
   } finally {
     neighbour.disconnect();
     await stopChild(neighbour);
@@ -354,7 +370,7 @@ async function main(): Promise<number> {
   console.log(`\n${textTable(batteries)}`);
   for (const battery of batteries) {
     const missed = missedBatteryGoals(battery);
-    console.log(`${battery.label}: RSS ${(battery.rssStart / 2 ** 20).toFixed(0)} MiB at the start, ${(battery.rssEnd / 2 ** 20).toFixed(0)} MiB at the end; ${missed.length === 0 ? 'met' : `missed: ${missed.join('; ')}`}`);
+    console.log(`${battery.label}: RSS ${(battery.rssStart / 2 ** 20).toFixed(0)} MiB at the start, ${(battery.rssEnd / 2 ** 20).toFixed(0)} MiB at the end, ${(battery.rssRested / 2 ** 20).toFixed(0)} MiB ${(battery.restedAfterMs / 1000).toFixed(0)} s later; ${missed.length === 0 ? 'met' : `missed: ${missed.join('; ')}`}`);
   }
   const problems = batteries.flatMap((battery) => battery.attacks.flatMap((result) => result.errors.map((error) => `${battery.label} ${result.spec.name}: ${error}`)));
 
