@@ -154,31 +154,37 @@ const fragmentFlood: Attack = async (spec, target) => {
   );
 };
 
-/** Every connection stops reading, sends its pings as fast as the server reads them, then reads to find its answer. */
+/**
+ * Every connection stops reading and sends its pings as fast as the server reads them; once
+ * they are all written, or the server has stopped taking them for a second, it reads to find
+ * its answer.
+ */
 const pingFlood: Attack = async (spec, target) => {
   const PAYLOAD_BYTES = 125;
   const PINGS_PER_WRITE = 500;
+  const STALLED_MS = 1_000;
   const started = Date.now();
   const floodUntil = started + spec.windowMs * 0.7;
   const { watches, sockets } = await openMany(target, '/ws', spec.connections);
   const ping = encodeFrame(Opcode.Ping, Buffer.alloc(PAYLOAD_BYTES, 0x70), { mask: true });
   const batch = Buffer.concat(Array.from({ length: PINGS_PER_WRITE }, () => ping));
   let sent = 0;
+  let floodMs = 0;
   await Promise.all(
     sockets.map(async (socket) => {
       if (socket === undefined) return;
       socket.pause();
       for (let pings = 0; pings < spec.count; pings += PINGS_PER_WRITE) {
-        if (!(await writeWithBackpressure(socket, batch, floodUntil))) break;
+        if (!(await writeWithBackpressure(socket, batch, Math.min(floodUntil, Date.now() + STALLED_MS)))) break;
         sent += PINGS_PER_WRITE;
       }
+      floodMs = Math.max(floodMs, Date.now() - started);
+      socket.resume();
     }),
   );
-  const floodMs = Date.now() - started;
-  for (const socket of sockets) socket?.resume();
   await until(() => watches.every((watch) => watch.answered), started + spec.windowMs);
   closeAll(watches, sockets);
-  return outcomeOf(watches, `${format(sent)} pings written in ${(floodMs / 1000).toFixed(1)} s, then read`);
+  return outcomeOf(watches, `${format(sent)} pings written in ${(floodMs / 1000).toFixed(1)} s, each connection then reading`);
 };
 
 /** A binary frame header declaring 2^62 bytes (most significant bit clear), then a little of the payload. */

@@ -533,13 +533,17 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   /**
    * Bytes after the peer's Close, or after this side failed the connection: RFC 6455 7.1.7, "An
    * endpoint MUST NOT continue to attempt to process data ... after being instructed to _Fail
-   * the WebSocket Connection_". They are read only so that the peer's Close and end of stream
-   * can come; a peer that sends on regardless (a flood that does not stop at its Close) is cut
-   * off past `maxBytesAfterClose`, rather than read and thrown away until the close timeout.
+   * the WebSocket Connection_". They are read only so that the peer's end of stream can come;
+   * past `maxBytesAfterClose` (a flood that does not stop at the Close) they are not read and
+   * thrown away until the close timeout. Once our Close has gone, the socket is destroyed; while
+   * it still waits behind what the peer has not read, the socket is no longer read instead: the
+   * flooder's writes block, and the close timeout ends the connection if it never reads.
    */
   private discard(chunk: Buffer): void {
     this.bytesDiscarded += chunk.length;
-    if (this.bytesDiscarded > ServerDefaults.maxBytesAfterClose) this.socket.destroy();
+    if (this.bytesDiscarded <= ServerDefaults.maxBytesAfterClose) return;
+    if (this.peerIsBehind()) this.socket.pause();
+    else this.socket.destroy();
   }
 
   /** Called after each reply written: in `receive`, corks the socket after the first one. */
