@@ -54,8 +54,9 @@ const REPO_ROOT = join(BUILD_ROOT, '..');
 const ATTACKER_SCRIPT = join(BUILD_ROOT, 'bench/abuse/attacker.js');
 const NEIGHBOUR_SCRIPT = join(BUILD_ROOT, 'bench/abuse/neighbour.js');
 const DOCS_FILE = join(REPO_ROOT, 'docs/reliability.md');
-const TABLE_START = '<!-- bench:abuse table: start -->';
-const TABLE_END = '<!-- bench:abuse table: end -->';
+/** The markers of a mode's section in the docs page: each mode keeps its latest complete run. */
+const tableStart = (mode: Mode): string => `<!-- bench:abuse ${mode} table: start -->`;
+const tableEnd = (mode: Mode): string => `<!-- bench:abuse ${mode} table: end -->`;
 const RSS_SAMPLE_MS = 50;
 /** Longer than this past its window, an attacker is stopped and the attack reported as failed. */
 const ATTACK_GRACE_MS = 30_000;
@@ -339,13 +340,14 @@ async function runBattery(machine: Machine, target: ServerTarget, plan: readonly
   }
 }
 
-/** Puts `table` between the markers of the docs page, keeping everything else. */
-function writeDocsTable(file: string, table: string): void {
+/** Puts `table` between the markers of `mode`'s section of the docs page, keeping everything else. */
+function writeDocsTable(file: string, mode: Mode, table: string): void {
   const page = readFileSync(file, 'utf8');
-  const start = page.indexOf(TABLE_START);
-  const end = page.indexOf(TABLE_END);
-  if (start === -1 || end < start) throw new Error(`${file} has no ${TABLE_START} ... ${TABLE_END} section`);
-  writeFileSync(file, `${page.slice(0, start + TABLE_START.length)}\n${table}\n${page.slice(end)}`);
+  const startMarker = tableStart(mode);
+  const start = page.indexOf(startMarker);
+  const end = page.indexOf(tableEnd(mode));
+  if (start === -1 || end < start) throw new Error(`${file} has no ${startMarker} ... ${tableEnd(mode)} section`);
+  writeFileSync(file, `${page.slice(0, start + startMarker.length)}\n${table}\n${page.slice(end)}`);
 }
 
 async function main(): Promise<number> {
@@ -389,7 +391,7 @@ async function main(): Promise<number> {
   const complete = plan.length === fullPlan.length && servers.length === SERVERS.length && options.mode !== 'tiny';
   const docs = options.docs === undefined ? (complete ? DOCS_FILE : undefined) : options.docs;
   if (docs !== undefined && docs !== false && existsSync(docs)) {
-    writeDocsTable(docs, markdown);
+    writeDocsTable(docs, options.mode, markdown);
     console.log(`table written to ${relative(process.cwd(), docs)}`);
   }
 
