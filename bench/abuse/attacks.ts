@@ -148,34 +148,49 @@ const fragmentFlood: Attack = async (spec, target) => {
     }
   };
   await Promise.all(Array.from({ length: spec.connections }, worker));
-  return outcomeOf(watches, `${spec.connections} workers, ${format(watches.length)} connections, about ${format(fragments)} fragments written`);
+  return outcomeOf(
+    watches,
+    `${spec.connections} workers, ${format(watches.length)} connections, ${format(fragments)} fragments written (a server that closes a connection reads on, discarding, until it is gone)`,
+  );
 };
 
-/** Every connection stops reading, sends its pings as fast as the server reads them, then reads to find its answer. */
+/**
+ * Every connection stops reading and sends its pings as fast as the server reads them. It reads
+ * again, to find its answer, when the server has stopped taking them for two seconds (as
+ * framecast does once it has closed a connection: the Close waits for it, for the close
+ * timeout), or else at the end of the flood, half the window in.
+ */
 const pingFlood: Attack = async (spec, target) => {
   const PAYLOAD_BYTES = 125;
   const PINGS_PER_WRITE = 500;
+  /** No drain for this long: the server has stopped reading us. Well under framecast's close timeout, 5 s. */
+  const STALLED_MS = 2_000;
   const started = Date.now();
-  const floodUntil = started + spec.windowMs * 0.7;
+  const floodUntil = started + spec.windowMs / 2;
   const { watches, sockets } = await openMany(target, '/ws', spec.connections);
   const ping = encodeFrame(Opcode.Ping, Buffer.alloc(PAYLOAD_BYTES, 0x70), { mask: true });
   const batch = Buffer.concat(Array.from({ length: PINGS_PER_WRITE }, () => ping));
   let sent = 0;
+  let stalled = 0;
   await Promise.all(
     sockets.map(async (socket) => {
       if (socket === undefined) return;
       socket.pause();
-      for (let pings = 0; pings < spec.count; pings += PINGS_PER_WRITE) {
-        if (!(await writeWithBackpressure(socket, batch, floodUntil))) break;
+      for (let pings = 0; pings < spec.count && Date.now() < floodUntil; pings += PINGS_PER_WRITE) {
+        if (!(await writeWithBackpressure(socket, batch, Math.min(floodUntil, Date.now() + STALLED_MS)))) {
+          if (Date.now() < floodUntil) stalled++;
+          break;
+        }
         sent += PINGS_PER_WRITE;
       }
+      // All written, and not stalled: the server may still be reading them; go on not reading.
+      if (Date.now() < floodUntil && !socket.writableNeedDrain) await until(() => false, floodUntil);
+      socket.resume();
     }),
   );
-  const floodMs = Date.now() - started;
-  for (const socket of sockets) socket?.resume();
   await until(() => watches.every((watch) => watch.answered), started + spec.windowMs);
   closeAll(watches, sockets);
-  return outcomeOf(watches, `${format(sent)} pings written in ${(floodMs / 1000).toFixed(1)} s, then read`);
+  return outcomeOf(watches, `${format(sent)} pings written; ${stalled} connections found their pings no longer read and read early, the rest after ${(spec.windowMs / 2000).toFixed(1)} s`);
 };
 
 /** A binary frame header declaring 2^62 bytes (most significant bit clear), then a little of the payload. */

@@ -39,6 +39,7 @@ import {
   type AttackOutcome,
   type AttackSpec,
   FRAMECAST_HEARTBEAT_SECONDS,
+  Goals,
   makePlan,
   type Mode,
   type NeighbourCommand,
@@ -53,13 +54,15 @@ const REPO_ROOT = join(BUILD_ROOT, '..');
 const ATTACKER_SCRIPT = join(BUILD_ROOT, 'bench/abuse/attacker.js');
 const NEIGHBOUR_SCRIPT = join(BUILD_ROOT, 'bench/abuse/neighbour.js');
 const DOCS_FILE = join(REPO_ROOT, 'docs/reliability.md');
-const TABLE_START = '<!-- bench:abuse table: start -->';
-const TABLE_END = '<!-- bench:abuse table: end -->';
+/** The markers of a mode's section in the docs page: each mode keeps its latest complete run. */
+const tableStart = (mode: Mode): string => `<!-- bench:abuse ${mode} table: start -->`;
+const tableEnd = (mode: Mode): string => `<!-- bench:abuse ${mode} table: end -->`;
 const RSS_SAMPLE_MS = 50;
 /** Longer than this past its window, an attacker is stopped and the attack reported as failed. */
 const ATTACK_GRACE_MS = 30_000;
 const CHILD_READY_MS = 15_000;
 const HEALTH_TIMEOUT_MS = 3_000;
+const REST_SAMPLE_MS = 500;
 
 interface ServerTarget {
   name: 'framecast' | 'ws';
@@ -263,6 +266,8 @@ async function runAttack(machine: Machine, target: ServerTarget, server: Running
     }
     await sleep(timing.afterMs);
     rss.after = processRssBytes(server.pid);
+    // Read before the neighbour and the health check close their connections, which would count too.
+    const countersAfter = target.name === 'framecast' && !exited(server.child) ? await framecastCounters(server.port) : undefined;
     neighbour.send({ type: 'stop', lossWaitMs: timing.lossWaitMs } satisfies NeighbourCommand);
     report = await nextMessage<NeighbourMessage, NeighbourReport>(
       neighbour,
@@ -273,7 +278,7 @@ async function runAttack(machine: Machine, target: ServerTarget, server: Running
     clearInterval(sampler);
     const crashed = exited(server.child);
     const healthMs = crashed ? undefined : await healthProbe(server.port);
-    const serverCounted = target.name === 'framecast' && !crashed ? counterChanges(countersBefore, await framecastCounters(server.port)) : [];
+    const serverCounted = countersAfter === undefined ? [] : counterChanges(countersBefore, countersAfter);
     return { spec, target: target.name, rss, neighbour: report, outcome, healthMs, crashed, serverCounted, load: loadAverage(), errors };
   } catch (error) {
     errors.push(error instanceof Error ? error.message : String(error));
@@ -315,7 +320,19 @@ async function runBattery(machine: Machine, target: ServerTarget, plan: readonly
     await sleep(timing.afterMs);
     const rssEnd = exited(server.child) ? Number.NaN : processRssBytes(server.pid);
     const healthyAtEnd = !exited(server.child) && (await healthProbe(server.port)) !== undefined;
-    return { target: target.name, label: target.label, attacks, rssStart, rssEnd, healthyAtEnd, restarts };
+    // Idle now: watch the RSS come back, until it is within the goal or the rest is over.
+    const restStarted = Date.now();
+    let rssRested = rssEnd;
+    let restedAfterMs = 0;
+    while (Date.now() - restStarted < timing.restMs && !exited(server.child) && rssRested - rssStart > Goals.rssGrowthMiB * 2 ** 20) {
+      await sleep(REST_SAMPLE_MS);
+      const now = processRssBytes(server.pid);
+      if (now < rssRested) {
+        rssRested = now;
+        restedAfterMs = Date.now() - restStarted;
+      }
+    }
+    return { target: target.name, label: target.label, attacks, rssStart, rssEnd, rssRested, restedAfterMs, healthyAtEnd, restarts };
   } finally {
     neighbour.disconnect();
     await stopChild(neighbour);
@@ -323,13 +340,14 @@ async function runBattery(machine: Machine, target: ServerTarget, plan: readonly
   }
 }
 
-/** Puts `table` between the markers of the docs page, keeping everything else. */
-function writeDocsTable(file: string, table: string): void {
+/** Puts `table` between the markers of `mode`'s section of the docs page, keeping everything else. */
+function writeDocsTable(file: string, mode: Mode, table: string): void {
   const page = readFileSync(file, 'utf8');
-  const start = page.indexOf(TABLE_START);
-  const end = page.indexOf(TABLE_END);
-  if (start === -1 || end < start) throw new Error(`${file} has no ${TABLE_START} ... ${TABLE_END} section`);
-  writeFileSync(file, `${page.slice(0, start + TABLE_START.length)}\n${table}\n${page.slice(end)}`);
+  const startMarker = tableStart(mode);
+  const start = page.indexOf(startMarker);
+  const end = page.indexOf(tableEnd(mode));
+  if (start === -1 || end < start) throw new Error(`${file} has no ${startMarker} ... ${tableEnd(mode)} section`);
+  writeFileSync(file, `${page.slice(0, start + startMarker.length)}\n${table}\n${page.slice(end)}`);
 }
 
 async function main(): Promise<number> {
@@ -354,7 +372,7 @@ async function main(): Promise<number> {
   console.log(`\n${textTable(batteries)}`);
   for (const battery of batteries) {
     const missed = missedBatteryGoals(battery);
-    console.log(`${battery.label}: RSS ${(battery.rssStart / 2 ** 20).toFixed(0)} MiB at the start, ${(battery.rssEnd / 2 ** 20).toFixed(0)} MiB at the end; ${missed.length === 0 ? 'met' : `missed: ${missed.join('; ')}`}`);
+    console.log(`${battery.label}: RSS ${(battery.rssStart / 2 ** 20).toFixed(0)} MiB at the start, ${(battery.rssEnd / 2 ** 20).toFixed(0)} MiB at the end, ${(battery.rssRested / 2 ** 20).toFixed(0)} MiB ${(battery.restedAfterMs / 1000).toFixed(0)} s later; ${missed.length === 0 ? 'met' : `missed: ${missed.join('; ')}`}`);
   }
   const problems = batteries.flatMap((battery) => battery.attacks.flatMap((result) => result.errors.map((error) => `${battery.label} ${result.spec.name}: ${error}`)));
 
@@ -373,7 +391,7 @@ async function main(): Promise<number> {
   const complete = plan.length === fullPlan.length && servers.length === SERVERS.length && options.mode !== 'tiny';
   const docs = options.docs === undefined ? (complete ? DOCS_FILE : undefined) : options.docs;
   if (docs !== undefined && docs !== false && existsSync(docs)) {
-    writeDocsTable(docs, markdown);
+    writeDocsTable(docs, options.mode, markdown);
     console.log(`table written to ${relative(process.cwd(), docs)}`);
   }
 

@@ -42,6 +42,14 @@ export const ServerDefaults = {
    * closed with 1008, since it is only flooding.
    */
   maxUnansweredPings: 1_000,
+  /**
+   * Bytes a peer may still send after its Close, or after the server failed the connection
+   * (they are read and dropped, unparsed); past this many the socket is destroyed, or, while
+   * the Close still waits for the peer to read it, no longer read until the close timeout. A
+   * peer caught in the middle of a large message has about that much in flight, give or take
+   * its kernel's buffers; a flooder has no end.
+   */
+  maxBytesAfterClose: 1024 * 1024,
   /** Most frames one message may come in (1009 beyond it); see `ProtocolDefaults.maxFragmentsPerMessage`. */
   maxFragmentsPerMessage: ProtocolDefaults.maxFragmentsPerMessage,
   /**

@@ -213,6 +213,8 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   private heldPing: Buffer | undefined;
   /** Pings held since the peer last caught up with what it was sent (see `ServerDefaults.maxUnansweredPings`). */
   private pingsHeld = 0;
+  /** Bytes read after the receiver stopped (see `discard`). */
+  private bytesDiscarded = 0;
   /** The turn of the event loop this connection last read in, and its receiver's frame count then. */
   private inputTurn = -1;
   private framesAtTurnStart = 0;
@@ -463,6 +465,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   receive(chunk: Buffer): void {
     this.heardFrom = true;
     const receiver = this.receiver ?? this.createReceiver();
+    if (receiver.stopped) return this.discard(chunk);
     // Replies produced while reading this chunk (echoes, pongs) leave in one write rather than
     // one write each. But the first socket read of a turn of the event loop, which is every read
     // of a server that is not busy, sends its first reply at once and batches the rest: the
@@ -525,6 +528,22 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
       if (more) setImmediate(continueInput, this);
       else this.socket.resume();
     }
+  }
+
+  /**
+   * Bytes after the peer's Close, or after this side failed the connection: RFC 6455 7.1.7, "An
+   * endpoint MUST NOT continue to attempt to process data ... after being instructed to _Fail
+   * the WebSocket Connection_". They are read only so that the peer's end of stream can come;
+   * past `maxBytesAfterClose` (a flood that does not stop at the Close) they are not read and
+   * thrown away until the close timeout. Once our Close has gone, the socket is destroyed; while
+   * it still waits behind what the peer has not read, the socket is no longer read instead: the
+   * flooder's writes block, and the close timeout ends the connection if it never reads.
+   */
+  private discard(chunk: Buffer): void {
+    this.bytesDiscarded += chunk.length;
+    if (this.bytesDiscarded <= ServerDefaults.maxBytesAfterClose) return;
+    if (this.peerIsBehind()) this.socket.pause();
+    else this.socket.destroy();
   }
 
   /** Called after each reply written: in `receive`, corks the socket after the first one. */

@@ -3,10 +3,12 @@
  * without bound. Each attack is sent to a running framecast, and the server's memory is
  * measured while it lasts (see memory.ts).
  */
+import { createConnection } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { Opcode } from '../../src/protocol/index.js';
 import { ServerDefaults } from '../../src/server/config.js';
 import { ReadyState, type WebSocketConnection } from '../../src/server/connection.js';
+import { upgradeRequest } from '../helpers/raw-socket.js';
 import { waitUntil } from '../helpers/wait.js';
 import { openClient, startFramecast, type RunningFramecast } from '../helpers/framecast.js';
 import { buildFrame, parseTarget, RawConnection, sleep, type WireEvent } from '../conformance/wire.js';
@@ -88,6 +90,49 @@ async function sendAndSync(connection: RawConnection, bytes: Buffer): Promise<vo
   connection.write(Buffer.concat([bytes, buildFrame({ opcode: Opcode.Ping, payload: Buffer.from('sync') })]));
   expect(await connection.next(10_000)).toEqual({ kind: 'pong', data: Buffer.from('sync') });
 }
+
+describe('a peer that keeps sending after it was failed is cut off past maxBytesAfterClose, not read until the close timeout', () => {
+  test('after a 1009 Close and the end of the stream, about 1 MiB more is read and dropped, then the socket is destroyed', async () => {
+    const server = await start({ closeTimeout: 60_000 });
+    let serverClosed = false;
+    server.framecast.echo.once('connection', (connection: WebSocketConnection) => {
+      connection.once('close', () => {
+        serverClosed = true;
+      });
+    });
+    // A client that goes on sending after the server's FIN (Node's sockets end their side at
+    // once by default, which would stop the flood for us).
+    const socket = createConnection({ host: '127.0.0.1', port: server.port, allowHalfOpen: true });
+    socket.on('error', () => undefined);
+    let received = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+    });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(upgradeRequest(server.port, '/ws'));
+    await waitUntil(() => received.includes('\r\n\r\n'), 2_000, 'the 101 answer');
+    expect(received.toString('latin1')).toMatch(/^HTTP\/1\.1 101/);
+    socket.write(buildFrame({ opcode: Opcode.Binary, declaredLength: MAX_MESSAGE_SIZE + 1 }));
+    const CLOSE_1009 = Buffer.from([0x88]); // the Close frame's first byte; its code follows its length byte
+    await waitUntil(() => received.indexOf(CLOSE_1009, received.indexOf('\r\n\r\n')) !== -1, AT_ONCE_MS, 'the Close');
+    const close = received.subarray(received.indexOf(CLOSE_1009, received.indexOf('\r\n\r\n')));
+    expect(close.readUInt16BE(2)).toBe(1009);
+    // Now flood: bytes the server may no longer process. Bounded: 64 MiB.
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const LIMIT = 64 * MIB;
+    let written = 0;
+    while (!serverClosed && written < LIMIT && !socket.destroyed) {
+      if (!socket.write(chunk)) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), sleep(50)]);
+      written += chunk.length;
+    }
+    console.log(`[abuse] after its Close, the server read on until ${(written / MIB).toFixed(1)} MiB had been written (kernel buffers included)`);
+    // Cut off long before the close timeout (60 s here), within the bound plus what the kernels hold.
+    await waitUntil(() => serverClosed, 5_000, "the server's close");
+    expect(written).toBeLessThan(32 * MIB);
+    expect(written).toBeGreaterThan(ServerDefaults.maxBytesAfterClose);
+    socket.destroy();
+  });
+});
 
 describe('100,000 tiny fragments: memory is bounded by the message limit, not the fragment count', () => {
   test('a message of 100,000 one-byte fragments under the limit: the server holds its bytes only, then echoes it whole', async () => {
@@ -204,7 +249,12 @@ describe('a ping flood from a client that never reads', () => {
     expect(flood).toBeGreaterThanOrEqual(ServerDefaults.maxUnansweredPings - BATCH);
     expect(flood).toBeLessThanOrEqual(ServerDefaults.maxUnansweredPings + 2 * BATCH);
 
-    // 3. The client reads at last: the pongs it was sent, then the server's Close, 1008.
+    // 3. It pings on after the Close, 2 MiB more (past maxBytesAfterClose): the server stops
+    //    reading it rather than drop the connection with the Close still waiting for it...
+    const more = Buffer.concat(Array.from({ length: (2 * MIB) / batch.length + 1 }, () => batch));
+    connection.write(more);
+    await sleep(200);
+    // 4. ...so when the client reads at last: the pongs it was sent, then the server's Close, 1008.
     connection.socket.resume();
     let pongs = 0;
     let event: WireEvent | undefined;
