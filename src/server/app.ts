@@ -61,8 +61,9 @@ export interface FramecastOptions {
    */
   tls?: TlsCredentials;
   /**
-   * Without `tls`: speak cleartext HTTP/2 with prior knowledge (h2c) beside HTTP/1.1, with the
-   * same extended CONNECT, for a proxy in front that speaks it. Default false.
+   * Without `tls`: speak cleartext HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1, with
+   * the same extended CONNECT, for a proxy in front that speaks it. HTTP/2 only: Node 20's
+   * cleartext http2 server cannot take HTTP/1.1 on the same port. Default false.
    */
   h2c?: boolean;
   /** Bearer token for `POST /push`; without one, pushes are accepted from loopback only. */
@@ -108,7 +109,7 @@ export interface FramecastOptions {
 
 /** A running (or ready to run) framecast service. */
 export interface Framecast {
-  /** node:http's server; node:http2's with `tls` or `h2c` (HTTP/1.1 served by it too). */
+  /** node:http's server; node:http2's with `tls` (serving HTTP/1.1 too) or `h2c`. */
   readonly server: WebSocketHttpServer;
   readonly echo: WebSocketServer;
   readonly chat: WebSocketServer;
@@ -361,7 +362,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
 /**
  * The HTTP server: node:http's for plain HTTP/1.1; with TLS, node:http2's secure server offering
  * h2 and http/1.1 by ALPN; with `h2c`, node:http2's cleartext one, which takes HTTP/2 with prior
- * knowledge and HTTP/1.1 alike. Both of node:http2's advertise SETTINGS_ENABLE_CONNECT_PROTOCOL
+ * knowledge only (`allowHTTP1` applies to TLS alone in Node 20). Both of node:http2's advertise SETTINGS_ENABLE_CONNECT_PROTOCOL
  * (RFC 8441 3), without which no client may send an extended CONNECT.
  */
 function createHttpServer(options: FramecastOptions, handshakeTimeout: number): WebSocketHttpServer {

@@ -67,7 +67,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'client-publish', env: 'FRAMECAST_CLIENT_PUBLISH', value: 'on|off', help: 'whether framecast.v1 clients may publish; off for push-only (default on)' },
   { name: 'tls-cert', env: 'FRAMECAST_TLS_CERT', value: 'FILE', help: 'serve https: and wss: (HTTP/2 and HTTP/1.1) with this PEM certificate (chain); needs --tls-key; reread on SIGHUP' },
   { name: 'tls-key', env: 'FRAMECAST_TLS_KEY', value: 'FILE', help: "the certificate's PEM private key; reread on SIGHUP" },
-  { name: 'h2c', env: 'FRAMECAST_H2C', value: 'on|off', help: 'without TLS: also speak cleartext HTTP/2 (prior knowledge), WebSockets by RFC 8441, for a proxy in front (default off)' },
+  { name: 'h2c', env: 'FRAMECAST_H2C', value: 'on|off', help: 'without TLS: speak cleartext HTTP/2 with prior knowledge instead of HTTP/1.1, WebSockets by RFC 8441, for a proxy in front (default off)' },
   { name: 'log-level', env: 'FRAMECAST_LOG_LEVEL', value: 'LEVEL', help: `one of ${LogLevels.join(', ')} (default info)` },
 ];
 

@@ -501,9 +501,14 @@ function routerFor(server: WebSocketHttpServer): Map<string, WebSocketServer> {
       const target = table.get(pathOf(request.url));
       if (target !== undefined) return target.handleExtendedConnect(request, response);
       request.stream.on('error', ignoreHandshakeSocketError);
-      const status = 404;
-      for (const metrics of new Set(Array.from(table.values(), (endpoint) => endpoint.metrics))) metrics.countRejectedHandshake(status);
-      refuseStream(response, status, `no WebSocket endpoint at ${JSON.stringify(request.url ?? '')}`);
+      // A CONNECT that is not a valid WebSocket request (no :protocol, another protocol, ...)
+      // is told so first: that says more than "no endpoint" for what was never a WebSocket.
+      const verdict = validateExtendedConnect(headerMapFromRaw(request.rawHeaders ?? []));
+      const [status, reason, headers] = verdict.ok
+        ? [404, `no WebSocket endpoint at ${JSON.stringify(request.url ?? '')}`, undefined]
+        : [verdict.status, verdict.reason, verdict.headers];
+      countRefusedOnServer(table, status);
+      refuseStream(response, status, reason, headers);
     });
     (server as HttpServer).on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       const target = table.get(pathOf(request.url));
@@ -516,11 +521,7 @@ function routerFor(server: WebSocketHttpServer): Map<string, WebSocketServer> {
         const [status, reason] = upgradeOffers(upgrade, 'websocket')
           ? [404, `no WebSocket endpoint at ${JSON.stringify(request.url ?? '')}`]
           : [400, `this server switches only to WebSocket, not to ${JSON.stringify(upgrade ?? '')}: send the request without an Upgrade header`];
-        // Counted once in each set of metrics the endpoints on this server report to (the
-        // endpoints of one service share one).
-        for (const metrics of new Set(Array.from(table.values(), (endpoint) => endpoint.metrics))) {
-          metrics.countRejectedHandshake(status);
-        }
+        countRefusedOnServer(table, status);
         refuse(socket, status, reason);
         return;
       }
@@ -532,4 +533,12 @@ function routerFor(server: WebSocketHttpServer): Map<string, WebSocketServer> {
 
 function isHttp2Request(request: IncomingMessage | Http2ServerRequest): request is Http2ServerRequest {
   return request.httpVersionMajor === 2;
+}
+
+/**
+ * Counts a handshake refused before reaching an endpoint once in each set of metrics the
+ * endpoints on this server report to (the endpoints of one service share one).
+ */
+function countRefusedOnServer(table: ReadonlyMap<string, WebSocketServer>, status: number): void {
+  for (const metrics of new Set(Array.from(table.values(), (endpoint) => endpoint.metrics))) metrics.countRejectedHandshake(status);
 }
