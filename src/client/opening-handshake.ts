@@ -7,6 +7,7 @@
  * `verifyServerResponse`, `acceptDeflateResponse`); this file only does the I/O around them.
  */
 import { connect as connectTcp, isIP, type NetConnectOpts, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { connect as connectTls, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import {
   acceptDeflateResponse,
@@ -41,7 +42,8 @@ export interface HandshakeSettings {
 
 /** A handshake that succeeded: the socket, now carrying WebSocket frames, and what was agreed. */
 export interface HandshakeResult {
-  readonly socket: Socket;
+  /** The socket after the 101, or the HTTP/2 stream after the 200 of RFC 8441 (http2-handshake.ts). */
+  readonly socket: Duplex;
   /** Bytes that came after the response head: already frames (RFC 6455 4.1). */
   readonly rest: Buffer;
   /** The subprotocol the server chose, or ''. */

@@ -376,11 +376,30 @@ export function verifyServerResponse(
   if (head.headers.get('sec-websocket-accept') !== computeAcceptKey(key)) {
     return new Error('Sec-WebSocket-Accept does not match the key');
   }
+  return verifyOffersAnswered(head.headers, offered);
+}
+
+/**
+ * Checks a server's 2xx answer to an RFC 8441 extended CONNECT (section 5): no Accept to check,
+ * only that the subprotocol and extensions it chose were offered, as over HTTP/1.1.
+ */
+export function verifyExtendedConnectResponse(
+  status: number,
+  headers: HeaderMap,
+  offered: { protocols?: readonly string[]; extensions?: boolean } = {},
+): ServerHandshake | Error {
+  // RFC 8441 5: "A server ... responds with a 2xx status code"; anything else refuses.
+  if (status < 200 || status > 299) return new Error(`server answered the extended CONNECT with ${status}, not 200`);
+  return verifyOffersAnswered(headers, offered);
+}
+
+/** RFC 6455 4.1 items 5 and 6 of the answer's checks, shared by both handshakes. */
+function verifyOffersAnswered(headers: HeaderMap, offered: { protocols?: readonly string[]; extensions?: boolean }): ServerHandshake | Error {
   // 5. Extensions "not present in the client's handshake" fail the connection.
-  const extensions = head.headers.get('sec-websocket-extensions');
+  const extensions = headers.get('sec-websocket-extensions');
   if (extensions !== undefined && !offered.extensions) return new Error('server chose an extension that was not offered');
   // 6. A subprotocol "not present in the client's handshake" fails the connection.
-  const protocol = head.headers.get('sec-websocket-protocol');
+  const protocol = headers.get('sec-websocket-protocol');
   if (protocol !== undefined && !(offered.protocols ?? []).includes(protocol)) {
     return new Error(`server chose subprotocol ${JSON.stringify(protocol)} that was not offered`);
   }

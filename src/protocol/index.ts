@@ -67,6 +67,7 @@ export {
   type ExtendedConnectResult,
   type NegotiatedOffers,
   validateExtendedConnect,
+  verifyExtendedConnectResponse,
   type HeaderMap,
   headerMapFromRaw,
   isValidClientKey,
