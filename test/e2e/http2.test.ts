@@ -59,4 +59,19 @@ describe.skipIf(!enabled)('the chat page over https:// and HTTP/2 in Chromium', 
     await browser.screenshotAll('http2-chat');
     await page.close();
   });
+
+  it("the inspector shows that its WebSocket came over HTTP/2, with the CONNECT's fields and no key", async () => {
+    const page = await browser.newPage();
+    await page.goto(`https://localhost:${running.port}/inspect.html`);
+    await page.waitForSelector('#handshake[data-transport]', { timeout: SHOWN_WITHIN_MS });
+    expect(await page.getAttribute('#handshake', 'data-transport')).toBe('http2');
+    expect(await page.textContent('#handshake [data-part="transport"]')).toMatch(/HTTP\/2.*RFC 8441/);
+    const request = await page.textContent('#handshake [data-part="request"]');
+    expect(request).toMatch(/:method: CONNECT/);
+    expect(request).toMatch(/:protocol: websocket/);
+    expect(request).not.toMatch(/sec-websocket-key/i);
+    expect(await page.textContent('#handshake [data-part="response"]')).toMatch(/:status: 200/);
+    await browser.screenshotAll('http2-inspector');
+    await page.close();
+  });
 });
