@@ -11,35 +11,21 @@ import { type ClientHttp2Session, type ClientHttp2Stream, connect, constants, ty
 import { isIP } from 'node:net';
 import { acceptDeflateResponse, buildDeflateOffer, type DeflateParameters, headerMapFromRaw, verifyExtendedConnectResponse, WEBSOCKET_VERSION } from '../protocol/index.js';
 import { WebSocketError } from './errors.js';
-import type { HandshakeResult, HandshakeSettings } from './opening-handshake.js';
+import { HandshakeAttempt, type HandshakeResult, type HandshakeSettings } from './opening-handshake.js';
 import type { WebSocketTarget } from './url.js';
 
 /** One RFC 8441 handshake. Calls `done` exactly once; `abort()` fails it at once. */
-export class Http2Handshake {
+export class Http2Handshake extends HandshakeAttempt {
   private session: ClientHttp2Session | undefined;
   private stream: ClientHttp2Stream | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private finished = false;
+  private readonly target: WebSocketTarget;
 
-  constructor(
-    private readonly target: WebSocketTarget,
-    private readonly settings: HandshakeSettings,
-    private readonly done: (result: HandshakeResult | WebSocketError) => void,
-  ) {
-    const timeout = settings.handshakeTimeout;
-    if (timeout > 0) {
-      this.timer = setTimeout(() => this.fail(new WebSocketError('HANDSHAKE_TIMEOUT', `no answer to the extended CONNECT within ${timeout} ms`)), timeout);
-    }
-    process.nextTick(() => {
-      if (!this.finished) this.attempt();
-    });
+  constructor(target: WebSocketTarget, settings: HandshakeSettings, done: (result: HandshakeResult | WebSocketError) => void) {
+    super(settings, done);
+    this.target = target;
   }
 
-  abort(error: WebSocketError): void {
-    this.fail(error);
-  }
-
-  private attempt(): void {
+  protected attempt(): void {
     const target = this.target;
     const origin = `${target.secure ? 'https' : 'http'}://${target.authority}`;
     let session: ClientHttp2Session;
@@ -103,9 +89,6 @@ export class Http2Handshake {
       if (agreed instanceof Error) return this.fail(new WebSocketError('INVALID_HANDSHAKE', agreed.message));
       deflate = agreed;
     }
-    if (this.finished) return;
-    this.finished = true;
-    clearTimeout(this.timer);
     session.removeAllListeners('close');
     session.removeAllListeners('error');
     session.on('error', ignoreError);
@@ -114,18 +97,14 @@ export class Http2Handshake {
     // closes; and with the stream, this WebSocket's own HTTP/2 connection.
     stream.once('end', () => stream.end());
     stream.once('close', () => session.close());
-    this.done({ socket: stream, rest: Buffer.alloc(0), protocol: verified.protocol ?? '', extensions: verified.extensions ?? '', deflate });
+    this.succeed({ socket: stream, rest: Buffer.alloc(0), protocol: verified.protocol ?? '', extensions: verified.extensions ?? '', deflate });
   }
 
-  private fail(error: WebSocketError): void {
-    if (this.finished) return;
-    this.finished = true;
-    clearTimeout(this.timer);
+  protected release(): void {
     this.stream?.on('error', ignoreError);
     this.stream?.close(constants.NGHTTP2_CANCEL);
     this.session?.on('error', ignoreError);
     this.session?.destroy();
-    this.done(error);
   }
 }
 
