@@ -8,7 +8,7 @@
  * its writes, cork, pause and 'drain' are those of a Duplex like a socket's, with HTTP/2 flow
  * control underneath (a stream whose peer does not read stops taking bytes, and only that one).
  */
-import type { ServerHttp2Stream } from 'node:http2';
+import { constants, type ServerHttp2Stream } from 'node:http2';
 
 /** How a WebSocket reached this server: HTTP/1.1 Upgrade (RFC 6455 4) or HTTP/2 extended CONNECT (RFC 8441). */
 export type TransportKind = 'http1' | 'http2';
@@ -73,8 +73,9 @@ export class Http2StreamTransport implements Transport {
     return this.stream.writableNeedDrain;
   }
 
+  /** Also once reset (`close`), a moment before node:http2 destroys the stream. */
   get destroyed(): boolean {
-    return this.stream.destroyed;
+    return this.stream.destroyed || this.stream.closed;
   }
 
   write(bytes: Uint8Array, callback?: (error?: Error | null) => void): boolean {
@@ -94,8 +95,10 @@ export class Http2StreamTransport implements Transport {
   }
 
   destroy(): void {
-    // RST_STREAM with CANCEL (RFC 9113 7): the stream goes, the HTTP/2 connection and its other streams stay.
-    this.stream.destroy();
+    // RST_STREAM with CANCEL (RFC 9113 7, RFC 8441 6: the equivalent of a TCP reset): the
+    // stream goes, its queued bytes are dropped, the HTTP/2 connection and its other streams stay.
+    // (A bare destroy() would reset with NO_ERROR, which reads as a clean end.)
+    this.stream.close(constants.NGHTTP2_CANCEL);
   }
 
   pause(): void {

@@ -204,6 +204,28 @@ describe.runIf(enabled)('limits over HTTP/2', () => {
   });
 });
 
+describe.runIf(enabled)('heartbeats over HTTP/2', () => {
+  it('pings a stream, and resets (RST_STREAM) one that never answers, the HTTP/2 connection staying up', async () => {
+    const certificate = makeSelfSignedCertificate();
+    const running = await startFramecast({ tls: { cert: certificate.cert, key: certificate.key }, heartbeatInterval: 200 });
+    try {
+      const client = await session(`https://localhost:${running.port}`, certificate.cert);
+      const answer = await extendedConnect(client, '/ws');
+      const ws = RawWebSocket.fromStream(answer.stream);
+      const rstCode = new Promise<number | undefined>((resolve) => answer.stream.once('close', () => resolve(answer.stream.rstCode)));
+      // The raw peer never answers: a Ping first, then the reset at the next heartbeat.
+      const [ping] = await ws.waitForFrames(1);
+      expect(ping.opcode).toBe(0x9);
+      expect(await rstCode).toBe(http2Constants.NGHTTP2_CANCEL);
+      expect(client.closed || client.destroyed).toBe(false);
+      expect((await extendedConnect(client, '/ws')).status).toBe(200);
+    } finally {
+      await running.close();
+      certificate.remove();
+    }
+  });
+});
+
 describe('h2c: cleartext HTTP/2 with prior knowledge', () => {
   let running: RunningFramecast;
 
