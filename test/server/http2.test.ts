@@ -134,6 +134,21 @@ describe.runIf(enabled)('RFC 8441 over TLS', () => {
     });
   });
 
+  it('POST /push over HTTP/2 reaches a chat WebSocket on another stream of the same connection', async () => {
+    const client = await session(url, certificate.cert);
+    const chat = await extendedConnect(client, '/chat?channel=h2push');
+    expect(chat.status).toBe(200);
+    const ws = RawWebSocket.fromStream(chat.stream);
+    await waitUntil(() => running.framecast.chat.clients.size === 1);
+    const push = client.request({ ':method': 'POST', ':path': '/push?channel=h2push' });
+    push.end('pushed over h2');
+    const headers = await new Promise<Record<string, unknown>>((resolve) => push.once('response', resolve));
+    expect(headers[':status']).toBe(202);
+    const [delivered] = await ws.waitForFrames(1);
+    expect(delivered.payload.toString()).toBe('pushed over h2');
+    chat.stream.close(http2Constants.NGHTTP2_CANCEL);
+  });
+
   it('carries many WebSockets as streams of one HTTP/2 connection at once', async () => {
     const client = await session(url, certificate.cert);
     const count = 40;
