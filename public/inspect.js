@@ -163,6 +163,8 @@ function onReport(report) {
 // --- The handshake -------------------------------------------------------------------------------
 
 async function renderHandshake(report) {
+  handshakeBox.dataset.transport = report.transport;
+  if (report.transport === 'http2') return renderHttp2Handshake(report);
   const keyBytes = Uint8Array.from(atob(report.key), (c) => c.charCodeAt(0));
   const concatenated = report.key + report.guid;
   const { digest, how } = await sha1(new TextEncoder().encode(concatenated));
@@ -174,6 +176,7 @@ async function renderHandshake(report) {
 
   const step = (title, value, extra) => h('li', {}, title, h('span', { class: 'value' }, value), extra);
   handshakeBox.replaceChildren(
+    transportNote(report),
     h('h3', {}, 'The request, as the server received it ', h('span', { class: 'rfc' }, 'RFC 6455 4.1, 4.2.1')),
     httpHead('request', requestLines),
     h('h3', {}, 'From Sec-WebSocket-Key to Sec-WebSocket-Accept ', h('span', { class: 'rfc' }, 'RFC 6455 1.3, 4.2.2 item 5.4')),
@@ -204,6 +207,35 @@ async function renderHandshake(report) {
   handshakeBox.dataset.key = report.key;
   handshakeBox.dataset.accept = report.accept;
   handshakeBox.dataset.computedAccept = computed;
+}
+
+/** Which transport this page's WebSocket used, as the server saw it. */
+function transportNote(report) {
+  const text =
+    report.transport === 'http2'
+      ? 'Transport: HTTP/2. This WebSocket is one stream of the HTTP/2 connection the page came over, opened by an extended CONNECT (RFC 8441).'
+      : 'Transport: HTTP/1.1. This WebSocket has a TCP connection of its own, switched from HTTP by Upgrade (RFC 6455 4).';
+  return h('p', { 'data-part': 'transport' }, text);
+}
+
+/** The RFC 8441 handshake: the CONNECT's fields and the 200; no key, no Accept to compute. */
+function renderHttp2Handshake(report) {
+  const requestLines = report.request.headers.map(([name, value]) => `${name}: ${value}`);
+  handshakeBox.replaceChildren(
+    transportNote(report),
+    h('h3', {}, 'The extended CONNECT, as the server received it ', h('span', { class: 'rfc' }, 'RFC 8441 4, 5')),
+    httpHead('request', requestLines),
+    h(
+      'p',
+      { class: 'hint' },
+      'No Sec-WebSocket-Key and no Sec-WebSocket-Accept over HTTP/2 (RFC 8441 5): the stream belongs to this request alone, so there is no answer to prove. :protocol websocket stands for Upgrade: websocket, and 200 for 101.',
+    ),
+    h('h3', {}, 'The answer the server sent ', h('span', { class: 'rfc' }, 'RFC 8441 5')),
+    httpHead('response', report.response.trimEnd().split('\n')),
+    extensionNote(report),
+  );
+  extensionsInUse = report.extensions ?? '';
+  delete handshakeBox.dataset.key;
 }
 
 /** An HTTP head, one line per element so that a long header wraps under itself (style.css, pre.http). */

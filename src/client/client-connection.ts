@@ -8,7 +8,7 @@
  * Close, then wait for the server to close TCP), 7.1.5 (1005 and 1006 as reported codes),
  * 7.1.7 (failing the connection).
  */
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   type CloseInfo,
   CloseCode,
@@ -112,7 +112,8 @@ export class ClientConnection implements ReceiverHandler {
   private needDrain = false;
 
   constructor(
-    private readonly socket: Socket,
+    /** A TCP or TLS socket after the 101, or an HTTP/2 stream after RFC 8441's 200. */
+    private readonly socket: Duplex,
     private readonly options: ClientConnectionOptions,
     private readonly listener: ConnectionListener,
   ) {
@@ -275,6 +276,6 @@ function headerLengthOfMasked(frame: Buffer): number {
   return (length7 === LENGTH_16_MARKER ? 4 : length7 === LENGTH_64_MARKER ? 10 : 2) + MASK_KEY_BYTES;
 }
 
-function destroySocket(socket: Socket): void {
+function destroySocket(socket: Duplex): void {
   socket.destroy();
 }

@@ -7,6 +7,7 @@
  * `verifyServerResponse`, `acceptDeflateResponse`); this file only does the I/O around them.
  */
 import { connect as connectTcp, isIP, type NetConnectOpts, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { connect as connectTls, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import {
   acceptDeflateResponse,
@@ -41,7 +42,8 @@ export interface HandshakeSettings {
 
 /** A handshake that succeeded: the socket, now carrying WebSocket frames, and what was agreed. */
 export interface HandshakeResult {
-  readonly socket: Socket;
+  /** The socket after the 101, or the HTTP/2 stream after the 200 of RFC 8441 (http2-handshake.ts). */
+  readonly socket: Duplex;
   /** Bytes that came after the response head: already frames (RFC 6455 4.1). */
   readonly rest: Buffer;
   /** The subprotocol the server chose, or ''. */
@@ -58,27 +60,22 @@ const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]
 const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie', 'proxy-authorization']);
 
 /**
- * One opening handshake, redirects included. Calls `done` exactly once: with the result, or
- * with the error that failed it (after destroying the socket). `abort()` fails it at once.
+ * What every opening handshake shares, over HTTP/1.1 (below) or HTTP/2 (http2-handshake.ts):
+ * one timeout for all of it, the first attempt on a later tick (so `done` is never called from
+ * inside the constructor), `done` called exactly once, and `abort()`.
  */
-export class OpeningHandshake {
-  private socket: Socket | undefined;
+export abstract class HandshakeAttempt {
   private timer: NodeJS.Timeout | undefined;
   private finished = false;
-  private redirects = 0;
-  private headers: ReadonlyMap<string, string>;
 
   constructor(
-    private target: WebSocketTarget,
-    private readonly settings: HandshakeSettings,
+    protected readonly settings: HandshakeSettings,
     private readonly done: (result: HandshakeResult | WebSocketError) => void,
   ) {
-    this.headers = settings.headers;
     const timeout = settings.handshakeTimeout;
     if (timeout > 0) {
       this.timer = setTimeout(() => this.fail(new WebSocketError('HANDSHAKE_TIMEOUT', `no answer to the opening handshake within ${timeout} ms`)), timeout);
     }
-    // On a later tick: whatever happens, `done` is never called from inside the constructor.
     process.nextTick(() => {
       if (!this.finished) this.attempt();
     });
@@ -89,8 +86,46 @@ export class OpeningHandshake {
     this.fail(error);
   }
 
+  /** Connects and sends the request. */
+  protected abstract attempt(): void;
+
+  /** Releases what the attempt holds (socket, session), after a failure. */
+  protected abstract release(): void;
+
+  protected succeed(result: HandshakeResult): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.done(result);
+  }
+
+  protected fail(error: WebSocketError): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.release();
+    this.done(error);
+  }
+}
+
+/**
+ * One opening handshake, redirects included. Calls `done` exactly once: with the result, or
+ * with the error that failed it (after destroying the socket). `abort()` fails it at once.
+ */
+export class OpeningHandshake extends HandshakeAttempt {
+  private socket: Socket | undefined;
+  private redirects = 0;
+  private headers: ReadonlyMap<string, string>;
+  private target: WebSocketTarget;
+
+  constructor(target: WebSocketTarget, settings: HandshakeSettings, done: (result: HandshakeResult | WebSocketError) => void) {
+    super(settings, done);
+    this.target = target;
+    this.headers = settings.headers;
+  }
+
   /** Connects to the current target and sends the request. */
-  private attempt(): void {
+  protected attempt(): void {
     const target = this.target;
     const settings = this.settings;
     const key = generateClientKey();
@@ -202,23 +237,12 @@ export class OpeningHandshake {
     this.attempt();
   }
 
-  private succeed(result: HandshakeResult): void {
-    if (this.finished) return;
-    this.finished = true;
-    clearTimeout(this.timer);
-    this.done(result);
-  }
-
-  private fail(error: WebSocketError): void {
-    if (this.finished) return;
-    this.finished = true;
-    clearTimeout(this.timer);
+  protected release(): void {
     if (this.socket !== undefined) {
       // The socket may still report an error while it is torn down; nobody is listening any more.
       this.socket.on('error', ignoreError);
       this.socket.destroy();
     }
-    this.done(error);
   }
 }
 

@@ -29,6 +29,7 @@ import { type ClientCompression, ClientConnection, type ConnectionListener } fro
 import { ClientDefaults, MAX_TIMER_MS } from './config.js';
 import { WebSocketError } from './errors.js';
 import { CloseEvent, ErrorEvent } from './events.js';
+import { Http2Handshake } from './http2-handshake.js';
 import { type HandshakeResult, type HandshakeSettings, OpeningHandshake } from './opening-handshake.js';
 import { checkProtocols, parseWebSocketUrl, type WebSocketTarget } from './url.js';
 
@@ -79,6 +80,13 @@ export interface WebSocketOptions {
   maxRedirects?: number;
   /** `send()` returns false once this many bytes wait to be written (default 1 MiB). */
   sendHighWaterMark?: number;
+  /**
+   * Open the WebSocket over HTTP/2 by extended CONNECT (RFC 8441) rather than HTTP/1.1's
+   * Upgrade: TLS with ALPN h2 for wss:, cleartext prior knowledge (h2c) for ws:. Fails with
+   * INVALID_HANDSHAKE when the server does not announce SETTINGS_ENABLE_CONNECT_PROTOCOL.
+   * Redirects are not followed. Default false.
+   */
+  http2?: boolean;
 }
 
 /** The readyState values (WHATWG): on the constructor and on every instance. */
@@ -149,7 +157,7 @@ export class WebSocket extends EventTarget {
   private readonly maxMessageSize: number;
   private readonly closeTimeout: number;
   private readonly deflateOffer: (DeflateOfferOptions & { threshold: number }) | undefined;
-  private handshake: OpeningHandshake | undefined;
+  private handshake: OpeningHandshake | Http2Handshake | undefined;
   private connection: ClientConnection | undefined;
   /** readyState before the connection opens, and once it has closed. */
   private state: ReadyStateValue = CONNECTING;
@@ -200,7 +208,8 @@ export class WebSocket extends EventTarget {
       maxRedirects: checkedCount('maxRedirects', options.maxRedirects ?? ClientDefaults.maxRedirects),
       sendHighWaterMark: checkedCount('sendHighWaterMark', options.sendHighWaterMark ?? ClientDefaults.sendHighWaterMark),
     };
-    this.handshake = new OpeningHandshake(this.target, settings, (result) => this.onHandshake(result));
+    const onHandshake = (result: HandshakeResult | WebSocketError): void => this.onHandshake(result);
+    this.handshake = options.http2 === true ? new Http2Handshake(this.target, settings, onHandshake) : new OpeningHandshake(this.target, settings, onHandshake);
   }
 
   // --- Attributes (WHATWG) -------------------------------------------------------------------

@@ -65,18 +65,22 @@ export interface AcceptOptions {
   requireProtocol?: boolean;
 }
 
-/** A valid request, and what the server agreed to. */
-export interface HandshakeAccepted {
+/** What both handshakes (HTTP/1.1 Upgrade, HTTP/2 extended CONNECT) agree on alike. */
+export interface NegotiatedOffers {
   readonly ok: true;
-  readonly key: string;
-  /** Sec-WebSocket-Accept for this key. */
-  readonly accept: string;
   /** The subprotocol chosen (RFC 6455 4.2.2 item 5.5), if any. */
   readonly protocol: string | undefined;
   /** Extensions the client offered, in its order of preference; the caller decides which to use. */
   readonly extensionOffers: readonly ExtensionOffer[];
   /** The Origin header, if sent (browsers always send it; RFC 6455 4.2.1 item 7, 10.2). */
   readonly origin: string | undefined;
+}
+
+/** A valid HTTP/1.1 request, and what the server agreed to. */
+export interface HandshakeAccepted extends NegotiatedOffers {
+  readonly key: string;
+  /** Sec-WebSocket-Accept for this key. */
+  readonly accept: string;
 }
 
 /** A request refused: the HTTP status to answer with, why, and any headers the answer needs. */
@@ -88,6 +92,9 @@ export interface HandshakeRejected {
 }
 
 export type HandshakeResult = HandshakeAccepted | HandshakeRejected;
+
+/** The outcome of an RFC 8441 extended CONNECT: no key, no accept, only what was agreed. */
+export type ExtendedConnectResult = NegotiatedOffers | HandshakeRejected;
 
 function reject(status: number, reason: string, headers: HeaderMap = new Map()): HandshakeRejected {
   return { ok: false, status, reason, headers };
@@ -132,18 +139,21 @@ export function validateUpgradeRequest(request: UpgradeRequest, options: AcceptO
   // 6. "A |Sec-WebSocket-Version| header field, with a value of 13." RFC 6455 4.4: otherwise
   //    answer 426 with the version(s) this server understands.
   const version = headers.get('sec-websocket-version');
-  if (version === undefined || version.trim() !== WEBSOCKET_VERSION) {
-    return reject(
-      426,
-      `unsupported WebSocket version ${version === undefined ? '(none)' : JSON.stringify(version)}: this server speaks 13`,
-      new Map([['sec-websocket-version', WEBSOCKET_VERSION]]),
-    );
-  }
+  if (!isVersion13(version)) return rejectVersion(426, version);
   // 5. "A |Sec-WebSocket-Key| header field with a base64-encoded value that, when decoded, is 16 bytes."
   const key = headers.get('sec-websocket-key')?.trim();
   if (key === undefined) return reject(400, 'missing Sec-WebSocket-Key header');
   if (!isValidClientKey(key)) return reject(400, 'Sec-WebSocket-Key must be the base64 of 16 bytes');
+  const offers = negotiateOffers(headers, options);
+  if (!offers.ok) return offers;
+  return { ...offers, key, accept: computeAcceptKey(key) };
+}
 
+/**
+ * The headers both handshakes read alike (RFC 8441 5: the rest of the handshake is that of
+ * RFC 6455 4.2.1): the subprotocol, the extension offers and the origin.
+ */
+function negotiateOffers(headers: HeaderMap, options: AcceptOptions): NegotiatedOffers | HandshakeRejected {
   // 8. Optional subprotocols, "ordered by preference": take the client's first that the server speaks.
   let protocol: string | undefined;
   const protocolHeader = headers.get('sec-websocket-protocol');
@@ -165,14 +175,53 @@ export function validateUpgradeRequest(request: UpgradeRequest, options: AcceptO
     if (parsed === undefined) return reject(400, 'invalid Sec-WebSocket-Extensions header');
     extensionOffers = parsed;
   }
-  return {
-    ok: true,
-    key,
-    accept: computeAcceptKey(key),
-    protocol,
-    extensionOffers,
-    origin: headers.get('origin'),
-  };
+  return { ok: true, protocol, extensionOffers, origin: headers.get('origin') };
+}
+
+function isVersion13(version: string | undefined): boolean {
+  return version !== undefined && version.trim() === WEBSOCKET_VERSION;
+}
+
+/** A refusal for a version other than 13, naming the one this server speaks (RFC 6455 4.4). */
+function rejectVersion(status: number, version: string | undefined): HandshakeRejected {
+  return reject(
+    status,
+    `unsupported WebSocket version ${version === undefined ? '(none)' : JSON.stringify(version)}: this server speaks 13`,
+    new Map([['sec-websocket-version', WEBSOCKET_VERSION]]),
+  );
+}
+
+/**
+ * Reads an HTTP/2 extended CONNECT (RFC 8441 4 and 5): the WebSocket handshake over one HTTP/2
+ * stream. `headers` hold the pseudo-headers (`:method`, `:protocol`, `:authority`, ...) with the
+ * rest. There is no Sec-WebSocket-Key and no Accept (RFC 8441 5: "the Sec-WebSocket-Key and
+ * Sec-WebSocket-Accept header fields are not used"), and no Upgrade or Connection (HTTP/2 has
+ * no connection-specific headers, RFC 9113 8.2.2); Sec-WebSocket-Version, subprotocols and
+ * extensions are as over HTTP/1.1. Never throws.
+ */
+export function validateExtendedConnect(headers: HeaderMap, options: AcceptOptions = {}): ExtendedConnectResult {
+  // RFC 8441 4: "A new pseudo-header field :protocol MAY be included on request HEADERS
+  // indicating the desired protocol to be spoken on the tunnel created by CONNECT."
+  if (headers.get(':method') !== 'CONNECT') {
+    return reject(405, 'a WebSocket over HTTP/2 is opened with an extended CONNECT (RFC 8441)', new Map([['allow', 'CONNECT']]));
+  }
+  const protocol = headers.get(':protocol');
+  if (protocol === undefined) return reject(400, 'a CONNECT without :protocol asks for a TCP tunnel, which this server does not offer: send :protocol websocket (RFC 8441 4)');
+  // RFC 8441 4 takes :protocol values from the HTTP Upgrade Token registry; tokens there match case-insensitively (RFC 9110 7.8).
+  if (protocol.toLowerCase() !== 'websocket') return reject(400, `this server opens only WebSockets, not ${JSON.stringify(protocol)}: send :protocol websocket`);
+  // RFC 8441 4: "On requests that contain the :protocol pseudo-header field, the :scheme and :path pseudo-header fields of the target URI MUST also be included."
+  if (headers.get(':scheme') === undefined || headers.get(':path') === undefined) {
+    return reject(400, 'an extended CONNECT must carry :scheme and :path (RFC 8441 4)');
+  }
+  // :authority plays the part of Host (RFC 9113 8.3.1).
+  const authority = headers.get(':authority');
+  if (authority === undefined || authority.trim() === '') return reject(400, 'missing :authority');
+  // RFC 6455 4.2.1 item 6, as RFC 8441 5 keeps it. Not 426: that status asks to switch
+  // protocols with an Upgrade header, which HTTP/2 does not have (RFC 9113 8.6); 400 with the
+  // version this server speaks says the same without it.
+  const version = headers.get('sec-websocket-version');
+  if (!isVersion13(version)) return rejectVersion(400, version);
+  return negotiateOffers(headers, options);
 }
 
 /**
@@ -327,11 +376,30 @@ export function verifyServerResponse(
   if (head.headers.get('sec-websocket-accept') !== computeAcceptKey(key)) {
     return new Error('Sec-WebSocket-Accept does not match the key');
   }
+  return verifyOffersAnswered(head.headers, offered);
+}
+
+/**
+ * Checks a server's 2xx answer to an RFC 8441 extended CONNECT (section 5): no Accept to check,
+ * only that the subprotocol and extensions it chose were offered, as over HTTP/1.1.
+ */
+export function verifyExtendedConnectResponse(
+  status: number,
+  headers: HeaderMap,
+  offered: { protocols?: readonly string[]; extensions?: boolean } = {},
+): ServerHandshake | Error {
+  // RFC 8441 5: "A server ... responds with a 2xx status code"; anything else refuses.
+  if (status < 200 || status > 299) return new Error(`server answered the extended CONNECT with ${status}, not 200`);
+  return verifyOffersAnswered(headers, offered);
+}
+
+/** RFC 6455 4.1 items 5 and 6 of the answer's checks, shared by both handshakes. */
+function verifyOffersAnswered(headers: HeaderMap, offered: { protocols?: readonly string[]; extensions?: boolean }): ServerHandshake | Error {
   // 5. Extensions "not present in the client's handshake" fail the connection.
-  const extensions = head.headers.get('sec-websocket-extensions');
+  const extensions = headers.get('sec-websocket-extensions');
   if (extensions !== undefined && !offered.extensions) return new Error('server chose an extension that was not offered');
   // 6. A subprotocol "not present in the client's handshake" fails the connection.
-  const protocol = head.headers.get('sec-websocket-protocol');
+  const protocol = headers.get('sec-websocket-protocol');
   if (protocol !== undefined && !(offered.protocols ?? []).includes(protocol)) {
     return new Error(`server chose subprotocol ${JSON.stringify(protocol)} that was not offered`);
   }

@@ -11,6 +11,7 @@
  * - `GET /framecast.js`: FramecastClient for pages, from its browser build (browser-client.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer, createServer as createH2cServer, type Http2SecureServer, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -30,7 +31,7 @@ import { handlePush, isValidChannelName, type PushOptions } from './push.js';
 import { pathOf, queryParameter } from './request-target.js';
 import { isBrowserClientPath, serveBrowserClient } from './browser-client.js';
 import { serveStatic } from './static-files.js';
-import { WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
+import { WebSocketServer, type WebSocketHttpServer, type WebSocketServerOptions } from './websocket-server.js';
 
 /** This package's folder: the nearest one with a package.json above this file (src/ or dist/src/). */
 function findPackageDir(): string {
@@ -46,7 +47,25 @@ export const PUBLIC_DIR = join(PACKAGE_DIR, 'public');
 /** The browser build of FramecastClient (tsconfig.browser.json), the same whether this runs from src/ or dist/. */
 export const BROWSER_CLIENT_DIR = join(PACKAGE_DIR, 'dist', 'browser');
 
+/** A certificate and its private key, PEM (the contents, not file names). */
+export interface TlsCredentials {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
 export interface FramecastOptions {
+  /**
+   * Serve everything over TLS (https:, wss:): the page, POST /push, /healthz, /metrics and every
+   * WebSocket endpoint. HTTP/2 and HTTP/1.1 are both offered (ALPN); on HTTP/2 WebSockets open
+   * by extended CONNECT (RFC 8441). Plain HTTP/1.1 without it. See `Framecast.setCertificate`.
+   */
+  tls?: TlsCredentials;
+  /**
+   * Without `tls`: speak cleartext HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1, with
+   * the same extended CONNECT, for a proxy in front that speaks it. HTTP/2 only: Node 20's
+   * cleartext http2 server cannot take HTTP/1.1 on the same port. Default false.
+   */
+  h2c?: boolean;
   /** Bearer token for `POST /push`; without one, pushes are accepted from loopback only. */
   pushToken?: string;
   /** Origins allowed besides the server's own; `*` for any. */
@@ -90,7 +109,8 @@ export interface FramecastOptions {
 
 /** A running (or ready to run) framecast service. */
 export interface Framecast {
-  readonly server: Server;
+  /** node:http's server; node:http2's with `tls` (serving HTTP/1.1 too) or `h2c`. */
+  readonly server: WebSocketHttpServer;
   readonly echo: WebSocketServer;
   readonly chat: WebSocketServer;
   /** The protocol inspector at `/inspect`; its clients get no pushes. */
@@ -101,6 +121,11 @@ export interface Framecast {
   readonly metrics: Metrics;
   /** Starts listening; resolves with the bound address. */
   listen(port: number, host?: string): Promise<AddressInfo>;
+  /**
+   * With `tls`: serve this certificate to connections made from now on (e.g. renewed, reread on
+   * SIGHUP); open connections keep theirs. Throws without `tls`, or when the pair is not valid.
+   */
+  setCertificate(credentials: TlsCredentials): void;
   /** Graceful shutdown: stop accepting, close every WebSocket with 1001, wait, then end the rest. */
   close(): Promise<void>;
 }
@@ -134,12 +159,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
   const maxChannel = ServerDefaults.maxChannelNameLength;
   const handshakeTimeout = options.handshakeTimeout ?? ServerDefaults.handshakeTimeout;
 
-  const server = createServer({
-    headersTimeout: handshakeTimeout,
-    requestTimeout: Math.max(HttpDefaults.requestTimeout, handshakeTimeout),
-    connectionsCheckingInterval: HttpDefaults.connectionsCheckingInterval,
-  });
-  server.maxHeadersCount = HttpDefaults.maxHeadersCount;
+  const server = createHttpServer(options, handshakeTimeout);
 
   const common: WebSocketServerOptions = {
     maxMessageSize: options.maxMessageSize,
@@ -214,7 +234,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     }
   }
 
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+  (server as Server).on('request', (request: IncomingMessage, response: ServerResponse) => {
     try {
       route(request, response);
     } catch (error) {
@@ -266,6 +286,12 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
       case '/chat':
       case '/pubsub':
       case '/inspect':
+        if (request.httpVersionMajor === 2) {
+          // HTTP/2 has no Upgrade (RFC 9113 8.6): a WebSocket is opened with an extended CONNECT.
+          response.writeHead(405, { 'content-type': 'text/plain; charset=utf-8', allow: 'CONNECT' });
+          response.end('this endpoint speaks WebSocket: over HTTP/2 send an extended CONNECT with :protocol websocket (RFC 8441 4)\n');
+          return;
+        }
         // A plain HTTP request to a WebSocket endpoint (RFC 7231 6.5.15: 426 names the protocol to upgrade to).
         response.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket', connection: 'Upgrade' });
         response.end('this endpoint speaks WebSocket: send a GET with Upgrade: websocket (RFC 6455 4.1)\n');
@@ -297,6 +323,11 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     pubsub,
     hub,
     metrics,
+    setCertificate(credentials: TlsCredentials): void {
+      if (options.tls === undefined) throw new Error('setCertificate needs a server made with the tls option');
+      // Connections already open keep the context they were made with: none is dropped.
+      (server as Http2SecureServer).setSecureContext({ cert: credentials.cert, key: credentials.key });
+    },
     listen(port: number, host?: string): Promise<AddressInfo> {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -314,7 +345,7 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
     async close(): Promise<void> {
       stopSummary();
       server.close();
-      server.closeIdleConnections();
+      closeIdleConnections(server);
       const timeout = options.shutdownTimeout ?? ServerDefaults.shutdownTimeout;
       await Promise.all([
         echo.close(CloseCode.GoingAway, 'server shutting down', timeout),
@@ -323,7 +354,45 @@ export function createFramecast(options: FramecastOptions = {}): Framecast {
         pubsub.close(CloseCode.GoingAway, 'server shutting down', timeout),
       ]);
       await hub.close();
-      server.closeAllConnections();
+      closeAllConnections(server);
     },
   };
+}
+
+/**
+ * The HTTP server: node:http's for plain HTTP/1.1; with TLS, node:http2's secure server offering
+ * h2 and http/1.1 by ALPN; with `h2c`, node:http2's cleartext one, which takes HTTP/2 with prior
+ * knowledge only (`allowHTTP1` applies to TLS alone in Node 20). Both of node:http2's advertise SETTINGS_ENABLE_CONNECT_PROTOCOL
+ * (RFC 8441 3), without which no client may send an extended CONNECT.
+ */
+function createHttpServer(options: FramecastOptions, handshakeTimeout: number): WebSocketHttpServer {
+  const http1 = {
+    headersTimeout: handshakeTimeout,
+    requestTimeout: Math.max(HttpDefaults.requestTimeout, handshakeTimeout),
+    connectionsCheckingInterval: HttpDefaults.connectionsCheckingInterval,
+  };
+  if (options.tls === undefined && options.h2c !== true) {
+    const server = createServer(http1);
+    server.maxHeadersCount = HttpDefaults.maxHeadersCount;
+    return server;
+  }
+  const http2 = {
+    allowHTTP1: true,
+    settings: { enableConnectProtocol: true, maxConcurrentStreams: HttpDefaults.http2MaxConcurrentStreams },
+    maxSessionMemory: HttpDefaults.http2MaxSessionMemory,
+    // HTTP/1.1 requests on this server are parsed by node:http, with its own options.
+    ...http1,
+  };
+  const server: Http2SecureServer | Http2Server =
+    options.tls === undefined ? createH2cServer(http2) : createSecureServer({ ...http2, cert: options.tls.cert, key: options.tls.key });
+  return server;
+}
+
+/** Closes idle HTTP/1.1 keep-alive connections; node:http2's server closes idle sessions itself on close(). */
+function closeIdleConnections(server: WebSocketHttpServer): void {
+  if ('closeIdleConnections' in server) server.closeIdleConnections();
+}
+
+function closeAllConnections(server: WebSocketHttpServer): void {
+  if ('closeAllConnections' in server) server.closeAllConnections();
 }

@@ -28,6 +28,11 @@ export interface CliOptions {
   historyMemory: number;
   /** Whether framecast.v1 clients may publish. */
   clientPublish: boolean;
+  /** PEM files of the TLS certificate and its key; both or neither. Reread on SIGHUP. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  /** Without TLS: cleartext HTTP/2 with prior knowledge (h2c) beside HTTP/1.1. */
+  h2c: boolean;
 }
 
 export type CliParseResult = { help: true } | { help: false; options: CliOptions } | { error: string };
@@ -60,6 +65,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'history-ttl', env: 'FRAMECAST_HISTORY_TTL', value: 'SECONDS', help: `how long a publication stays in the history (default ${PubSubDefaults.historyTtl / 1000})` },
   { name: 'history-memory', env: 'FRAMECAST_HISTORY_MEMORY', value: 'BYTES', help: 'bytes all histories together may hold, the oldest publication going first (default 64MiB)' },
   { name: 'client-publish', env: 'FRAMECAST_CLIENT_PUBLISH', value: 'on|off', help: 'whether framecast.v1 clients may publish; off for push-only (default on)' },
+  { name: 'tls-cert', env: 'FRAMECAST_TLS_CERT', value: 'FILE', help: 'serve https: and wss: (HTTP/2 and HTTP/1.1) with this PEM certificate (chain); needs --tls-key; reread on SIGHUP' },
+  { name: 'tls-key', env: 'FRAMECAST_TLS_KEY', value: 'FILE', help: "the certificate's PEM private key; reread on SIGHUP" },
+  { name: 'h2c', env: 'FRAMECAST_H2C', value: 'on|off', help: 'without TLS: speak cleartext HTTP/2 with prior knowledge instead of HTTP/1.1, WebSockets by RFC 8441, for a proxy in front (default off)' },
   { name: 'log-level', env: 'FRAMECAST_LOG_LEVEL', value: 'LEVEL', help: `one of ${LogLevels.join(', ')} (default info)` },
 ];
 
@@ -160,6 +168,9 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliPa
     historyTtl: PubSubDefaults.historyTtl,
     historyMemory: PubSubDefaults.historyMemory,
     clientPublish: PubSubDefaults.clientPublish,
+    tlsCert: undefined,
+    tlsKey: undefined,
+    h2c: false,
   };
   const port = last('port');
   if (port !== undefined) {
@@ -243,6 +254,17 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliPa
   if (clientPublish !== undefined) {
     if (clientPublish !== 'on' && clientPublish !== 'off') return { error: `--client-publish must be on or off, not ${JSON.stringify(clientPublish)}` };
     options.clientPublish = clientPublish === 'on';
+  }
+  const tlsCert = last('tls-cert');
+  const tlsKey = last('tls-key');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) return { error: '--tls-cert and --tls-key go together: give both or neither' };
+  options.tlsCert = tlsCert;
+  options.tlsKey = tlsKey;
+  const h2c = last('h2c');
+  if (h2c !== undefined) {
+    if (h2c !== 'on' && h2c !== 'off') return { error: `--h2c must be on or off, not ${JSON.stringify(h2c)}` };
+    if (h2c === 'on' && tlsCert !== undefined) return { error: '--h2c is for cleartext: with --tls-cert HTTP/2 is offered over TLS already' };
+    options.h2c = h2c === 'on';
   }
   const logLevel = last('log-level');
   if (logLevel !== undefined) {

@@ -97,6 +97,14 @@ export const HttpDefaults = {
   connectionsCheckingInterval: 1_000,
   /** A whole HTTP request, body included, must arrive within this (ms). */
   requestTimeout: 60_000,
+  /**
+   * With TLS or h2c: the megabytes node:http2 may hold for one HTTP/2 connection (its streams'
+   * unsent data, headers, ...), past which it refuses new streams (ENHANCE_YOUR_CALM). Each
+   * WebSocket stream is bounded by maxSendBuffer besides.
+   */
+  http2MaxSessionMemory: 32,
+  /** With TLS or h2c: streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS), WebSockets included. */
+  http2MaxConcurrentStreams: 256,
 } as const;
 
 /** The Redis hub (`--redis`): channel naming and reconnecting after the broker goes away. */

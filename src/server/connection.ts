@@ -38,6 +38,7 @@ import {
 } from '../protocol/index.js';
 import { ServerDefaults } from './config.js';
 import type { Metrics } from './metrics.js';
+import type { Transport, TransportKind } from './transport.js';
 
 /** Connection states, numbered as the browser's `WebSocket.readyState` (there is no CONNECTING here). */
 export const ReadyState = { Open: 1, Closing: 2, Closed: 3 } as const;
@@ -141,7 +142,8 @@ function unmaskedPayloadLength(frame: Buffer): number {
 }
 
 const kConnection = Symbol('framecast.connection');
-interface ConnectionSocket extends Socket {
+/** The transport (a socket, or an HTTP/2 stream's adapter), which finds its connection for the shared listeners. */
+interface ConnectionSocket extends Transport {
   [kConnection]?: WebSocketConnection;
 }
 
@@ -164,6 +166,8 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   /** A number unique within this process, for logs. */
   readonly id = nextConnectionId++;
   readonly remoteAddress: string | undefined;
+  /** How the WebSocket came: an HTTP/1.1 Upgrade, or an HTTP/2 extended CONNECT (RFC 8441). */
+  readonly transport: TransportKind;
   readyState: ReadyState = ReadyState.Open;
   /** Set by the server's heartbeat: false until the peer sends something after the last ping. */
   heardFrom = true;
@@ -220,18 +224,22 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
   private framesAtTurnStart = 0;
 
   /**
-   * Takes over `socket` right after the 101 response was written. `head` holds bytes that
-   * arrived with the handshake, which are already frames.
+   * Takes over `socket` right after the handshake's answer was written: a TCP socket after 101,
+   * or an HTTP/2 stream after 200 (see transport.ts). `head` holds bytes that arrived with the
+   * handshake, which are already frames.
    */
-  constructor(socket: Socket, head: Buffer, options: ConnectionOptions = NO_OPTIONS) {
+  constructor(socket: Transport, head: Buffer, options: ConnectionOptions = NO_OPTIONS) {
     super();
     this.socket = socket;
     this.options = options;
     this.remoteAddress = socket.remoteAddress;
+    this.transport = socket.kind ?? 'http1';
 
     this.socket[kConnection] = this;
-    socket.setNoDelay(true);
-    socket.setTimeout(0);
+    if (isSocket(socket)) {
+      socket.setNoDelay(true);
+      socket.setTimeout(0);
+    }
     // Bytes that came with the handshake are read first, once listeners are attached and
     // the socket starts flowing (on a later tick, so the caller can add 'message' listeners).
     if (head.length > 0) socket.unshift(head);
@@ -244,6 +252,7 @@ export class WebSocketConnection extends EventEmitter implements ReceiverHandler
     if (metrics !== undefined) {
       metrics.connectionsOpen++;
       metrics.connectionsOpened++;
+      if (this.transport === 'http2') metrics.connectionsOpenedHttp2++;
     }
   }
 
@@ -816,6 +825,11 @@ function onSocketError(this: ConnectionSocket): void {
   // ECONNRESET and the like: 'close' follows and cleans up. Nothing else to do.
 }
 
-function destroySocket(socket: Socket): void {
+function destroySocket(socket: Transport): void {
   socket.destroy();
+}
+
+/** A TCP socket, which has Nagle's algorithm and an idle timeout to turn off; an HTTP/2 stream has neither. */
+function isSocket(transport: Transport): transport is Transport & Socket {
+  return transport.kind === undefined;
 }

@@ -49,10 +49,12 @@ import {
   RSV2_BIT,
   RSV3_BIT,
   buildAcceptResponse,
+  validateExtendedConnect,
   validateUpgradeRequest,
   WEBSOCKET_GUID,
 } from '../protocol/index.js';
 import type { WebSocketConnection } from './connection.js';
+import type { TransportKind } from './transport.js';
 import { WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
 
 export const InspectorDefaults = {
@@ -110,15 +112,17 @@ export interface FrameDescription {
 
 export interface HandshakeReport {
   type: 'handshake';
+  /** How the WebSocket came: `http1` (Upgrade, RFC 6455 4) or `http2` (extended CONNECT on an HTTP/2 stream, RFC 8441). */
+  transport: TransportKind;
   /** The request line and headers as received (names as sent, in order; credential values withheld). */
   request: { method: string; target: string; httpVersion: string; headers: Array<[string, string]> };
-  /** Sec-WebSocket-Key as received (RFC 6455 4.2.1 item 5). */
+  /** Sec-WebSocket-Key as received (RFC 6455 4.2.1 item 5); '' over HTTP/2, which has none (RFC 8441 5). */
   key: string;
   /** The GUID appended to the key before hashing (RFC 6455 1.3). */
   guid: string;
-  /** Sec-WebSocket-Accept as sent: base64(SHA-1(key + GUID)) (RFC 6455 4.2.2 item 5.4). */
+  /** Sec-WebSocket-Accept as sent: base64(SHA-1(key + GUID)) (RFC 6455 4.2.2 item 5.4); '' over HTTP/2. */
   accept: string;
-  /** The 101 response head the server wrote, rebuilt by the same pure function that wrote it. */
+  /** The 101 response head the server wrote, rebuilt by the same pure function that wrote it; over HTTP/2 the 200 HEADERS' fields, one a line. */
   response: string;
   /** The Sec-WebSocket-Extensions answer (RFC 6455 9.1), '' when no extension was agreed. */
   extensions: string;
@@ -296,19 +300,29 @@ function shownHeaderValue(name: string, value: string): string {
 }
 
 /**
- * The handshake as this request made it: the key received and the Accept answered (RFC 6455
- * 4.2.2), and `extensions`, the Sec-WebSocket-Extensions answer the server gave ('' for none).
+ * The handshake as this request made it: over HTTP/1.1 the key received and the Accept answered
+ * (RFC 6455 4.2.2); over HTTP/2 the extended CONNECT and its 200 (RFC 8441 5), with no key.
+ * `extensions` is the Sec-WebSocket-Extensions answer the server gave ('' for none).
  */
-export function describeHandshake(request: IncomingMessage, extensions = ''): HandshakeReport | undefined {
+export function describeHandshake(request: IncomingMessage, extensions = '', transport: TransportKind = 'http1'): HandshakeReport | undefined {
   const raw = request.rawHeaders;
   const headers: Array<[string, string]> = [];
   for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i], shownHeaderValue(raw[i], raw[i + 1])]);
+  const shownRequest = { method: request.method ?? '', target: request.url ?? '', httpVersion: request.httpVersion, headers };
   // The same pure check the server ran to accept this request: it gives the same answer again.
+  if (transport === 'http2') {
+    const accepted = validateExtendedConnect(headerMapFromRaw(raw));
+    if (!accepted.ok) return undefined;
+    const lines = [':status: 200'];
+    if (extensions !== '') lines.push(`sec-websocket-extensions: ${extensions}`);
+    return { type: 'handshake', transport, request: shownRequest, key: '', guid: WEBSOCKET_GUID, accept: '', response: lines.join('\n') + '\n', extensions };
+  }
   const accepted = validateUpgradeRequest({ method: request.method ?? '', httpVersion: request.httpVersion, headers: headerMapFromRaw(raw) });
   if (!accepted.ok) return undefined;
   return {
     type: 'handshake',
-    request: { method: request.method ?? '', target: request.url ?? '', httpVersion: request.httpVersion, headers },
+    transport,
+    request: shownRequest,
     key: accepted.key,
     guid: WEBSOCKET_GUID,
     accept: accepted.accept,
@@ -348,7 +362,7 @@ export function createInspector(options: WebSocketServerOptions = {}): WebSocket
     connection.on('message', onMessage);
     connection.on('ping', onControl);
     connection.on('pong', onControl);
-    const handshake = describeHandshake(request, connection.extensions);
+    const handshake = describeHandshake(request, connection.extensions, connection.transport);
     if (handshake !== undefined) report(connection, handshake);
   });
   return inspector;

@@ -6,6 +6,8 @@
 export class Metrics {
   connectionsOpen = 0;
   connectionsOpened = 0;
+  /** Of `connectionsOpened`, those over HTTP/2 streams (RFC 8441); the rest came by HTTP/1.1 Upgrade. */
+  connectionsOpenedHttp2 = 0;
   messagesReceived = 0;
   bytesReceived = 0;
   messagesSent = 0;
@@ -63,6 +65,15 @@ export class Metrics {
     };
     single('framecast_connections_open', 'gauge', 'WebSocket connections open now.', this.connectionsOpen);
     single('framecast_connections_opened_total', 'counter', 'WebSocket connections accepted.', this.connectionsOpened);
+    labelled(
+      'framecast_connections_by_transport_total',
+      'WebSocket connections accepted, by transport: http1 (Upgrade, RFC 6455) or http2 (extended CONNECT, RFC 8441).',
+      'transport',
+      new Map([
+        ['http1', this.connectionsOpened - this.connectionsOpenedHttp2],
+        ['http2', this.connectionsOpenedHttp2],
+      ]),
+    );
     single('framecast_messages_received_total', 'counter', 'WebSocket messages received.', this.messagesReceived);
     single('framecast_bytes_received_total', 'counter', 'WebSocket message payload bytes received.', this.bytesReceived);
     single('framecast_messages_sent_total', 'counter', 'WebSocket messages sent (a broadcast counts once per recipient).', this.messagesSent);

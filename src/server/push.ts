@@ -174,6 +174,12 @@ export interface AccessOptions {
   readonly allowOrigins: ReadonlySet<string>;
 }
 
+/** The authority a request names: its Host header, or over HTTP/2 its `:authority` (RFC 9113 8.3.1), which stands for Host. */
+function hostOf(request: IncomingMessage): string | undefined {
+  const authority = request.headers[':authority'];
+  return request.headers.host ?? (typeof authority === 'string' ? authority : undefined);
+}
+
 /**
  * Checks who is asking (see the top of this file); refuses (401 or 403) and returns false when
  * they may not.
@@ -190,9 +196,9 @@ export function isAuthorized(request: IncomingMessage, response: ServerResponse,
   }
   if (!isLoopbackAddress(request.socket.remoteAddress)) {
     refuseUnread(response, 403, 'no push token is configured, so only loopback clients may push');
-  } else if (!isLoopbackHost(request.headers.host)) {
+  } else if (!isLoopbackHost(hostOf(request))) {
     refuseUnread(response, 403, 'no push token is configured, so pushes must name the server by a loopback address (Host: localhost or 127.0.0.1)');
-  } else if (!isOriginAllowed(request.headers.origin, request.headers.host, options.allowOrigins)) {
+  } else if (!isOriginAllowed(request.headers.origin, hostOf(request), options.allowOrigins)) {
     refuseUnread(response, 403, 'no push token is configured, so web pages of other origins may not push');
   } else {
     return true;

@@ -14,6 +14,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Http2SecureServer, Http2Server, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import {
@@ -26,11 +27,13 @@ import {
   type FrameHeader,
   type HandshakeAccepted,
   type HeaderMap,
+  type NegotiatedOffers,
   headerMapFromRaw,
   MessageDeflater,
   MessageInflater,
   negotiateDeflate,
   upgradeOffers,
+  validateExtendedConnect,
   validateUpgradeRequest,
 } from '../protocol/index.js';
 import { ServerDefaults } from './config.js';
@@ -39,6 +42,29 @@ import { describeError, type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { allowedOriginSet, isOriginAllowed } from './origin.js';
 import { pathOf } from './request-target.js';
+import { Http2StreamTransport, type Transport } from './transport.js';
+
+/**
+ * A server WebSocket endpoints can attach to: node:http's, or node:http2's (TLS with HTTP/1.1
+ * beside it, or cleartext h2c), whose HTTP/1.1 connections upgrade as node:http's do and whose
+ * HTTP/2 streams open WebSockets by extended CONNECT (RFC 8441).
+ */
+export type WebSocketHttpServer = HttpServer | Http2SecureServer | Http2Server;
+
+/**
+ * How one opening handshake is answered, over HTTP/1.1 (bytes on the socket: 101 or an error)
+ * or over HTTP/2 (HEADERS on the stream: 200 or an error). The checks and policies between
+ * request and answer are the same for both.
+ */
+interface HandshakeReply {
+  /** The peer is gone (socket destroyed, stream reset): nothing to answer. */
+  readonly gone: boolean;
+  refuse(status: number, reason: string, headers?: HeaderMap): void;
+  /** Writes the success answer; returns what carries the frames from now on, and bytes already read. */
+  open(offers: NegotiatedOffers, extensions: string | undefined): { transport: Transport; head: Buffer };
+}
+
+const NO_BYTES = Buffer.alloc(0);
 
 /** The answer of an `authenticate` hook: accept, or refuse with an HTTP status and reason. */
 export type AuthenticationResult = true | { status: number; reason: string };
@@ -106,6 +132,38 @@ function refuse(socket: Duplex, status: number, reason: string, headers?: Header
   socket.end(buildRejectResponse(status, reason, headers));
 }
 
+/**
+ * The HTTP/1.1 side of a handshake: errors and the 101 written as bytes on the socket, which
+ * then carries the frames itself. (`accepted` holds the key's Accept value; absent on refusals.)
+ */
+function socketReply(socket: Duplex, head: Buffer, accepted: HandshakeAccepted | undefined): HandshakeReply {
+  return {
+    get gone() {
+      return socket.destroyed;
+    },
+    refuse: (status, reason, headers) => refuse(socket, status, reason, headers),
+    open: (_offers, extensions) => {
+      if (accepted === undefined) throw new Error('no accepted handshake to answer');
+      socket.removeListener('error', ignoreHandshakeSocketError);
+      socket.write(buildAcceptResponse(accepted, extensions));
+      return { transport: socket as Socket, head };
+    },
+  };
+}
+
+/**
+ * Answers an extended CONNECT with an HTTP error (RFC 8441 5: any status but 2xx refuses), the
+ * reason as a plain-text body; the stream then ends with END_STREAM like any HTTP/2 answer.
+ * Headers HTTP/2 forbids (Connection and the like, RFC 9113 8.2.2) are never among `headers`.
+ */
+function refuseStream(response: Http2ServerResponse, status: number, reason: string, headers: HeaderMap = new Map()): void {
+  if (response.stream.destroyed || response.headersSent) return;
+  const answer: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+  for (const [name, value] of headers) answer[name] = value;
+  response.writeHead(status, answer);
+  response.end(reason + '\n');
+}
+
 function destroyAfterFinish(this: Duplex): void {
   this.destroy();
 }
@@ -162,7 +220,7 @@ export class WebSocketServer extends EventEmitter {
   }
 
   /** Routes upgrade requests for `path` on `server` to this WebSocketServer. */
-  attach(server: HttpServer, path: string): this {
+  attach(server: WebSocketHttpServer, path: string): this {
     routerFor(server).set(path, this);
     return this;
   }
@@ -181,7 +239,46 @@ export class WebSocketServer extends EventEmitter {
     try {
       this.upgrade(request, socket, head, callback);
     } catch (error) {
-      this.upgradeFailed(socket, error);
+      this.upgradeFailed(socketReply(socket, head, undefined), error);
+    }
+  }
+
+  /**
+   * Completes or refuses an RFC 8441 extended CONNECT on an HTTP/2 stream (node:http2's
+   * compatibility request and response). On success answers 200, calls `callback` with the new
+   * connection and emits `connection`, whose request is then the Http2ServerRequest (it has the
+   * `url`, `method` and `headers` of an IncomingMessage). Never throws.
+   */
+  handleExtendedConnect(
+    request: Http2ServerRequest,
+    response: Http2ServerResponse,
+    callback?: (connection: WebSocketConnection, request: IncomingMessage) => void,
+  ): void {
+    const stream = request.stream;
+    stream.on('error', ignoreHandshakeSocketError);
+    const reply: HandshakeReply = {
+      get gone() {
+        return stream.destroyed;
+      },
+      refuse: (status, reason, headers) => refuseStream(response, status, reason, headers),
+      open: (offers, extensions) => {
+        stream.removeListener('error', ignoreHandshakeSocketError);
+        // RFC 8441 5: "a 2xx status code" answers, no Sec-WebSocket-Accept: the stream is the tunnel.
+        const answer: Record<string, string> = {};
+        if (offers.protocol !== undefined) answer['sec-websocket-protocol'] = offers.protocol;
+        if (extensions !== undefined) answer['sec-websocket-extensions'] = extensions;
+        response.writeHead(200, answer);
+        return { transport: new Http2StreamTransport(stream), head: NO_BYTES };
+      },
+    };
+    const message = request as unknown as IncomingMessage;
+    try {
+      const headers = headerMapFromRaw(request.rawHeaders ?? []);
+      const result = validateExtendedConnect(headers, { protocols: this.options.protocols, requireProtocol: this.options.requireProtocol });
+      if (!result.ok) return this.reject(reply, result.status, result.reason, result.headers);
+      this.admit(message, headers.get(':authority'), result, reply, callback);
+    } catch (error) {
+      this.upgradeFailed(reply, error);
     }
   }
 
@@ -202,28 +299,39 @@ export class WebSocketServer extends EventEmitter {
       { method: request.method ?? '', httpVersion: request.httpVersion ?? '', headers },
       { protocols: this.options.protocols, requireProtocol: this.options.requireProtocol },
     );
-    if (!result.ok) return this.reject(socket, result.status, result.reason, result.headers);
-    if (this.closing) return this.reject(socket, 503, 'server is shutting down');
-    if (!isOriginAllowed(result.origin, headers.get('host'), this.allowOrigins)) {
-      return this.reject(socket, 403, `origin ${JSON.stringify(result.origin)} is not allowed`);
+    const reply = socketReply(socket, head, result.ok ? result : undefined);
+    if (!result.ok) return this.reject(reply, result.status, result.reason, result.headers);
+    this.admit(request, headers.get('host'), result, reply, callback);
+  }
+
+  /** The policies after a valid handshake, alike for both transports: shutdown, origin, room, authentication. */
+  private admit(
+    request: IncomingMessage,
+    host: string | undefined,
+    offers: NegotiatedOffers,
+    reply: HandshakeReply,
+    callback: ((connection: WebSocketConnection, request: IncomingMessage) => void) | undefined,
+  ): void {
+    if (this.closing) return this.reject(reply, 503, 'server is shutting down');
+    if (!isOriginAllowed(offers.origin, host, this.allowOrigins)) {
+      return this.reject(reply, 403, `origin ${JSON.stringify(offers.origin)} is not allowed`);
     }
-    if (!this.hasRoom()) return this.reject(socket, 503, 'too many connections');
+    if (!this.hasRoom()) return this.reject(reply, 503, 'too many connections');
     const authenticate = this.options.authenticate;
     if (authenticate !== undefined) {
-      this.authenticateThenAccept(authenticate, request, socket, head, result, callback).catch((error: unknown) => {
-        this.upgradeFailed(socket, error);
+      this.authenticateThenAccept(authenticate, request, reply, offers, callback).catch((error: unknown) => {
+        this.upgradeFailed(reply, error);
       });
       return;
     }
-    this.accept(request, socket as Socket, head, result, callback);
+    this.accept(request, reply, offers, callback);
   }
 
   private async authenticateThenAccept(
     authenticate: NonNullable<WebSocketServerOptions['authenticate']>,
     request: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    accepted: HandshakeAccepted,
+    reply: HandshakeReply,
+    accepted: NegotiatedOffers,
     callback: ((connection: WebSocketConnection, request: IncomingMessage) => void) | undefined,
   ): Promise<void> {
     // Called first, so that a hook that throws at once leaves no timer behind.
@@ -242,19 +350,19 @@ export class WebSocketServer extends EventEmitter {
     } else {
       verdict = await pending;
     }
-    if (verdict !== true) return this.reject(socket, verdict.status, verdict.reason);
-    if (socket.destroyed) return;
+    if (verdict !== true) return this.reject(reply, verdict.status, verdict.reason);
+    if (reply.gone) return;
     // `close()` may have run while the hook was awaited: it has already closed every client it
     // knew of, so accepting now would leave this one open after the shutdown.
-    if (this.closing) return this.reject(socket, 503, 'server is shutting down');
-    if (!this.hasRoom()) return this.reject(socket, 503, 'too many connections');
-    this.accept(request, socket as Socket, head, accepted, callback);
+    if (this.closing) return this.reject(reply, 503, 'server is shutting down');
+    if (!this.hasRoom()) return this.reject(reply, 503, 'too many connections');
+    this.accept(request, reply, accepted, callback);
   }
 
   /** Something threw while answering the handshake: answer 500 rather than leave the client waiting. */
-  private upgradeFailed(socket: Duplex, error: unknown): void {
+  private upgradeFailed(reply: HandshakeReply, error: unknown): void {
     this.logger.error(`upgrade failed: ${describeError(error)}`);
-    this.reject(socket, 500, 'internal error during the handshake');
+    this.reject(reply, 500, 'internal error during the handshake');
   }
 
   private hasRoom(): boolean {
@@ -263,23 +371,21 @@ export class WebSocketServer extends EventEmitter {
     return this.metrics.connectionsOpen < (this.options.maxConnections ?? ServerDefaults.maxConnections);
   }
 
-  private reject(socket: Duplex, status: number, reason: string, headers?: HeaderMap): void {
+  private reject(reply: HandshakeReply, status: number, reason: string, headers?: HeaderMap): void {
     this.metrics.countRejectedHandshake(status);
     this.logger.debug(`handshake refused: ${status} ${reason}`);
-    refuse(socket, status, reason, headers);
+    reply.refuse(status, reason, headers);
   }
 
   private accept(
     request: IncomingMessage,
-    socket: Socket,
-    head: Buffer,
-    accepted: HandshakeAccepted,
+    reply: HandshakeReply,
+    accepted: NegotiatedOffers,
     callback: ((connection: WebSocketConnection, request: IncomingMessage) => void) | undefined,
   ): void {
-    if (socket.destroyed) return;
-    socket.removeListener('error', ignoreHandshakeSocketError);
+    if (reply.gone) return;
     const deflate = this.negotiateCompression(request, accepted);
-    socket.write(buildAcceptResponse(accepted, deflate?.response));
+    const { transport, head } = reply.open(accepted, deflate?.response);
     const observe = this.options.observeFrame;
     // A connection that agreed on nothing of its own (no subprotocol, no compression, no frame
     // observer) gets the options object shared by all of them, and so keeps no copy.
@@ -294,7 +400,7 @@ export class WebSocketServer extends EventEmitter {
         observeFrame: observe === undefined ? undefined : (header, payload) => observe(connection, header, payload),
       };
     }
-    const connection: WebSocketConnection = new WebSocketConnection(socket, head, options);
+    const connection: WebSocketConnection = new WebSocketConnection(transport, head, options);
     this.clients.add(connection);
     connection.on('close', this.connectionClosed);
     // Per connection: debug only (the info level has a periodic summary, activity-summary.ts).
@@ -316,7 +422,7 @@ export class WebSocketServer extends EventEmitter {
   /** Accepts the client's first acceptable permessage-deflate offer, if compression is enabled. */
   private negotiateCompression(
     request: IncomingMessage,
-    accepted: HandshakeAccepted,
+    accepted: NegotiatedOffers,
   ): { response: string; compression: ConnectionCompression } | undefined {
     const option = this.options.perMessageDeflate;
     const setting = typeof option === 'function' ? option(request) : option;
@@ -379,15 +485,32 @@ function heartbeat(server: WebSocketServer): void {
 
 // --- Routing upgrades by path, one router per http.Server -------------------------------------
 
-const routers = new WeakMap<HttpServer, Map<string, WebSocketServer>>();
+const routers = new WeakMap<WebSocketHttpServer, Map<string, WebSocketServer>>();
 
-function routerFor(server: HttpServer): Map<string, WebSocketServer> {
+function routerFor(server: WebSocketHttpServer): Map<string, WebSocketServer> {
   let routes = routers.get(server);
   if (routes === undefined) {
     const table = new Map<string, WebSocketServer>();
     routes = table;
     routers.set(server, table);
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // node:http2 hands extended CONNECTs to 'connect' listeners (without one it answers 405).
+    // HTTP/1.1 CONNECTs, which a node:http server also sends there, are tunnels: not served.
+    (server as HttpServer).on('connect', (request: IncomingMessage | Http2ServerRequest, second: Duplex | Http2ServerResponse) => {
+      if (!isHttp2Request(request)) return (second as Duplex).destroy();
+      const response = second as Http2ServerResponse;
+      const target = table.get(pathOf(request.url));
+      if (target !== undefined) return target.handleExtendedConnect(request, response);
+      request.stream.on('error', ignoreHandshakeSocketError);
+      // A CONNECT that is not a valid WebSocket request (no :protocol, another protocol, ...)
+      // is told so first: that says more than "no endpoint" for what was never a WebSocket.
+      const verdict = validateExtendedConnect(headerMapFromRaw(request.rawHeaders ?? []));
+      const [status, reason, headers] = verdict.ok
+        ? [404, `no WebSocket endpoint at ${JSON.stringify(request.url ?? '')}`, undefined]
+        : [verdict.status, verdict.reason, verdict.headers];
+      countRefusedOnServer(table, status);
+      refuseStream(response, status, reason, headers);
+    });
+    (server as HttpServer).on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       const target = table.get(pathOf(request.url));
       if (target === undefined) {
         socket.on('error', ignoreHandshakeSocketError);
@@ -398,11 +521,7 @@ function routerFor(server: HttpServer): Map<string, WebSocketServer> {
         const [status, reason] = upgradeOffers(upgrade, 'websocket')
           ? [404, `no WebSocket endpoint at ${JSON.stringify(request.url ?? '')}`]
           : [400, `this server switches only to WebSocket, not to ${JSON.stringify(upgrade ?? '')}: send the request without an Upgrade header`];
-        // Counted once in each set of metrics the endpoints on this server report to (the
-        // endpoints of one service share one).
-        for (const metrics of new Set(Array.from(table.values(), (endpoint) => endpoint.metrics))) {
-          metrics.countRejectedHandshake(status);
-        }
+        countRefusedOnServer(table, status);
         refuse(socket, status, reason);
         return;
       }
@@ -410,4 +529,16 @@ function routerFor(server: HttpServer): Map<string, WebSocketServer> {
     });
   }
   return routes;
+}
+
+function isHttp2Request(request: IncomingMessage | Http2ServerRequest): request is Http2ServerRequest {
+  return request.httpVersionMajor === 2;
+}
+
+/**
+ * Counts a handshake refused before reaching an endpoint once in each set of metrics the
+ * endpoints on this server report to (the endpoints of one service share one).
+ */
+function countRefusedOnServer(table: ReadonlyMap<string, WebSocketServer>, status: number): void {
+  for (const metrics of new Set(Array.from(table.values(), (endpoint) => endpoint.metrics))) metrics.countRejectedHandshake(status);
 }

@@ -50,14 +50,15 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/** `extraArgs`: more Chromium flags, e.g. `--ignore-certificate-errors` for a test certificate. */
+export async function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   const profile = await mkdtemp(join(tmpdir(), 'framecast-chromium-'));
   let context: BrowserContext;
   try {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM_PATH,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...extraArgs],
       viewport: { width: 1100, height: 800 },
     });
   } catch (error) {

@@ -73,7 +73,7 @@ export function spawnCli(cli: string, args: readonly string[], env: Record<strin
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (text: string) => {
       stderr += text;
-      const match = /listening on http:\/\/[^/]*:(\d+)\//.exec(stderr);
+      const match = /listening on https?:\/\/[^/]*:(\d+)\//.exec(stderr);
       if (match !== null) resolve({ child, port: Number(match[1]), stderr: () => stderr });
     });
     child.once('exit', (code) => reject(new Error(`framecast exited with ${code} before listening: ${stderr}`)));

@@ -7,6 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const HEAD_END = '\r\n\r\n';
@@ -171,8 +172,9 @@ export function clientFrame(
  * A WebSocket client on a raw socket: it does the handshake, then lets the test write any
  * bytes and read the server's frames one by one. It never answers pings or closes by itself.
  */
-export class RawWebSocket {
-  readonly socket: Socket;
+export class RawWebSocket<S extends Duplex = Socket> {
+  /** The TCP socket, or the HTTP/2 stream of an RFC 8441 WebSocket (see `fromStream`). */
+  readonly socket: S;
   /** Every frame received so far, in order. */
   readonly frames: ServerFrame[] = [];
   /** Resolves when the TCP connection is closed (by either side). */
@@ -182,7 +184,12 @@ export class RawWebSocket {
   private buffer: Buffer = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
 
-  private constructor(socket: Socket, leftover: Buffer) {
+  /** Reads frames from a stream already past its handshake (an HTTP/2 stream after the 200 of RFC 8441). */
+  static fromStream<T extends Duplex>(stream: T): RawWebSocket<T> {
+    return new RawWebSocket(stream, Buffer.alloc(0));
+  }
+
+  private constructor(socket: S, leftover: Buffer) {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {

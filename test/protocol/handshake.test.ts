@@ -18,6 +18,7 @@ import {
   type HandshakeResult,
   headerMapFromRaw,
   isValidClientKey,
+  validateExtendedConnect,
   MAX_RESPONSE_HEAD_BYTES,
   parseResponseHead,
   type ResponseHead,
@@ -581,5 +582,68 @@ describe('HTTP/1.1 response heads for the client (RFC 7230 3.1.2, 3.2)', () => {
 
   it('Content-Length counts bytes, not characters', () => {
     expect(buildRejectResponse(400, 'é')).toContain('Content-Length: 3\r\n');
+  });
+});
+
+describe('validateExtendedConnect (RFC 8441: the handshake on an HTTP/2 stream)', () => {
+  const connect = (extra: Record<string, string | undefined> = {}): Map<string, string> => {
+    const headers: Record<string, string | undefined> = {
+      ':method': 'CONNECT',
+      ':protocol': 'websocket',
+      ':scheme': 'https',
+      ':path': '/ws',
+      ':authority': 'localhost:8080',
+      'sec-websocket-version': '13',
+      ...extra,
+    };
+    return new Map(Object.entries(headers).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  };
+
+  it('accepts :method CONNECT with :protocol websocket, without any Sec-WebSocket-Key', () => {
+    const result = validateExtendedConnect(connect({ origin: 'https://localhost:8080' }));
+    expect(result).toEqual({ ok: true, protocol: undefined, extensionOffers: [], origin: 'https://localhost:8080' });
+  });
+
+  it('negotiates subprotocols and extension offers exactly as the HTTP/1.1 handshake does', () => {
+    const headers = connect({ 'sec-websocket-protocol': 'chat, framecast.v1', 'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits' });
+    const overHttp2 = validateExtendedConnect(headers, { protocols: ['framecast.v1'] });
+    const http1Headers = new Map([...headers].filter(([name]) => !name.startsWith(':')));
+    http1Headers.set('host', 'localhost:8080').set('upgrade', 'websocket').set('connection', 'Upgrade').set('sec-websocket-key', 'dGhlIHNhbXBsZSBub25jZQ==');
+    const overHttp1 = validateUpgradeRequest({ method: 'GET', httpVersion: '1.1', headers: http1Headers }, { protocols: ['framecast.v1'] });
+    expect(overHttp2.ok && overHttp1.ok).toBe(true);
+    if (!overHttp2.ok || !overHttp1.ok) return;
+    expect(overHttp2.protocol).toBe('framecast.v1');
+    expect(overHttp2.protocol).toBe(overHttp1.protocol);
+    expect(overHttp2.extensionOffers).toEqual(overHttp1.extensionOffers);
+  });
+
+  it.each([
+    ['no :protocol (a plain CONNECT tunnel)', { ':protocol': undefined }, 400],
+    ['another :protocol', { ':protocol': 'connect-udp' }, 400],
+    ['no :path', { ':path': undefined }, 400],
+    ['no :scheme', { ':scheme': undefined }, 400],
+    ['no :authority', { ':authority': undefined }, 400],
+    ['a method other than CONNECT', { ':method': 'GET' }, 405],
+    ['a bad Sec-WebSocket-Protocol', { 'sec-websocket-protocol': 'a b' }, 400],
+    ['a bad Sec-WebSocket-Extensions', { 'sec-websocket-extensions': ';;' }, 400],
+  ])('refuses %s with %i', (_what, extra, status) => {
+    const result = validateExtendedConnect(connect(extra));
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.status).toBe(status);
+  });
+
+  it('refuses a version other than 13 with 400 naming 13 (not 426, which needs an Upgrade header HTTP/2 lacks)', () => {
+    for (const version of ['12', '8', undefined]) {
+      const result = validateExtendedConnect(connect({ 'sec-websocket-version': version }));
+      expect(result.ok).toBe(false);
+      if (!result.ok) {
+        expect(result.status).toBe(400);
+        expect(result.headers.get('sec-websocket-version')).toBe('13');
+      }
+    }
+  });
+
+  it(':protocol matches case-insensitively, as upgrade tokens do', () => {
+    expect(validateExtendedConnect(connect({ ':protocol': 'WebSocket' })).ok).toBe(true);
   });
 });
