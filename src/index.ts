@@ -9,10 +9,10 @@ export {
   prepareMessage,
   ReadyState,
   WebSocketConnection,
-} from './server/connection.js';
-export { type Hub, InProcessHub, LocalChannels } from './server/hub.js';
+} from './server/websocket/connection.js';
+export { type Hub, InProcessHub, LocalChannels } from './server/hub/hub.js';
 export { createLogger, type Logger, type LogLevel } from './server/log.js';
 export { Metrics } from './server/metrics.js';
-export { isOriginAllowed } from './server/origin.js';
-export { type AuthenticationResult, WebSocketServer, type WebSocketServerOptions } from './server/websocket-server.js';
+export { isOriginAllowed } from './server/websocket/origin.js';
+export { type AuthenticationResult, WebSocketServer, type WebSocketServerOptions } from './server/websocket/websocket-server.js';
 export * as protocol from './protocol/index.js';

@@ -19,19 +19,19 @@ import { fileURLToPath } from 'node:url';
 import { CloseCode } from '../protocol/index.js';
 import { startActivitySummary } from './activity-summary.js';
 import { HttpDefaults, PubSubDefaults, ServerDefaults } from './config.js';
-import { ReadyState, type WebSocketConnection } from './connection.js';
-import { defaultHistoryLimits, type Hub, type HubContext, InProcessHub } from './hub.js';
+import { ReadyState, type WebSocketConnection } from './websocket/connection.js';
+import { defaultHistoryLimits, type Hub, type HubContext, InProcessHub } from './hub/hub.js';
 import { createInspector } from './inspector.js';
 import { describeError, type Logger, silentLogger } from './log.js';
 import { Metrics } from './metrics.js';
-import { allowedOriginSet } from './origin.js';
+import { allowedOriginSet } from './websocket/origin.js';
 import { createPubSubServer } from './pubsub/endpoint.js';
 import { handleHistory, type HistoryHttpOptions } from './pubsub/history-http.js';
 import { handlePush, isValidChannelName, type PushOptions } from './push.js';
-import { pathOf, queryParameter } from './request-target.js';
+import { pathOf, queryParameter } from './websocket/request-target.js';
 import { isBrowserClientPath, serveBrowserClient } from './browser-client.js';
 import { serveStatic } from './static-files.js';
-import { WebSocketServer, type WebSocketHttpServer, type WebSocketServerOptions } from './websocket-server.js';
+import { WebSocketServer, type WebSocketHttpServer, type WebSocketServerOptions } from './websocket/websocket-server.js';
 
 /** This package's folder: the nearest one with a package.json above this file (src/ or dist/src/). */
 function findPackageDir(): string {

@@ -12,7 +12,7 @@ import { createLogger, describeError, type Logger } from './log.js';
 
 /** The Redis hub's constructor, loaded only when --redis asks for it: a single node never pays for the client. */
 async function redisHubFactory(url: string, nodeTimeout: number, logger: Logger): Promise<NonNullable<FramecastOptions['createHub']>> {
-  const { RedisHub } = await import('./redis-hub.js');
+  const { RedisHub } = await import('./hub/redis-hub.js');
   return (_everyone, context) => new RedisHub(context, { url, nodeTimeout, logger });
 }
 

@@ -53,9 +53,9 @@ import {
   validateUpgradeRequest,
   WEBSOCKET_GUID,
 } from '../protocol/index.js';
-import type { WebSocketConnection } from './connection.js';
-import type { TransportKind } from './transport.js';
-import { WebSocketServer, type WebSocketServerOptions } from './websocket-server.js';
+import type { WebSocketConnection } from './websocket/connection.js';
+import type { TransportKind } from './websocket/transport.js';
+import { WebSocketServer, type WebSocketServerOptions } from './websocket/websocket-server.js';
 
 export const InspectorDefaults = {
   /** Payload bytes shown per frame (hex); the length is always reported in full. */

@@ -15,10 +15,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { isValidUtf8 } from '../protocol/index.js';
-import type { Hub, PublishResult } from './hub.js';
+import type { Hub, PublishResult } from './hub/hub.js';
 import { describeError, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import { isOriginAllowed } from './origin.js';
+import { isOriginAllowed } from './websocket/origin.js';
 
 export interface PushOptions extends AccessOptions {
   hub: Hub;

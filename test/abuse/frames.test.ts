@@ -7,7 +7,7 @@ import { createConnection } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { Opcode } from '../../src/protocol/index.js';
 import { ServerDefaults } from '../../src/server/config.js';
-import { ReadyState, type WebSocketConnection } from '../../src/server/connection.js';
+import { ReadyState, type WebSocketConnection } from '../../src/server/websocket/connection.js';
 import { upgradeRequest } from '../helpers/raw-socket.js';
 import { waitUntil } from '../helpers/wait.js';
 import { openClient, startFramecast, type RunningFramecast } from '../helpers/framecast.js';

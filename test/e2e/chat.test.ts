@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
 import { MessageDeflater } from '../../src/protocol/index.js';
 import { createFramecast } from '../../src/server/app.js';
-import type { WebSocketConnection } from '../../src/server/connection.js';
+import type { WebSocketConnection } from '../../src/server/websocket/connection.js';
 import { lowContrastText } from '../helpers/contrast.js';
 import { browserTestsEnabled } from './browser.js';
 import { chatSuite, entries, openChat, send, SHOWN_WITHIN_MS, statusHistory, waitForEntries, waitForStatus } from './chat-page.js';

@@ -4,10 +4,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, EnvelopeKind, positionHeader, readPositionHeader } from '../../src/server/broker-envelope.js';
+import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, EnvelopeKind, positionHeader, readPositionHeader } from '../../src/server/hub/broker-envelope.js';
 import { parseCli } from '../../src/server/cli-options.js';
 import { BrokerDefaults } from '../../src/server/config.js';
-import { reconnectDelay, redactUrl } from '../../src/server/redis-hub.js';
+import { reconnectDelay, redactUrl } from '../../src/server/hub/redis-hub.js';
 
 describe('broker envelope v2: flags byte, header length, header, then the payload unchanged', () => {
   it('round-trips binary payloads byte for byte, with the position header', () => {

@@ -5,7 +5,7 @@
  */
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisHub } from '../../src/server/redis-hub.js';
+import { RedisHub } from '../../src/server/hub/redis-hub.js';
 import { closed, nextMessages, startFramecast } from '../helpers/framecast.js';
 import { type Frame, V1Client } from '../helpers/framecast-v1.js';
 import {

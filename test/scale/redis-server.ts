@@ -11,7 +11,7 @@ import { connect as connectTcp, createServer, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { createClient } from 'redis';
 import WebSocket from 'ws';
-import { RedisHub, type RedisHubOptions } from '../../src/server/redis-hub.js';
+import { RedisHub, type RedisHubOptions } from '../../src/server/hub/redis-hub.js';
 import type { FramecastOptions } from '../../src/server/app.js';
 import { type RunningFramecast, startFramecast } from '../helpers/framecast.js';
 

@@ -6,7 +6,7 @@
  */
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerBusyError, RedisHub } from '../../src/server/redis-hub.js';
+import { BrokerBusyError, RedisHub } from '../../src/server/hub/redis-hub.js';
 import { type RedisProcess, skipWithoutRedis, startRedis } from './redis-server.js';
 
 const skip = skipWithoutRedis('slow Redis broker tests (test/scale/redis-slow-broker.test.ts)');

@@ -5,8 +5,8 @@
  * as 1006 (RFC 6455 7.1.5: the connection closed without a Close frame).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { WebSocketConnection } from '../../src/server/connection.js';
-import { InProcessHub, type LocalChannels } from '../../src/server/hub.js';
+import type { WebSocketConnection } from '../../src/server/websocket/connection.js';
+import { InProcessHub, type LocalChannels } from '../../src/server/hub/hub.js';
 import { type RunningFramecast, startFramecast } from '../helpers/framecast.js';
 import { clientFrame, RawWebSocket } from '../helpers/raw-socket.js';
 import { waitUntil } from '../helpers/wait.js';

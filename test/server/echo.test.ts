@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { WebSocketConnection } from '../../src/server/connection.js';
+import type { WebSocketConnection } from '../../src/server/websocket/connection.js';
 import { closed, nextMessages, openClient, type RunningFramecast, startFramecast } from '../helpers/framecast.js';
 import { clientFrame, RawWebSocket } from '../helpers/raw-socket.js';
 import { waitUntil } from '../helpers/wait.js';

@@ -7,7 +7,7 @@
  */
 import { constants as http2Constants } from 'node:http2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ReadyState, type WebSocketConnection } from '../../src/server/connection.js';
+import { ReadyState, type WebSocketConnection } from '../../src/server/websocket/connection.js';
 import { openClient, startFramecast, type RunningFramecast } from '../helpers/framecast.js';
 import { connectHttp2, extendedConnect } from '../helpers/http2-websocket.js';
 import { clientFrame, RawWebSocket } from '../helpers/raw-socket.js';

@@ -7,7 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import { InProcessHub } from '../../src/server/hub.js';
+import { InProcessHub } from '../../src/server/hub/hub.js';
 import { isLoopbackHost } from '../../src/server/push.js';
 import { nextMessages, openClient, type RunningFramecast, startFramecast } from '../helpers/framecast.js';
 

@@ -6,7 +6,7 @@
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Opcode } from '../../src/protocol/index.js';
-import { WebSocketConnection } from '../../src/server/connection.js';
+import { WebSocketConnection } from '../../src/server/websocket/connection.js';
 import { clientFrame } from '../helpers/raw-socket.js';
 import { waitUntil } from '../helpers/wait.js';
 

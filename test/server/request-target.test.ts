@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { pathOf, queryParameter } from '../../src/server/request-target.js';
+import { pathOf, queryParameter } from '../../src/server/websocket/request-target.js';
 
 /** The oracle: the WHATWG URL parser, as `new URL(...).searchParams.get` reads it. */
 function byUrl(target: string, name: string): string | null {

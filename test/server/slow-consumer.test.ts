@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import type { WebSocketConnection } from '../../src/server/connection.js';
+import type { WebSocketConnection } from '../../src/server/websocket/connection.js';
 import { openClient, type RunningFramecast, startFramecast } from '../helpers/framecast.js';
 import { RawWebSocket } from '../helpers/raw-socket.js';
 import { fetchMetrics, sample } from '../helpers/wait.js';

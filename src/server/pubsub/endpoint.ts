@@ -4,12 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PubSubDefaults, ServerDefaults } from '../config.js';
-import type { WebSocketConnection } from '../connection.js';
-import type { Hub } from '../hub.js';
+import type { WebSocketConnection } from '../websocket/connection.js';
+import type { Hub } from '../hub/hub.js';
 import { silentLogger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import { isValidChannelName } from '../push.js';
-import { WebSocketServer, type WebSocketServerOptions } from '../websocket-server.js';
+import { WebSocketServer, type WebSocketServerOptions } from '../websocket/websocket-server.js';
 import { PubSubSession, type SessionOptions } from './session.js';
 
 /** What `/pubsub` may be told besides the WebSocket options. */

@@ -4,10 +4,10 @@
  * authorisation as `POST /push`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Hub } from '../hub.js';
+import type { Hub } from '../hub/hub.js';
 import { describeError, type Logger } from '../log.js';
 import { type AccessOptions, answer, isAuthorized } from '../push.js';
-import { queryParameter } from '../request-target.js';
+import { queryParameter } from '../websocket/request-target.js';
 import type { HistoryQuery } from './history.js';
 import { historyJson } from './wire.js';
 

@@ -5,8 +5,8 @@
  * and a reply waits until the ones before it have gone.
  */
 import { CloseCode } from '../../protocol/index.js';
-import { ReadyState, type WebSocketConnection } from '../connection.js';
-import { type Hub, HubUnavailableError } from '../hub.js';
+import { ReadyState, type WebSocketConnection } from '../websocket/connection.js';
+import { type Hub, HubUnavailableError } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { HistoryQuery, HistoryResult } from './history.js';

@@ -13,7 +13,7 @@
  *   was lost, e.g. Redis restarted empty), the subscriber is told first with a `lost` push that
  *   names what it will never get (docs/pubsub.md "Pushes"). So a gap is never silent.
  */
-import { type PreparedMessage, prepareMessage, ReadyState, type WebSocketConnection } from '../connection.js';
+import { type PreparedMessage, prepareMessage, ReadyState, type WebSocketConnection } from '../websocket/connection.js';
 import { lostPush, type PresenceEntry } from './wire.js';
 
 /** A push that is no publication (join, leave): never deduplicated. */

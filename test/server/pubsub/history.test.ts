@@ -7,8 +7,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PubSubDefaults } from '../../../src/server/config.js';
-import { type PreparedMessage, ReadyState, type WebSocketConnection } from '../../../src/server/connection.js';
-import { InProcessHub } from '../../../src/server/hub.js';
+import { type PreparedMessage, ReadyState, type WebSocketConnection } from '../../../src/server/websocket/connection.js';
+import { InProcessHub } from '../../../src/server/hub/hub.js';
 import { ChannelHistory, type HistoryLimits } from '../../../src/server/pubsub/history.js';
 import { Subscription } from '../../../src/server/pubsub/subscription.js';
 

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type PreparedMessage, prepareMessage, ReadyState, type WebSocketConnection } from '../../../src/server/connection.js';
+import { type PreparedMessage, prepareMessage, ReadyState, type WebSocketConnection } from '../../../src/server/websocket/connection.js';
 import { Subscription } from '../../../src/server/pubsub/subscription.js';
 
 const MAX_HELD = 64;

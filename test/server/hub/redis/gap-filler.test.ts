@@ -1,12 +1,12 @@
 /**
- * Gap filling (src/server/redis/gap-filler.ts) against a model of one channel in Redis: any
+ * Gap filling (src/server/hub/redis/gap-filler.ts) against a model of one channel in Redis: any
  * interleaving of publications (each arriving through pub/sub or missed), history reads answered
  * late, reconnects and, in the last property, Redis losing the channel (a new epoch). No Redis.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ChannelPosition, HistoryResult, Publication } from '../../../src/server/pubsub/history.js';
-import { GapFiller } from '../../../src/server/redis/gap-filler.js';
+import type { ChannelPosition, HistoryResult, Publication } from '../../../../src/server/pubsub/history.js';
+import { GapFiller } from '../../../../src/server/hub/redis/gap-filler.js';
 
 const CHANNEL = 'news';
 /** A retry after a failed read would wait this long; reads never fail here. */

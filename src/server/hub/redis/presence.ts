@@ -23,9 +23,9 @@ import { randomBytes } from 'node:crypto';
 import type { createClient } from 'redis';
 import { EnvelopeKind, encodeEnvelope } from '../broker-envelope.js';
 import type { LocalChannels } from '../hub.js';
-import { describeError, type Logger } from '../log.js';
-import type { Subscription } from '../pubsub/subscription.js';
-import { type PresenceEntry, presencePush } from '../pubsub/wire.js';
+import { describeError, type Logger } from '../../log.js';
+import type { Subscription } from '../../pubsub/subscription.js';
+import { type PresenceEntry, presencePush } from '../../pubsub/wire.js';
 import type { RedisKeys } from './keys.js';
 import { JOIN_SCRIPT, LEAVE_SCRIPT, PURGE_SCRIPT, runScript } from './scripts.js';
 

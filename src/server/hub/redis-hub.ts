@@ -33,13 +33,13 @@
  */
 import { createClient } from 'redis';
 import { decodeEnvelope, encodeEnvelope, EnvelopeKind, readPositionHeader } from './broker-envelope.js';
-import { BrokerDefaults } from './config.js';
-import type { WebSocketConnection } from './connection.js';
+import { BrokerDefaults } from '../config.js';
+import type { WebSocketConnection } from '../websocket/connection.js';
 import { defaultHistoryLimits, type Hub, type HubContext, HubUnavailableError, LocalChannels, type PublishResult } from './hub.js';
-import { describeError, type Logger, silentLogger } from './log.js';
-import type { ChannelPosition, HistoryQuery, HistoryResult } from './pubsub/history.js';
-import type { Subscription } from './pubsub/subscription.js';
-import type { PresenceEntry } from './pubsub/wire.js';
+import { describeError, type Logger, silentLogger } from '../log.js';
+import type { ChannelPosition, HistoryQuery, HistoryResult } from '../pubsub/history.js';
+import type { Subscription } from '../pubsub/subscription.js';
+import type { PresenceEntry } from '../pubsub/wire.js';
 import { ChannelLog } from './redis/channel-log.js';
 import { GapFiller } from './redis/gap-filler.js';
 import { RedisKeys } from './redis/keys.js';

@@ -20,7 +20,7 @@
  *
  * No I/O here: reading and delivering are the `GapFillerIo` the hub gives.
  */
-import type { ChannelPosition, HistoryResult, Publication } from '../pubsub/history.js';
+import type { ChannelPosition, HistoryResult, Publication } from '../../pubsub/history.js';
 
 export interface GapFillerIo {
   /**

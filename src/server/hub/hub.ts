@@ -8,12 +8,12 @@
  * receive it as a numbered `pub` push. Every publication of a channel reaches both, each kind
  * framed once for all its members.
  */
-import { type PreparedMessage, prepareMessage, ReadyState, type WebSocketConnection } from './connection.js';
-import { PubSubDefaults } from './config.js';
-import type { Metrics } from './metrics.js';
-import { ChannelHistory, type ChannelPosition, type HistoryLimits, type HistoryQuery, type HistoryResult, type Publication } from './pubsub/history.js';
-import type { Subscription } from './pubsub/subscription.js';
-import { broadcastPush, type PresenceEntry, presencePush, pubPush } from './pubsub/wire.js';
+import { type PreparedMessage, prepareMessage, ReadyState, type WebSocketConnection } from '../websocket/connection.js';
+import { PubSubDefaults } from '../config.js';
+import type { Metrics } from '../metrics.js';
+import { ChannelHistory, type ChannelPosition, type HistoryLimits, type HistoryQuery, type HistoryResult, type Publication } from '../pubsub/history.js';
+import type { Subscription } from '../pubsub/subscription.js';
+import { broadcastPush, type PresenceEntry, presencePush, pubPush } from '../pubsub/wire.js';
 
 /** Sends to one connection if it is open; 1 if it was, else 0. (A full send buffer still counts: the bytes are queued.) */
 function sendTo(connection: WebSocketConnection, message: PreparedMessage): number {

@@ -35,9 +35,9 @@ import {
   Receiver,
   type ReceiverHandler,
   type ReceiverOptions,
-} from '../protocol/index.js';
-import { ServerDefaults } from './config.js';
-import type { Metrics } from './metrics.js';
+} from '../../protocol/index.js';
+import { ServerDefaults } from '../config.js';
+import type { Metrics } from '../metrics.js';
 import type { Transport, TransportKind } from './transport.js';
 
 /** Connection states, numbered as the browser's `WebSocket.readyState` (there is no CONNECTING here). */

@@ -17,7 +17,7 @@
  */
 import { type createClient, RESP_TYPES } from 'redis';
 import { EnvelopeKind, envelopeFlags } from '../broker-envelope.js';
-import { type HistoryLimits, type HistoryQuery, type HistoryResult, isRecovered, type Publication, randomEpoch } from '../pubsub/history.js';
+import { type HistoryLimits, type HistoryQuery, type HistoryResult, isRecovered, type Publication, randomEpoch } from '../../pubsub/history.js';
 import type { RedisKeys } from './keys.js';
 import { type CommandOptions, PUBLISH_SCRIPT, READ_SCRIPT, runScript } from './scripts.js';
 

@@ -35,11 +35,11 @@ import {
   upgradeOffers,
   validateExtendedConnect,
   validateUpgradeRequest,
-} from '../protocol/index.js';
-import { ServerDefaults } from './config.js';
+} from '../../protocol/index.js';
+import { ServerDefaults } from '../config.js';
 import { type ConnectionCompression, type ConnectionOptions, ReadyState, WebSocketConnection } from './connection.js';
-import { describeError, type Logger, silentLogger } from './log.js';
-import { Metrics } from './metrics.js';
+import { describeError, type Logger, silentLogger } from '../log.js';
+import { Metrics } from '../metrics.js';
 import { allowedOriginSet, isOriginAllowed } from './origin.js';
 import { pathOf } from './request-target.js';
 import { Http2StreamTransport, type Transport } from './transport.js';
