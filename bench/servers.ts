@@ -8,13 +8,23 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Job } from './jobs.js';
 
 export const HOST = '127.0.0.1';
 
 /** Root of the compiled tree (dist/): this file is dist/bench/servers.js. */
 export const BUILD_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
-export type TargetName = 'framecast' | 'framecast-baseline' | 'ws' | 'ws-addons' | 'ws-deflate' | 'tcp-floor' | 'http-floor';
+export type TargetName =
+  | 'framecast'
+  | 'framecast-v1'
+  | 'framecast-history-off'
+  | 'framecast-baseline'
+  | 'ws'
+  | 'ws-addons'
+  | 'ws-deflate'
+  | 'tcp-floor'
+  | 'http-floor';
 
 export interface Target {
   readonly name: TargetName;
@@ -23,6 +33,8 @@ export interface Target {
   readonly script: string;
   readonly args: (port: number) => string[];
   readonly env: NodeJS.ProcessEnv;
+  /** How this target changes a case's job, if it does (the same server reached another way). */
+  readonly adapt?: (job: Job) => Job;
 }
 
 /** The server environment without the variables that switch ws's addons off. */
@@ -37,6 +49,9 @@ const listen = (port: number): string[] => ['--port', String(port), '--host', HO
 
 const framecastArgs = (port: number): string[] => [...listen(port), '--log-level', 'warn', '--heartbeat', '0', '--max-connections', '100000'];
 
+/** framecast.v1 history off: no publication kept, offsets still counted (docs/pubsub.md "Limits"). */
+const NO_HISTORY = ['--history-size', '0'];
+
 /**
  * Another build of framecast to compare against in the same run (before/after a change):
  * BENCH_BASELINE_BUILD=DIR, a compiled tree with DIR/src/server/cli.js, and `--targets` naming
@@ -50,6 +65,22 @@ export const TARGETS: Readonly<Record<TargetName, Target>> = {
     label: 'framecast',
     script: join(BUILD_ROOT, 'src/server/cli.js'),
     args: framecastArgs,
+    env: process.env,
+  },
+  'framecast-v1': {
+    name: 'framecast-v1',
+    label: 'framecast, framecast.v1 subscribers (/pubsub)',
+    script: join(BUILD_ROOT, 'src/server/cli.js'),
+    args: framecastArgs,
+    env: process.env,
+    // The same server; the fan-out's subscribers subscribe on /pubsub instead of joining /chat.
+    adapt: (job) => (job.kind === 'fanout' ? { ...job, subscriberMode: 'pubsub' } : job),
+  },
+  'framecast-history-off': {
+    name: 'framecast-history-off',
+    label: 'framecast --history-size 0',
+    script: join(BUILD_ROOT, 'src/server/cli.js'),
+    args: (port) => [...framecastArgs(port), ...NO_HISTORY],
     env: process.env,
   },
   'framecast-baseline': {
@@ -86,6 +117,8 @@ export const TARGETS: Readonly<Record<TargetName, Target>> = {
     script: join(BUILD_ROOT, 'bench/reference/tcp-echo.js'),
     args: listen,
     env: process.env,
+    // No framing at all: the echo goes over raw TCP.
+    adapt: (job) => (job.kind === 'echo' ? { ...job, transport: 'tcp' } : job),
   },
   'http-floor': {
     name: 'http-floor',
