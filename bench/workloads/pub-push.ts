@@ -4,8 +4,8 @@
  *
  * A push is one JSON object, `{"pub":{"channel":"fanout","offset":42,"text":"..."}}`. The
  * fast path reads exactly that layout byte by byte, without JSON.parse or a string: the
- * channel and keys compared as bytes, the offset's digits summed, the text taken as a view of
- * the frame. That is exact for text in which JSON escapes nothing (no `"`, `\` or control
+ * channel and keys compared byte by byte, the offset's digits summed, the text taken as a range
+ * of the frame (no copy, no view object). That is exact for text in which JSON escapes nothing (no `"`, `\` or control
  * characters), which is what the fan-out publishes (`payloads.ts`: ASCII digits and spaces).
  * Anything else, a text with escapes, keys in another order, fields added by a later version
  * of the protocol, goes through JSON.parse, so that the reader stays right for every valid
@@ -23,10 +23,22 @@ const MAX_OFFSET_DIGITS = 16;
 const TEXT_KEY = Buffer.from(',"text":"', 'latin1');
 const PUSH_END = Buffer.from('"}}', 'latin1');
 
-/** What one push carried. `text` is a view into the frame on the fast path: read it before the next push. */
+/**
+ * What one push carried: its offset, and its text as the bytes `frame[start..end)` (on the fast
+ * path a range of the push itself, no copy: read it before the next push).
+ */
 export interface PubPush {
   offset: number;
-  text: Buffer;
+  frame: Buffer;
+  start: number;
+  end: number;
+}
+
+/** Whether `frame` holds `expected` at `at` (a loop: Buffer.compare's native call costs more than these few bytes). */
+function bytesAt(frame: Buffer, at: number, expected: Buffer): boolean {
+  if (at + expected.length > frame.length) return false;
+  for (let i = 0; i < expected.length; i++) if (frame[at + i] !== expected[i]) return false;
+  return true;
 }
 
 export class PubPushReader {
@@ -44,7 +56,7 @@ export class PubPushReader {
   read(frame: Buffer, into: PubPush): boolean {
     const head = this.head;
     const end = frame.length - PUSH_END.length;
-    if (end < head.length + 1 + TEXT_KEY.length || head.compare(frame, 0, head.length) !== 0) return this.readParsed(frame, into);
+    if (end < head.length + 1 + TEXT_KEY.length || !bytesAt(frame, 0, head)) return this.readParsed(frame, into);
     let at = head.length;
     let offset = 0;
     const digitsEnd = Math.min(at + MAX_OFFSET_DIGITS, end);
@@ -54,17 +66,17 @@ export class PubPushReader {
       offset = offset * 10 + digit;
     }
     // Offsets start at 1, and JSON numbers have no leading zeros: a first digit 0 is for JSON.parse to judge.
-    if (at === head.length || frame[head.length] === DIGIT_ZERO || TEXT_KEY.compare(frame, at, at + TEXT_KEY.length) !== 0) {
-      return this.readParsed(frame, into);
-    }
+    if (at === head.length || frame[head.length] === DIGIT_ZERO || !bytesAt(frame, at, TEXT_KEY)) return this.readParsed(frame, into);
     const textStart = at + TEXT_KEY.length;
-    if (textStart > end || PUSH_END.compare(frame, end) !== 0) return this.readParsed(frame, into);
+    if (textStart > end || !bytesAt(frame, end, PUSH_END)) return this.readParsed(frame, into);
     for (let i = textStart; i < end; i++) {
       const byte = frame[i];
       if (byte === QUOTE || byte === BACKSLASH || byte < FIRST_UNESCAPED) return this.readParsed(frame, into);
     }
     into.offset = offset;
-    into.text = frame.subarray(textStart, end);
+    into.frame = frame;
+    into.start = textStart;
+    into.end = end;
     return true;
   }
 
@@ -81,7 +93,9 @@ export class PubPushReader {
     const { channel, offset, text } = pub as { channel?: unknown; offset?: unknown; text?: unknown };
     if (channel !== this.channel || typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 1 || typeof text !== 'string') return false;
     into.offset = offset;
-    into.text = Buffer.from(text, 'utf8');
+    into.frame = Buffer.from(text, 'utf8');
+    into.start = 0;
+    into.end = into.frame.length;
     return true;
   }
 }

@@ -11,14 +11,16 @@ import { pubPush } from '../../src/server/pubsub/wire.js';
 
 const reader = new PubPushReader('fanout');
 
-function read(frame: string): PubPush | undefined {
-  const into: PubPush = { offset: 0, text: Buffer.alloc(0) };
-  return reader.read(Buffer.from(frame, 'utf8'), into) ? { offset: into.offset, text: Buffer.from(into.text) } : undefined;
+function read(frame: string): { offset: number; text: Buffer } | undefined {
+  const into: PubPush = { offset: 0, frame: Buffer.alloc(0), start: 0, end: 0 };
+  return reader.read(Buffer.from(frame, 'utf8'), into) ? { offset: into.offset, text: Buffer.from(into.frame.subarray(into.start, into.end)) } : undefined;
 }
 
 describe('reading pub pushes', () => {
   it('reads the push docs/pubsub.md shows, and the fan-out payloads as the server writes them', () => {
-    expect(new PubPushReader('news').read(Buffer.from('{"pub":{"channel":"news","offset":42,"text":"hello"}}'), { offset: 0, text: Buffer.alloc(0) })).toBe(true);
+    const into: PubPush = { offset: 0, frame: Buffer.alloc(0), start: 0, end: 0 };
+    expect(new PubPushReader('news').read(Buffer.from('{"pub":{"channel":"news","offset":42,"text":"hello"}}'), into)).toBe(true);
+    expect({ offset: into.offset, text: into.frame.toString('utf8', into.start, into.end) }).toEqual({ offset: 42, text: 'hello' });
     const payload = tinyPayloads().encode(12345, 1_234_567_890_123);
     const frame = pubPush('fanout', { offset: 7, data: Buffer.from(payload), isBinary: false });
     expect(read(frame)).toEqual({ offset: 7, text: Buffer.from(payload) });
