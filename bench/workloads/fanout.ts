@@ -40,7 +40,7 @@ import type { FanoutJob, FanoutResult } from '../jobs.js';
 import { Histogram } from '../stats.js';
 import { cpuSeconds, forEachLimited, sleep, type WorkloadEvents } from './events.js';
 import { jsonPayloads, type PayloadFormat, tinyPayloads } from './payloads.js';
-import { type PubPush, PubPushReader } from './pub-push.js';
+import { bytesAt, type PubPush, PubPushReader } from './pub-push.js';
 
 /** Bound on messages per run; publishing stops there. */
 const MAX_MESSAGES = 1 << 22;
@@ -59,11 +59,6 @@ const SUBSCRIBE_ID = 1;
 /** A `join` push starts so (docs/pubsub.md "Pushes"). */
 const JOIN_PUSH_HEAD = Buffer.from('{"join":', 'latin1');
 
-function isJoinPush(payload: Buffer): boolean {
-  if (payload.length < JOIN_PUSH_HEAD.length) return false;
-  for (let i = 0; i < JOIN_PUSH_HEAD.length; i++) if (payload[i] !== JOIN_PUSH_HEAD[i]) return false;
-  return true;
-}
 /** Longest wait for the subscribed replies and the join pushes, each. */
 const SUBSCRIBE_TIMEOUT_MS = 60_000;
 
@@ -191,7 +186,7 @@ class PubSubSubscriber extends Subscriber {
 
   protected override message(payload: Buffer): void {
     const push = this.push;
-    if (isJoinPush(payload)) {
+    if (bytesAt(payload, 0, JOIN_PUSH_HEAD)) {
       // Checked first: a setup of N subscribers brings N(N-1)/2 of them, not for JSON.parse.
       this.state.joins++;
     } else if (this.reader.read(payload, push)) {

@@ -35,7 +35,7 @@ export interface PubPush {
 }
 
 /** Whether `frame` holds `expected` at `at` (a loop: Buffer.compare's native call costs more than these few bytes). */
-function bytesAt(frame: Buffer, at: number, expected: Buffer): boolean {
+export function bytesAt(frame: Buffer, at: number, expected: Buffer): boolean {
   if (at + expected.length > frame.length) return false;
   for (let i = 0; i < expected.length; i++) if (frame[at + i] !== expected[i]) return false;
   return true;
