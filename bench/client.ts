@@ -39,6 +39,11 @@ export interface ConnectOptions {
    * not spend its time gathering payloads it never reads.
    */
   discardDataPayloads?: boolean;
+  /**
+   * Offer this subprotocol (`Sec-WebSocket-Protocol`, RFC 6455 1.9, 4.1) and require the
+   * server's 101 to choose it: a server that answers without it fails the connection.
+   */
+  protocol?: string;
 }
 
 /**
@@ -68,7 +73,8 @@ export function connectWebSocket(
     }
     const offerDeflate = options.onDeflate !== undefined;
     const extensions = offerDeflate ? buildDeflateOffer() : undefined;
-    socket.on('connect', () => socket.write(buildClientRequest({ host: `${host}:${port}`, path, key, extensions })));
+    const protocols = options.protocol === undefined ? undefined : [options.protocol];
+    socket.on('connect', () => socket.write(buildClientRequest({ host: `${host}:${port}`, path, key, protocols, extensions })));
     socket.on('error', (error) => {
       if (parser === undefined) fail(error);
     });
@@ -82,8 +88,12 @@ export function connectWebSocket(
       const response = parseResponseHead(head);
       if (response === undefined) return;
       if (response instanceof Error) return fail(response);
-      const verdict = verifyServerResponse(response, key, { extensions: offerDeflate });
+      const verdict = verifyServerResponse(response, key, { protocols, extensions: offerDeflate });
       if (verdict instanceof Error) return fail(verdict);
+      // RFC 6455 4.2.2: a server that does not speak the subprotocol answers without one.
+      if (options.protocol !== undefined && verdict.protocol !== options.protocol) {
+        return fail(new Error(`${host}:${port}${path} did not choose the subprotocol ${options.protocol}`));
+      }
       let allowedRsvBits = 0;
       if (options.onDeflate !== undefined) {
         // RFC 7692 7.1: the answer must be a valid permessage-deflate agreement, or absent.

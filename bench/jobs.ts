@@ -26,10 +26,17 @@ export interface EchoJob extends JobBase {
   binary: boolean;
 }
 
-/** Broadcast: `subscribers` chat members of one channel receive everything published. */
+/** Broadcast: `subscribers` members of one channel receive everything published. */
 export interface FanoutJob extends JobBase {
   kind: 'fanout';
   subscribers: number;
+  /**
+   * How the subscribers are members: `chat` (the default), raw `/chat?channel=` connections
+   * receiving each message as it was sent; `pubsub`, `/pubsub` connections speaking
+   * framecast.v1 (docs/pubsub.md) that subscribe to the channel and receive `pub` pushes,
+   * each checked for its offset as well as its payload.
+   */
+  subscriberMode?: 'chat' | 'pubsub';
   /** `push`: POST /push?channel=; `chat`: a member of the channel sends messages. */
   publisher: 'push' | 'chat';
   channel: string;
@@ -99,6 +106,9 @@ export interface FanoutResult {
   /** Deliveries in the window that arrived compressed (RSV1). */
   compressedDeliveries: number;
   loadgenCpu: number;
+  /** framecast.v1 subscribers: the channel's latest offset after the run, and the publications its history then held (GET /history). */
+  channelOffset?: number;
+  historyKept?: number;
 }
 
 export interface HttpResult {

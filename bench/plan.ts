@@ -43,11 +43,18 @@ export interface Case {
 
 export interface Goal {
   caseId: string;
-  /** framecast's ratio to this target... */
+  /** This target's ratio (framecast's when omitted)... */
+  target?: TargetName;
+  /** ...to this target, in the same round... */
   versus: TargetName;
   /** ...must be at least (higher is better) or at most (lower is better) this. */
   ratio: number;
   text: string;
+}
+
+/** The target a goal holds to its ratio. */
+export function goalTarget(goal: Goal): TargetName {
+  return goal.target ?? 'framecast';
 }
 
 export interface Plan {
@@ -71,6 +78,16 @@ const TIMING: Record<Mode, { warmupMs: number; measureMs: number; drainMs: numbe
 const WS_TARGETS: TargetName[] = ['framecast', 'ws', 'ws-addons', 'bun', 'uws'];
 const ECHO_TARGETS: TargetName[] = [...WS_TARGETS, 'tcp-floor'];
 const HTTP_TARGETS: TargetName[] = ['framecast', 'ws', 'bun', 'uws', 'http-floor'];
+/** Fan-out: framecast's raw /chat members and framecast.v1 subscribers (same server), against ws. */
+const FANOUT_TARGETS: TargetName[] = ['framecast', 'framecast-v1', 'ws', 'ws-addons'];
+const FANOUT_TARGETS_TINY: TargetName[] = ['framecast', 'framecast-v1', 'ws'];
+/**
+ * What history costs publishing is measured with one subscriber, so that a publication's own
+ * work (the HTTP request, numbering, keeping it) is most of the server's time, not its
+ * deliveries. A subscriber, rather than none, so that both servers keep the channel's offsets
+ * between publications (a channel with no subscriber and no history is forgotten each time).
+ */
+const HISTORY_SUBSCRIBERS = 1;
 /** framecast (permessage-deflate on by default) against ws with `perMessageDeflate: true`. */
 const DEFLATE_TARGETS: TargetName[] = ['framecast', 'ws-deflate'];
 
@@ -99,6 +116,8 @@ function fanoutWindow(subscribers: number, deliveriesInFlight = DELIVERIES_IN_FL
 const messagesPerSecond = (sample: Sample): number => (sample.result.kind === 'echo' ? sample.result.messagesPerSecond : Number.NaN);
 const megabytesPerSecond = (sample: Sample): number => (sample.result.kind === 'echo' ? sample.result.megabytesPerSecond : Number.NaN);
 const deliveriesPerSecond = (sample: Sample): number => (sample.result.kind === 'fanout' ? sample.result.deliveriesPerSecond : Number.NaN);
+/** Publications per second of a fan-out: deliveries per subscriber. */
+const publicationsPerSecond = (subscribers: number) => (sample: Sample): number => deliveriesPerSecond(sample) / subscribers;
 const requestsPerSecond = (sample: Sample): number => (sample.result.kind === 'http' ? sample.result.requestsPerSecond : Number.NaN);
 const bytesPerConnection = (sample: Sample): number =>
   sample.result.kind === 'memory' && sample.rssAfterBytes !== undefined && sample.rssBeforeBytes !== undefined
@@ -142,6 +161,18 @@ export function makePlan(mode: Mode, rounds?: number): Plan {
       higherIsBetter: true,
     });
   };
+  const historyPush = (subscribers: number): void => {
+    cases.push({
+      id: 'history-push',
+      title: `Publishing with history: POST /push (pipelined) to ${subscribers} framecast.v1 subscriber${subscribers === 1 ? '' : 's'}, history of 100 against --history-size 0`,
+      job: { kind: 'fanout', subscribers, subscriberMode: 'pubsub', publisher: 'push', channel: 'history', window: fanoutWindow(subscribers), warmupMs, measureMs, drainMs },
+      targets: ['framecast', 'framecast-history-off'],
+      value: publicationsPerSecond(subscribers),
+      unit: 'publications/s',
+      higherIsBetter: true,
+      reference: 'framecast-history-off',
+    });
+  };
   const fanoutDeflate = (subscribers: number, targets: TargetName[]): void => {
     cases.push({
       id: `fanout-deflate-${subscribers}-push`,
@@ -180,8 +211,9 @@ export function makePlan(mode: Mode, rounds?: number): Plan {
   if (mode === 'tiny') {
     // Bun and uWS only where the cache already has them: the smoke test runs with --no-install.
     echoSmall(2, ['framecast', 'ws', 'bun', 'uws', 'tcp-floor']);
-    fanout(5, 'push', ['framecast', 'ws']);
-    fanout(5, 'chat', ['framecast', 'ws']);
+    fanout(5, 'push', FANOUT_TARGETS_TINY);
+    fanout(5, 'chat', FANOUT_TARGETS_TINY);
+    historyPush(HISTORY_SUBSCRIBERS);
     fanoutDeflate(5, DEFLATE_TARGETS);
     httpPush(2, ['framecast', 'http-floor']);
     memory(20, ['framecast']);
@@ -189,7 +221,8 @@ export function makePlan(mode: Mode, rounds?: number): Plan {
     // About two minutes: one case per workload, framecast against ws, Bun, uWS and the floors.
     echoSmall(64, ['framecast', 'ws', 'bun', 'uws', 'tcp-floor']);
     echoLarge(64 * KIB, '64KiB', LARGE_INFLIGHT, LARGE_CONNECTIONS, ['framecast', 'ws-addons', 'bun', 'uws']);
-    fanout(2000, 'chat', ['framecast', 'ws', 'bun', 'uws']);
+    fanout(2000, 'chat', ['framecast', 'framecast-v1', 'ws', 'bun', 'uws']);
+    historyPush(HISTORY_SUBSCRIBERS);
     httpPush(100, HTTP_TARGETS);
     memory(1000, ['framecast', 'ws', 'bun', 'uws']);
   } else {
@@ -197,20 +230,41 @@ export function makePlan(mode: Mode, rounds?: number): Plan {
     echoLarge(64 * KIB, '64KiB', LARGE_INFLIGHT, LARGE_CONNECTIONS, ECHO_TARGETS);
     echoLarge(MIB, '1MiB', 2, LARGE_CONNECTIONS, ECHO_TARGETS);
     for (const subscribers of [100, 2000]) {
-      fanout(subscribers, 'push', WS_TARGETS);
-      fanout(subscribers, 'chat', WS_TARGETS);
+      fanout(subscribers, 'push', FANOUT_TARGETS);
+      fanout(subscribers, 'chat', FANOUT_TARGETS);
     }
+    historyPush(HISTORY_SUBSCRIBERS);
     for (const subscribers of [100, 1000]) fanoutDeflate(subscribers, DEFLATE_TARGETS);
     httpPush(100, [...WS_TARGETS, 'http-floor']);
     memory(5000, WS_TARGETS);
   }
 
-  const goals: Goal[] = [
+  const allGoals: Goal[] = [
     { caseId: 'echo-small-1', versus: 'ws', ratio: 1.5, text: 'echo small, 1 connection: >= 1.5x plain ws msg/s' },
     { caseId: 'echo-small-64', versus: 'ws', ratio: 2, text: 'echo small, 64 connections: >= 2x plain ws msg/s' },
     { caseId: 'echo-small-512', versus: 'ws', ratio: 2, text: 'echo small, 512 connections: >= 2x plain ws msg/s' },
     { caseId: 'fanout-2000-push', versus: 'ws', ratio: 2, text: 'fan-out to 2000 by POST /push: >= 2x plain ws deliveries/s' },
     { caseId: 'fanout-2000-chat', versus: 'ws', ratio: 2, text: 'fan-out to 2000 by a chat member: >= 2x plain ws deliveries/s' },
+    {
+      caseId: 'fanout-2000-chat',
+      target: 'framecast-v1',
+      versus: 'framecast',
+      ratio: 0.8,
+      text: 'framecast.v1 fan-out to 2000 >= 0.8x raw /chat deliveries/s (a chat member publishing)',
+    },
+    {
+      caseId: 'fanout-2000-push',
+      target: 'framecast-v1',
+      versus: 'framecast',
+      ratio: 0.8,
+      text: 'framecast.v1 fan-out to 2000 >= 0.8x raw /chat deliveries/s (POST /push publishing)',
+    },
+    {
+      caseId: 'history-push',
+      versus: 'framecast-history-off',
+      ratio: 0.9,
+      text: 'history costs publishing at most 10%: POST /push with history 100 >= 0.9x --history-size 0 publications/s',
+    },
     { caseId: 'echo-large-64KiB', versus: 'ws-addons', ratio: 1, text: 'echo 64 KiB: >= 1.0x ws with native addons MB/s' },
     { caseId: 'echo-large-1MiB', versus: 'ws-addons', ratio: 1, text: 'echo 1 MiB: >= 1.0x ws with native addons MB/s' },
     { caseId: 'echo-large-1MiB', versus: 'tcp-floor', ratio: 1, text: 'echo 1 MiB: >= 1.0x the raw node:net floor MB/s' },
@@ -224,7 +278,8 @@ export function makePlan(mode: Mode, rounds?: number): Plan {
     { caseId: 'memory-1000', versus: 'ws', ratio: 0.5, text: 'memory per idle connection (1000): <= 0.5x ws' },
     { caseId: 'http-push', versus: 'ws', ratio: 1, text: 'HTTP push: >= 1.0x the ws reference req/s' },
     { caseId: 'http-push', versus: 'http-floor', ratio: 0.95, text: 'HTTP push: >= 0.95x the bare node:http floor req/s' },
-  ].filter((goal) => cases.some((c) => c.id === goal.caseId && c.targets.includes(goal.versus as TargetName))) as Goal[];
+  ];
+  const goals = allGoals.filter((goal) => cases.some((c) => c.id === goal.caseId && c.targets.includes(goalTarget(goal)) && c.targets.includes(goal.versus)));
 
   return { mode, rounds: rounds ?? (mode === 'tiny' ? 1 : 3), cases, goals };
 }

@@ -3,7 +3,7 @@
  * over rounds, every figure also as a ratio to plain ws measured in the same round; the goals;
  * a text table, a Markdown table and an SVG chart.
  */
-import type { Case, Goal, Plan, Sample } from './plan.js';
+import { type Case, type Goal, goalTarget, type Plan, type Sample } from './plan.js';
 import { TARGETS, type TargetName } from './servers.js';
 import { type Summary, summarize } from './stats.js';
 
@@ -57,8 +57,17 @@ export interface TargetReport {
   serverCpuMicrosPerDelivery?: Summary;
   /** Memory: time to open every connection. */
   openMs?: Summary;
+  /** The headline figure and the same per server CPU-second, round by round (for goals between any two targets). */
+  byRound: RoundFigures[];
   rounds: number;
   errors: string[];
+}
+
+export interface RoundFigures {
+  round: number;
+  value: number;
+  /** NaN where it means nothing (memory). */
+  perServerCpu: number;
 }
 
 export interface CaseReport {
@@ -73,7 +82,7 @@ export interface CaseReport {
 
 export interface GoalReport extends Goal {
   achieved?: Summary;
-  /** The same ratio per second of server CPU time (against plain ws only). */
+  /** The same ratio per second of server CPU time. */
   achievedPerServerCpu?: Summary;
   met: boolean | undefined;
   /**
@@ -171,6 +180,7 @@ function targetReport(
     loadgenCpu: summarize(samples.map((s) => s.result.loadgenCpu)),
     serverCpu: summarize(samples.map((s) => s.serverCpu)),
     openMs: pick(samples, (s) => (s.result.kind === 'memory' ? s.result.openMs : undefined)),
+    byRound: mine.flatMap((m) => (m.sample === undefined ? [] : [{ round: m.round, value: spec.value(m.sample), perServerCpu: perCpu(spec, m.sample) }])),
     rounds: samples.length,
     errors: mine.flatMap((m) => (m.error === undefined ? [] : [`round ${m.round}: ${m.error}`])),
   };
@@ -193,18 +203,27 @@ function targetReport(
 export function evaluateGoals(goals: readonly Goal[], reports: readonly CaseReport[]): GoalReport[] {
   return goals.map((goal) => {
     const report = reports.find((r) => r.id === goal.caseId);
-    const framecast = report?.targets.find((t) => t.target === 'framecast');
+    const subject = report?.targets.find((t) => t.target === goalTarget(goal));
     const versus = report?.targets.find((t) => t.target === goal.versus);
-    let achieved: Summary | undefined;
-    if (framecast !== undefined && versus !== undefined) {
-      achieved = goal.versus === report?.reference ? framecast.ratioToWs : framecast.ratioTo[goal.versus];
-    }
-    const achievedPerServerCpu = goal.versus === 'ws' ? framecast?.perServerCpuRatioToWs : undefined;
+    const achieved = roundRatios(subject, versus, (figures) => figures.value);
+    const achievedPerServerCpu = roundRatios(subject, versus, (figures) => figures.perServerCpu);
     const higherIsBetter = report?.higherIsBetter ?? true;
     const met = achieved === undefined ? undefined : higherIsBetter ? achieved.median >= goal.ratio : achieved.median <= goal.ratio;
-    const notSaturated = { framecast: framecast?.saturated === false, versus: versus?.saturated === false };
+    const notSaturated = { framecast: subject?.saturated === false, versus: versus?.saturated === false };
     return { ...goal, achieved, achievedPerServerCpu, met, notSaturated };
   });
+}
+
+/** One target's figure over another's in the same round, summarized over the rounds both have. */
+function roundRatios(subject: TargetReport | undefined, versus: TargetReport | undefined, figure: (figures: RoundFigures) => number): Summary | undefined {
+  if (subject === undefined || versus === undefined) return undefined;
+  const ratios = subject.byRound.flatMap((mine) => {
+    const theirs = versus.byRound.find((r) => r.round === mine.round);
+    if (theirs === undefined) return [];
+    const ratio = figure(mine) / figure(theirs);
+    return Number.isFinite(ratio) && figure(theirs) > 0 ? [ratio] : [];
+  });
+  return ratios.length === 0 ? undefined : summarize(ratios);
 }
 
 // --- Formatting --------------------------------------------------------------------------------
@@ -229,11 +248,11 @@ const ratio = (value: number): string => `${value.toFixed(2)}x`;
 const percent = (value: number): string => `${Math.round(value * 100)}%`;
 const milliseconds = (value: number): string => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
 
-function extraColumn(report: CaseReport, target: TargetReport): string {
+function extraColumn(target: TargetReport): string {
   if (target.lost !== undefined) {
     const integrity = `lost ${target.lost}, reordered ${target.reordered}${target.malformed ? `, malformed ${target.malformed}` : ''}`;
-    // Compressed fan-out: what went over the wire per delivery, and the server's CPU per delivery.
-    if (report.reference === 'ws') return integrity;
+    // What went over the wire per delivery (framing, compression, a framecast.v1 push around the
+    // payload), and the server's CPU per delivery.
     return (
       `${integrity}; wire ${range(target.wireBytesPerDelivery, (v) => `${Math.round(v)} B`)}/msg ` +
       `for ${range(target.payloadBytesPerDelivery, (v) => `${Math.round(v)} B`)} of payload; ` +
@@ -290,7 +309,7 @@ function rows(report: CaseReport): string[][] {
     range(t.loadgenCpu, percent),
     report.id.startsWith('memory') ? '-' : serverCpuCell(t),
     saturationCell(t),
-    t.errors.length > 0 ? `FAILED ${t.errors.length}x` : extraColumn(report, t),
+    t.errors.length > 0 ? `FAILED ${t.errors.length}x` : extraColumn(t),
   ]);
 }
 
@@ -336,7 +355,7 @@ export function markdownTables(reports: readonly CaseReport[], goals: readonly G
     for (const row of rows(report)) out.push(`| ${row.join(' | ')} |`);
     out.push('');
   }
-  out.push('| goal | framecast ratio, median (min-max) | per server CPU-s | verdict |', '|---|---|---|---|');
+  out.push('| goal | ratio, median (min-max) | per server CPU-s | verdict |', '|---|---|---|---|');
   for (const goal of goals) {
     const verdict = goal.met === undefined ? 'not measured' : goal.met ? 'met' : '**missed**';
     out.push(`| ${goal.text} | ${range(goal.achieved, ratio)} | ${range(goal.achievedPerServerCpu, ratio)} | ${verdict}${saturationCaveat(goal)} |`);
@@ -353,6 +372,7 @@ const CASE_GAP = 10;
 const MARGIN = 20;
 const COLORS: Partial<Record<TargetName, string>> = {
   framecast: '#2b6cb0',
+  'framecast-v1': '#63b3ed',
   'ws-addons': '#9f7aea',
   'tcp-floor': '#a0aec0',
   'http-floor': '#a0aec0',
@@ -397,7 +417,7 @@ export function svgChart(reports: readonly CaseReport[], goals: readonly GoalRep
     parts.push(`<rect x="${barStart.toFixed(1)}" y="${y + 3}" width="${Math.max(1, Math.abs(x(r.median) - x(1))).toFixed(1)}" height="${ROW_HEIGHT - 6}" fill="${color}"/>`);
     parts.push(`<line x1="${x(r.min).toFixed(1)}" x2="${x(r.max).toFixed(1)}" y1="${y + 9}" y2="${y + 9}" stroke="#1a202c"/>`);
     parts.push(`<text x="${(x(r.max) + 6).toFixed(1)}" y="${y + 12}">${r.median.toFixed(2)}x</text>`);
-    const goal = goals.find((g) => g.caseId === report.id && g.versus === 'ws' && target.target === 'framecast');
+    const goal = goals.find((g) => g.caseId === report.id && g.versus === 'ws' && target.target === goalTarget(g));
     if (goal !== undefined) {
       parts.push(`<line x1="${x(goal.ratio).toFixed(1)}" x2="${x(goal.ratio).toFixed(1)}" y1="${y + 1}" y2="${y + ROW_HEIGHT - 1}" stroke="#e53e3e" stroke-width="2"/>`);
     }

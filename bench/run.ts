@@ -8,7 +8,8 @@
  * the same round), the goals, JSON in bench/results/, and with --full (or --svg) an SVG chart.
  *
  * Options: --full | --tiny, --rounds N, --only ID[,ID] (cases whose id starts so),
- * --targets NAME[,NAME] (framecast, ws, ws-addons, tcp-floor, http-floor),
+ * --targets NAME[,NAME] (framecast, framecast-v1, framecast-history-off, ws, ws-addons, ws-deflate,
+ * tcp-floor, http-floor, framecast-baseline: see bench/servers.ts),
  * --out DIR (default bench/results), --svg FILE, --no-svg, --no-pin.
  * Exits 1 when a measurement failed or a fan-out subscriber lost or reordered a message.
  * BENCH_SERVER_NODE_FLAGS='--cpu-prof --cpu-prof-dir=DIR' profiles the servers under test.
@@ -18,7 +19,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Job, JobResult, LoadgenMessage, RunnerMessage } from './jobs.js';
 import { BUN, ensurePackages, type PackageSet, UWS, WS_ADDONS } from './on-demand-packages.js';
-import { type Case, type JobSpec, makePlan, type Mode, type Sample } from './plan.js';
+import { type Case, goalTarget, type JobSpec, makePlan, type Mode, type Sample } from './plan.js';
 import { buildReports, evaluateGoals, goalLines, markdownTables, type Measurement, svgChart, textTables } from './report.js';
 import {
   BUILD_ROOT,
@@ -89,11 +90,10 @@ function parseArgs(argv: readonly string[]): Options {
   return options;
 }
 
-/** The job for one target: its address, and raw TCP for the TCP floor. */
+/** The job for one target: its address, and what the target changes (raw TCP for the TCP floor, /pubsub subscribers for framecast-v1). */
 function jobFor(spec: JobSpec, target: TargetName, port: number): Job {
   const job = { ...spec, host: HOST, port } as Job;
-  if (job.kind === 'echo' && target === 'tcp-floor') job.transport = 'tcp';
-  return job;
+  return TARGETS[target].adapt?.(job) ?? job;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -205,7 +205,7 @@ async function main(): Promise<number> {
       for (const c of plan.cases) c.targets = c.targets.filter((t) => t !== target);
     }
   }
-  plan.goals = plan.goals.filter((goal) => plan.cases.some((c) => c.id === goal.caseId && c.targets.includes('framecast') && c.targets.includes(goal.versus)));
+  plan.goals = plan.goals.filter((goal) => plan.cases.some((c) => c.id === goal.caseId && c.targets.includes(goalTarget(goal)) && c.targets.includes(goal.versus)));
   if (machine.cores === undefined) notes.push('processes not pinned (no taskset, fewer than 2 cores, or --no-pin)');
 
   const started = new Date();
@@ -247,7 +247,7 @@ async function main(): Promise<number> {
   const reports = buildReports(plan, measurements);
   const goals = evaluateGoals(plan.goals, reports);
   console.log(textTables(reports));
-  if (goals.length > 0) console.log(`\nGoals (framecast's ratio, median over rounds):\n${goalLines(goals)}`);
+  if (goals.length > 0) console.log(`\nGoals (ratio in the same round, median over rounds):\n${goalLines(goals)}`);
 
   const problems: string[] = [];
   for (const report of reports) {

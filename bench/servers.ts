@@ -9,13 +9,25 @@ import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bunExecutable, nodePathWith, WS_ADDONS } from './on-demand-packages.js';
+import type { Job } from './jobs.js';
 
 export const HOST = '127.0.0.1';
 
 /** Root of the compiled tree (dist/): this file is dist/bench/servers.js. */
 export const BUILD_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
-export type TargetName = 'framecast' | 'framecast-baseline' | 'ws' | 'ws-addons' | 'ws-deflate' | 'bun' | 'uws' | 'tcp-floor' | 'http-floor';
+export type TargetName =
+  | 'framecast'
+  | 'framecast-v1'
+  | 'framecast-history-off'
+  | 'framecast-baseline'
+  | 'ws'
+  | 'ws-addons'
+  | 'ws-deflate'
+  | 'bun'
+  | 'uws'
+  | 'tcp-floor'
+  | 'http-floor';
 
 export interface Target {
   readonly name: TargetName;
@@ -29,6 +41,8 @@ export interface Target {
    * when it is not installed (run.ts installs it first, or skips the target).
    */
   readonly runtime?: () => string | undefined;
+  /** How this target changes a case's job, if it does (the same server reached another way). */
+  readonly adapt?: (job: Job) => Job;
 }
 
 /**
@@ -47,6 +61,9 @@ const listen = (port: number): string[] => ['--port', String(port), '--host', HO
 
 const framecastArgs = (port: number): string[] => [...listen(port), '--log-level', 'warn', '--heartbeat', '0', '--max-connections', '100000'];
 
+/** framecast.v1 history off: no publication kept, offsets still counted (docs/pubsub.md "Limits"). */
+const NO_HISTORY = ['--history-size', '0'];
+
 /**
  * Another build of framecast to compare against in the same run (before/after a change):
  * BENCH_BASELINE_BUILD=DIR, a compiled tree with DIR/src/server/cli.js, and `--targets` naming
@@ -60,6 +77,22 @@ export const TARGETS: Readonly<Record<TargetName, Target>> = {
     label: 'framecast',
     script: join(BUILD_ROOT, 'src/server/cli.js'),
     args: framecastArgs,
+    env: process.env,
+  },
+  'framecast-v1': {
+    name: 'framecast-v1',
+    label: 'framecast, framecast.v1 subscribers (/pubsub)',
+    script: join(BUILD_ROOT, 'src/server/cli.js'),
+    args: framecastArgs,
+    env: process.env,
+    // The same server; the fan-out's subscribers subscribe on /pubsub instead of joining /chat.
+    adapt: (job) => (job.kind === 'fanout' ? { ...job, subscriberMode: 'pubsub' } : job),
+  },
+  'framecast-history-off': {
+    name: 'framecast-history-off',
+    label: 'framecast --history-size 0',
+    script: join(BUILD_ROOT, 'src/server/cli.js'),
+    args: (port) => [...framecastArgs(port), ...NO_HISTORY],
     env: process.env,
   },
   'framecast-baseline': {
@@ -111,6 +144,8 @@ export const TARGETS: Readonly<Record<TargetName, Target>> = {
     script: join(BUILD_ROOT, 'bench/reference/tcp-echo.js'),
     args: listen,
     env: process.env,
+    // No framing at all: the echo goes over raw TCP.
+    adapt: (job) => (job.kind === 'echo' ? { ...job, transport: 'tcp' } : job),
   },
   'http-floor': {
     name: 'http-floor',

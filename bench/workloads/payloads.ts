@@ -46,10 +46,11 @@ export interface PayloadFormat {
   /** The text of message `seq`, stamped with `micros`. */
   encode(seq: number, micros: number): string;
   /**
-   * Checks a received payload byte for byte against what message `seq` must be; returns
-   * `seq` and sets `micros`, or returns -1 when the payload is not one that was published.
+   * Checks a received payload (`payload[start..end)`, the whole buffer by default) byte for
+   * byte against what message `seq` must be; returns `seq` and sets `micros`, or returns -1
+   * when the payload is not one that was published.
    */
-  read(payload: Buffer, into: { micros: number }): number;
+  read(payload: Buffer, into: { micros: number }, start?: number, end?: number): number;
 }
 
 /** The 32-byte payload of the uncompressed fan-out cases. */
@@ -59,11 +60,11 @@ export function tinyPayloads(): PayloadFormat {
   return {
     contentType: 'text/plain',
     encode: (seq, micros) => `${String(seq).padStart(SEQ_DIGITS, '0')} ${String(micros).padStart(TIME_DIGITS, '0')}`.padEnd(PAYLOAD_BYTES, ' '),
-    read(payload, into) {
-      if (payload.length !== PAYLOAD_BYTES || payload[SEQ_DIGITS] !== SPACE) return -1;
-      for (let i = TIME_OFFSET + TIME_DIGITS; i < PAYLOAD_BYTES; i++) if (payload[i] !== SPACE) return -1;
-      const seq = readDecimal(payload, 0, SEQ_DIGITS);
-      into.micros = readDecimal(payload, TIME_OFFSET, TIME_DIGITS);
+    read(payload, into, start = 0, end = payload.length) {
+      if (end - start !== PAYLOAD_BYTES || payload[start + SEQ_DIGITS] !== SPACE) return -1;
+      for (let i = start + TIME_OFFSET + TIME_DIGITS; i < end; i++) if (payload[i] !== SPACE) return -1;
+      const seq = readDecimal(payload, start, SEQ_DIGITS);
+      into.micros = readDecimal(payload, start + TIME_OFFSET, TIME_DIGITS);
       return into.micros < 0 ? -1 : seq;
     },
   };
@@ -171,7 +172,8 @@ export function jsonPayloads(): PayloadFormat & { readonly averageBytes: number 
     averageBytes: HEAD_BYTES + bodies.reduce((sum, body) => sum + body.length, 0) / bodies.length,
     encode: (seq, micros) =>
       `${SEQ_KEY}${String(seq).padStart(SEQ_DIGITS, ' ')}${TIME_KEY}${String(micros).padStart(TIME_DIGITS, ' ')},${texts[seq % JSON_POOL_SIZE]}`,
-    read(payload, into) {
+    read(whole, into, start = 0, end = whole.length) {
+      const payload = start === 0 && end === whole.length ? whole : whole.subarray(start, end);
       if (payload.length < HEAD_BYTES) return -1;
       if (seqKey.compare(payload, 0, SEQ_KEY.length) !== 0 || timeKey.compare(payload, TIME_OFFSET, TIME_OFFSET + TIME_KEY.length) !== 0) return -1;
       if (payload[HEAD_BYTES - 1] !== COMMA) return -1;

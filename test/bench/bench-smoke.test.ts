@@ -47,9 +47,17 @@ interface Measurement {
   target: string;
   sample?: { result: Record<string, number | string>; serverCpu: number; rssBeforeBytes?: number; rssAfterBytes?: number };
 }
+interface GoalReport {
+  caseId: string;
+  target?: string;
+  versus: string;
+  achieved?: Summary;
+  met?: boolean;
+}
 interface BenchOutput {
   meta: { node: string; cpu: string; mode: string; rounds: number; date: string; notes: string[] };
   cases: CaseReport[];
+  goals: GoalReport[];
   problems: string[];
   measurements: Measurement[];
 }
@@ -105,7 +113,7 @@ describe('the benchmark runs end to end on tiny settings', () => {
   });
 
   it('measures every target of every case once per round, with no error', () => {
-    expect(output.cases.map((c) => c.id)).toEqual(['echo-small-2', 'fanout-5-push', 'fanout-5-chat', 'fanout-deflate-5-push', 'http-push', 'memory-20']);
+    expect(output.cases.map((c) => c.id)).toEqual(['echo-small-2', 'fanout-5-push', 'fanout-5-chat', 'history-push', 'fanout-deflate-5-push', 'http-push', 'memory-20']);
     for (const c of output.cases) {
       for (const target of c.targets) {
         expect(target.errors, `${c.id} ${target.target}`).toEqual([]);
@@ -138,7 +146,7 @@ describe('every figure comes from real traffic', () => {
   });
 
   it('fan-out: deliveries were counted, and no subscriber lost or reordered a message', () => {
-    for (const id of ['fanout-5-push', 'fanout-5-chat']) {
+    for (const id of ['fanout-5-push', 'fanout-5-chat', 'history-push']) {
       for (const target of caseById(id).targets) {
         expect(target.value.median, `${id} ${target.target}`).toBeGreaterThan(0);
         expect({ lost: target.lost, reordered: target.reordered, malformed: target.malformed }, `${id} ${target.target}`).toEqual({
@@ -153,6 +161,38 @@ describe('every figure comes from real traffic', () => {
         expect(result.deliveries, `${id} ${m.target}`).toBeGreaterThan(0);
       }
     }
+  });
+
+  it('framecast.v1 fan-out: /pubsub subscribers got every publication as a pub push, the channel numbered each once', () => {
+    for (const id of ['fanout-5-push', 'fanout-5-chat']) {
+      expect(caseById(id).targets.map((t) => t.target), id).toEqual(['framecast', 'framecast-v1', 'ws']);
+      const measured = output.measurements.filter((m) => m.caseId === id);
+      const raw = measured.find((m) => m.target === 'framecast')?.sample?.result ?? {};
+      const v1 = measured.find((m) => m.target === 'framecast-v1')?.sample?.result ?? {};
+      expect(v1.deliveries, id).toBeGreaterThan(0);
+      // The same 32-byte payloads, carried inside {"pub":{"channel":"fanout","offset":N,"text":"..."}}.
+      expect(v1.payloadBytesPerDelivery, id).toBe(32);
+      expect(raw.payloadBytesPerDelivery, id).toBe(32);
+      expect(v1.wireBytesPerDelivery as number, id).toBeGreaterThan((raw.wireBytesPerDelivery as number) + '{"pub":{"channel":"fanout","offset":1,"text":""}}'.length - 1);
+      // One sequence whoever publishes: the channel's latest offset is the number published.
+      expect(v1.channelOffset, id).toBe(v1.published);
+      expect(raw.channelOffset, id).toBeUndefined();
+    }
+  });
+
+  it('history: the same publishing against framecast with its history and with --history-size 0', () => {
+    const history = caseById('history-push');
+    expect(history.targets.map((t) => t.target)).toEqual(['framecast', 'framecast-history-off']);
+    const result = (target: string): Record<string, number | string> =>
+      output.measurements.find((m) => m.caseId === 'history-push' && m.target === target)?.sample?.result ?? {};
+    // The default history keeps the latest 100; the other server kept none, and numbered them all the same.
+    expect(result('framecast').historyKept).toBe(Math.min(100, result('framecast').published as number));
+    expect(result('framecast-history-off').historyKept).toBe(0);
+    for (const target of ['framecast', 'framecast-history-off']) expect(result(target).channelOffset, target).toBe(result(target).published);
+    const goal = output.goals.find((g) => g.caseId === 'history-push');
+    expect(goal?.target ?? 'framecast').toBe('framecast');
+    expect(goal?.versus).toBe('framecast-history-off');
+    expect(goal?.achieved?.median).toBeGreaterThan(0);
   });
 
   it('compressed fan-out: framecast and ws with perMessageDeflate delivered every JSON message compressed, intact and in order', () => {

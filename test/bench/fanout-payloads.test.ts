@@ -42,6 +42,10 @@ describe('JSON payloads of the compressed fan-out', () => {
       const stamp = { micros: 0 };
       expect(format.read(Buffer.from(format.encode(seq, MICROS)), stamp)).toBe(seq);
       expect(stamp.micros).toBe(MICROS);
+      // The same from a range of a larger buffer (a framecast.v1 push around it).
+      const text = format.encode(seq, MICROS);
+      expect(format.read(Buffer.from(`[${text}]`), stamp, 1, 1 + text.length)).toBe(seq);
+      expect(format.read(Buffer.from(`[${text}]`), stamp, 1, 2 + text.length)).toBe(-1);
     }
   });
 
@@ -70,6 +74,16 @@ describe('tiny payloads of the uncompressed fan-out', () => {
     const stamp = { micros: 0 };
     expect(format.read(Buffer.from(text), stamp)).toBe(42);
     expect(stamp.micros).toBe(MICROS);
+  });
+
+  it('are read the same from a range of a larger buffer', () => {
+    const text = format.encode(42, MICROS);
+    const stamp = { micros: 0 };
+    const around = Buffer.from(`{"text":"${text}"}`);
+    expect(format.read(around, stamp, 9, 9 + text.length)).toBe(42);
+    expect(stamp.micros).toBe(MICROS);
+    expect(format.read(around, stamp, 9, 9 + text.length - 1)).toBe(-1);
+    expect(format.read(around, stamp, 8, 9 + text.length)).toBe(-1);
   });
 
   it('are refused when the layout is wrong', () => {

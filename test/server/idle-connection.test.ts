@@ -158,15 +158,24 @@ describe('what each connection negotiated stays its own', () => {
     const withProtocol = new WebSocket(url, 'v1', { perMessageDeflate: false });
     await new Promise((resolve, reject) => withProtocol.once('open', resolve).once('error', reject));
     const compressed = await openClient(url, { perMessageDeflate: true });
-    await waitUntil(() => connections.length === 3, 2_000, 'three connections');
-    expect(connections.map((connection) => connection.protocol)).toEqual([undefined, 'v1', undefined]);
+    // Connections that agreed on a subprotocol and nothing else share their options per subprotocol.
+    const otherProtocol = new WebSocket(url, 'v2', { perMessageDeflate: false });
+    await new Promise((resolve, reject) => otherProtocol.once('open', resolve).once('error', reject));
+    const protocolAndCompressed = new WebSocket(url, 'v1', { perMessageDeflate: true });
+    await new Promise((resolve, reject) => protocolAndCompressed.once('open', resolve).once('error', reject));
+    await waitUntil(() => connections.length === 5, 2_000, 'five connections');
+    expect(connections.map((connection) => connection.protocol)).toEqual([undefined, 'v1', undefined, 'v2', 'v1']);
     expect(connections[0].extensions).toBe('');
     expect(connections[1].extensions).toBe('');
     expect(connections[2].extensions).toMatch(/^permessage-deflate/);
+    expect(connections[3].extensions).toBe('');
+    expect(connections[4].extensions).toMatch(/^permessage-deflate/);
     expect(withProtocol.protocol).toBe('v1');
+    expect(otherProtocol.protocol).toBe('v2');
+    expect(protocolAndCompressed.protocol).toBe('v1');
     // Each still works: a message long enough to be compressed comes back whole on every one.
     const text = 'x'.repeat(4096);
-    for (const client of [plain, withProtocol, compressed]) {
+    for (const client of [plain, withProtocol, compressed, otherProtocol, protocolAndCompressed]) {
       const echoed = new Promise<string>((resolve) => client.once('message', (data: Buffer) => resolve(data.toString())));
       client.send(text);
       expect(await echoed).toBe(text);
