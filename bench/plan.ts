@@ -69,7 +69,7 @@ const MIB = 1024 * 1024;
 
 /** Durations per mode, in ms. */
 const TIMING: Record<Mode, { warmupMs: number; measureMs: number; drainMs: number }> = {
-  tiny: { warmupMs: 100, measureMs: 300, drainMs: 2000 },
+  tiny: { warmupMs: 300, measureMs: 1_000, drainMs: 2000 },
   quick: { warmupMs: 250, measureMs: 800, drainMs: 5000 },
   full: { warmupMs: 800, measureMs: 2500, drainMs: 5000 },
 };
