@@ -4,14 +4,11 @@
  * asserted; what is checked is that every measurement happened and came from real traffic: the
  * neighbour's echoes, the server's RSS, every attacker's answer, the health check after.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, transpileBench } from '../helpers/transpile.js';
+import { runScript, transpileBench } from '../helpers/transpile.js';
 
-const run = promisify(execFile);
 const SMOKE_TIMEOUT_MS = 120_000;
 const ATTACKS = ['ping-flood', 'huge-length', 'oversized-headers']; // in the battery's order
 
@@ -41,18 +38,7 @@ let stdout: string;
 beforeAll(async () => {
   workDir = transpileBench('abuse-smoke-');
   const resultsDir = join(workDir, 'results');
-  try {
-    const done = await run(process.execPath, [join(workDir, 'bench', 'abuse', 'run.js'), '--tiny', '--only', ATTACKS.join(','), '--out', resultsDir, '--no-docs'], {
-      cwd: ROOT,
-      timeout: SMOKE_TIMEOUT_MS,
-    });
-    exitCode = 0;
-    stdout = done.stdout;
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    exitCode = typeof failed.code === 'number' ? failed.code : -1;
-    stdout = `${failed.stdout ?? ''}${failed.stderr ?? ''}`;
-  }
+  ({ exitCode, output: stdout } = await runScript(join(workDir, 'bench', 'abuse', 'run.js'), ['--tiny', '--only', ATTACKS.join(','), '--out', resultsDir, '--no-docs'], SMOKE_TIMEOUT_MS));
   try {
     output = JSON.parse(readFileSync(join(resultsDir, 'latest-abuse-tiny.json'), 'utf8')) as AbuseOutput;
     markdown = readFileSync(join(resultsDir, 'latest-abuse-tiny.md'), 'utf8');

@@ -8,14 +8,11 @@
  * test-results/ (git-ignored, inside the repository so that node_modules resolves) and runs
  * the runner from there. dist/ is left alone.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, transpileBench } from '../helpers/transpile.js';
+import { runScript, transpileBench } from '../helpers/transpile.js';
 
-const run = promisify(execFile);
 const SMOKE_TIMEOUT_MS = 120_000;
 
 interface Summary {
@@ -70,18 +67,7 @@ let stdout: string;
 beforeAll(async () => {
   workDir = transpileBench('bench-smoke-');
   const resultsDir = join(workDir, 'results');
-  try {
-    const done = await run(process.execPath, [join(workDir, 'bench', 'run.js'), '--tiny', '--out', resultsDir, '--no-svg', '--no-install'], {
-      cwd: ROOT,
-      timeout: SMOKE_TIMEOUT_MS,
-    });
-    exitCode = 0;
-    stdout = done.stdout;
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    exitCode = typeof failed.code === 'number' ? failed.code : -1;
-    stdout = `${failed.stdout ?? ''}${failed.stderr ?? ''}`;
-  }
+  ({ exitCode, output: stdout } = await runScript(join(workDir, 'bench', 'run.js'), ['--tiny', '--out', resultsDir, '--no-svg', '--no-install'], SMOKE_TIMEOUT_MS));
   try {
     output = JSON.parse(readFileSync(join(resultsDir, 'latest-tiny.json'), 'utf8')) as BenchOutput;
   } catch (error) {

@@ -4,8 +4,10 @@
  * into a private folder under test-results/ (git-ignored, inside the repository so that
  * node_modules resolves). dist/ is left alone.
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import ts from 'typescript';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -33,4 +35,23 @@ export function transpileBench(prefix: string): string {
     writeFileSync(target, output);
   }
   return outDir;
+}
+
+const runFile = promisify(execFile);
+
+/** What a benchmark script run to its end said: its exit code and everything it printed. */
+export interface ScriptRun {
+  readonly exitCode: number;
+  readonly output: string;
+}
+
+/** Runs a transpiled benchmark script with this Node, from the repository root; never throws for a failing exit. */
+export async function runScript(script: string, args: readonly string[], timeoutMs: number): Promise<ScriptRun> {
+  try {
+    const done = await runFile(process.execPath, [script, ...args], { cwd: ROOT, timeout: timeoutMs });
+    return { exitCode: 0, output: done.stdout };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { exitCode: typeof failed.code === 'number' ? failed.code : -1, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
+  }
 }
