@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import WebSocket from 'ws';
 import { buildClientRequest, CloseCode, encodeCloseFrame, encodeFrame, generateClientKey, Opcode } from '../../src/protocol/index.js';
+import { pseudoRandomBytes } from '../pseudo-random-bytes.js';
 import type { AttackName, AttackOutcome, AttackSpec } from './plan.js';
 import { closeAll, openHttp, openWatched, outcomeOf, sleep, until, Watch, writeWithBackpressure } from './peers.js';
 
@@ -205,23 +206,10 @@ const hugeLength: Attack = async (spec, target) => {
   return outcomeOf(watches, `${spec.connections} connections`);
 };
 
-/** Deterministic noise (xorshift), so that both servers get the same bytes. */
-function noise(length: number, seed: number): Buffer {
-  const bytes = Buffer.allocUnsafe(length);
-  let state = seed | 1;
-  for (let i = 0; i < length; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[i] = state & 0xff;
-  }
-  return bytes;
-}
-
 const garbage: Attack = async (spec, target) => {
   const deadline = Date.now() + spec.windowMs;
   const { watches, sockets } = await openMany(target, '/ws', spec.connections);
-  sockets.forEach((socket, i) => socket?.write(noise(spec.count, i + 1)));
+  sockets.forEach((socket, i) => socket?.write(pseudoRandomBytes(spec.count, i + 1)));
   await until(() => watches.every((watch) => watch.answered), deadline);
   closeAll(watches, sockets);
   return outcomeOf(watches, `${spec.connections} connections, ${format(spec.count)} bytes each`);

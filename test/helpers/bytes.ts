@@ -25,18 +25,8 @@ export function splitAt(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[
   return pieces;
 }
 
-/** Deterministic filler bytes (xorshift from `seed`), so that large payloads cost no generation time. */
-export function pseudoRandomBytes(length: number, seed: number): Buffer {
-  const bytes = Buffer.allocUnsafe(length);
-  let state = seed | 1;
-  for (let i = 0; i < length; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[i] = state & 0xff;
-  }
-  return bytes;
-}
+/** Deterministic filler bytes (xorshift from `seed`), shared with the benchmarks. */
+export { pseudoRandomBytes } from '../../bench/pseudo-random-bytes.js';
 
 /**
  * Pushes a copy of `bytes` into `reader` in pieces cut at `cuts`. A copy, because the frame
